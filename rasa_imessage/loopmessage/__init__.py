@@ -1,0 +1,1 @@
+"""LoopMessage API client and models. This package never imports Rasa."""
