@@ -1,0 +1,110 @@
+"""What a browser fetches: the chat page, its static files, uploads and the live event stream.
+
+The page is plain HTML, CSS and JavaScript shipped inside the package, so the emulator runs
+with nothing to build. Uploads are kept in memory and served back over http on loopback,
+which is why the API accepts loopback ``http://`` attachment URLs (see validation.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+import re
+from pathlib import Path
+from typing import Callable, List
+
+from aiohttp import BodyPartReader, web
+
+from .context import Context
+from .events import Subscription
+
+STATIC_DIR = Path(__file__).parent / "static"
+# Big enough for a phone video; the emulator keeps uploads in memory.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# Proxies and browsers drop idle streams; a comment line every so often keeps SSE open.
+_HEARTBEAT_SECONDS = 15.0
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class PageRoutes:
+    """Static files, uploads and the SSE stream of ``EventBus`` events."""
+
+    def __init__(self, context: Context, base_url: Callable[[], str]) -> None:
+        self._store = context.store
+        self._bus = context.bus
+        self._base_url = base_url
+
+    def routes(self) -> List[web.RouteDef]:
+        return [
+            web.get("/", self.index),
+            web.get("/static/{name}", self.static),
+            web.post("/emulator/files", self.upload),
+            web.get("/files/{id}/{name}", self.file),
+            web.get("/emulator/events", self.events),
+        ]
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / "index.html", headers=_NO_CACHE)
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        path = STATIC_DIR / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers=_NO_CACHE)
+
+    async def upload(self, request: web.Request) -> web.Response:
+        reader = await request.multipart()
+        part = await reader.next()
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await reader.next()
+        if not isinstance(part, BodyPartReader) or not part.filename:
+            return web.json_response({"error": "send the file as multipart field 'file'"}, status=400)
+        data = await part.read(decode=False)
+        name = _SAFE_NAME.sub("_", Path(part.filename).name)[-100:] or "file"
+        content_type = (
+            part.headers.get("Content-Type")
+            or mimetypes.guess_type(name)[0]
+            or "application/octet-stream"
+        )
+        stored = self._store.add_file(name, content_type, bytes(data))
+        url = f"{self._base_url()}/files/{stored.id}/{stored.name}"
+        return web.json_response(
+            {"url": url, "name": stored.name, "content_type": content_type, "size": len(data)},
+            status=201,
+        )
+
+    async def file(self, request: web.Request) -> web.Response:
+        stored = self._store.files.get(request.match_info["id"])
+        if stored is None or stored.name != request.match_info["name"]:
+            raise web.HTTPNotFound()
+        return web.Response(body=stored.data, content_type=stored.content_type)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", **_NO_CACHE, "X-Accel-Buffering": "no"}
+        )
+        await response.prepare(request)
+        async with self._bus.subscription() as subscription:
+            try:
+                await self._stream(response, subscription)
+            except ConnectionResetError:
+                pass  # the tab closed
+        return response
+
+    async def _stream(self, response: web.StreamResponse, subscription: Subscription) -> None:
+        await response.write(b"retry: 1000\n\n")
+        while True:
+            try:
+                event = await subscription.next(timeout=_HEARTBEAT_SECONDS)
+            except asyncio.TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if event is None:
+                return
+            data = json.dumps(event.data, ensure_ascii=False)
+            await response.write(f"event: {event.kind}\ndata: {data}\n\n".encode())
+
+
+_NO_CACHE = {"Cache-Control": "no-cache"}
