@@ -1,1 +1,104 @@
-"""LoopMessage API client and models. This package never imports Rasa."""
+"""LoopMessage API client and models. This package never imports Rasa.
+
+Everything the Rasa side uses is exported here; the `_*` modules are private.
+"""
+
+from ._client import LoopMessageClient, mask_contact
+from ._codes import (
+    CURRENT_CODES,
+    LEGACY_CODES,
+    LEGACY_WEBHOOK_CODES,
+    ErrorInfo,
+    ErrorKind,
+    describe,
+)
+from ._compat import model_copy, model_dump, parse_obj
+from ._config import ClientConfig
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    DeliveryError,
+    InvalidRequestError,
+    LoopMessageError,
+    PayloadError,
+    RateLimitError,
+    RecipientError,
+    UnsupportedError,
+    error_from_response,
+)
+from ._models import (
+    MESSAGE_STATUSES,
+    EventKind,
+    Group,
+    InboundEvent,
+    Language,
+    MessageStatus,
+    SendResult,
+    Speech,
+)
+from ._retry import RetryPolicy, parse_retry_after
+from ._send import (
+    AUDIO_EXTENSIONS,
+    CHANNELS,
+    EFFECTS,
+    MAX_ATTACHMENTS,
+    MAX_PASSTHROUGH_LENGTH,
+    MAX_TEXT_LENGTH,
+    MAX_URL_LENGTH,
+    REACTIONS,
+    SendRequest,
+    to_current_body,
+    to_legacy_body,
+)
+from ._webhook import parse_webhook
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "CHANNELS",
+    "CURRENT_CODES",
+    "EFFECTS",
+    "LEGACY_CODES",
+    "LEGACY_WEBHOOK_CODES",
+    "MAX_ATTACHMENTS",
+    "MAX_PASSTHROUGH_LENGTH",
+    "MAX_TEXT_LENGTH",
+    "MAX_URL_LENGTH",
+    "MESSAGE_STATUSES",
+    "REACTIONS",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "ClientConfig",
+    "DeliveryError",
+    "ErrorInfo",
+    "ErrorKind",
+    "EventKind",
+    "Group",
+    "InboundEvent",
+    "InvalidRequestError",
+    "Language",
+    "LoopMessageClient",
+    "LoopMessageError",
+    "MessageStatus",
+    "PayloadError",
+    "RateLimitError",
+    "RecipientError",
+    "RetryPolicy",
+    "SendRequest",
+    "SendResult",
+    "Speech",
+    "UnsupportedError",
+    "describe",
+    "error_from_response",
+    "mask_contact",
+    "model_copy",
+    "model_dump",
+    "parse_obj",
+    "parse_retry_after",
+    "parse_webhook",
+    "to_current_body",
+    "to_legacy_body",
+]

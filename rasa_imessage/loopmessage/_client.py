@@ -1,0 +1,330 @@
+"""The async LoopMessage client: one pooled httpx client, bounded retries, typed errors.
+
+Every httpx call goes through `_translated`, so what leaves this module is a
+LoopMessageError (or a bug of ours, loudly, once): timeouts and transport failures
+become APIConnectionError and are retried; an answer with an error becomes the
+APIError subclass its code calls for. Log lines carry the endpoint, HTTP status,
+attempt and code, never a key, a header value or the message text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Union
+from urllib.parse import quote
+
+import httpx
+
+from ._codes import ErrorKind
+from ._config import ClientConfig, secret_value
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    InvalidRequestError,
+    LoopMessageError,
+    PayloadError,
+    UnsupportedError,
+    error_from_response,
+)
+from ._models import MessageStatus, SendResult, parse_send_result, parse_status
+from ._retry import RetryPolicy, parse_retry_after
+from ._send import MAX_ATTACHMENTS, SendRequest, to_current_body, to_legacy_body
+
+__all__ = ["ClientConfig", "LoopMessageClient", "mask_contact"]  # ClientConfig: re-exported
+
+_log = logging.getLogger(__name__)
+
+SEND_PATH = "/api/v1/message/send/"
+TYPING_PATH = "/api/v1/message/show-typing/"
+# The current status endpoint really is /v1 without /api (docs and two SDKs agree).
+STATUS_PATHS = {"current": "/v1/message/status/{}/", "legacy": "/api/v1/message/status/{}/"}
+# show-typing takes at most 60 seconds.
+MAX_TYPING_SECONDS = 60
+
+
+def _user_agent() -> str:
+    from .. import __version__  # imported late: the parent package may still be loading
+
+    return f"rasa-imessage/{__version__}"
+
+
+def _headers(config: ClientConfig) -> Dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": _user_agent(),
+    }
+    if config.api == "current":
+        headers["Authorization"] = secret_value(config.api_key)
+    else:
+        headers["Authorization"] = secret_value(config.authorization_key)
+        headers["Loop-Secret-Key"] = secret_value(config.secret_key)
+    return headers
+
+
+def mask_contact(contact: str | None) -> str:
+    """A contact fit for a log line: `+1•••1234`, `j•••@icloud.com`, `2B•••9C`."""
+    if not contact:
+        return "<none>"
+    if "@" in contact:
+        local, _, domain = contact.rpartition("@")
+        return f"{local[:1]}•••@{domain}"
+    digits = "".join(char for char in contact if char.isdigit())
+    if len(digits) >= 7 and not contact.strip("+ ()-.0123456789"):
+        plus = "+" if contact.lstrip().startswith("+") else ""
+        return f"{plus}{digits[0]}•••{digits[-4:]}"
+    return f"{contact[:2]}•••{contact[-2:]}" if len(contact) >= 8 else "•••"
+
+
+@contextmanager
+def _translated(endpoint: str) -> Iterator[None]:
+    """The one boundary where httpx exceptions become ours."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise APITimeoutError(
+            f"LoopMessage {endpoint}: no answer in time ({type(exc).__name__}); retry later"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise APIConnectionError(
+            f"LoopMessage {endpoint}: could not reach LoopMessage ({type(exc).__name__}); "
+            "check the network and base_url"
+        ) from exc
+    except httpx.RequestError as exc:  # undecodable body, redirect loop: an answer, unusable
+        raise PayloadError(
+            f"LoopMessage {endpoint}: unusable answer ({type(exc).__name__})"
+        ) from exc
+
+
+def _json_object(response: httpx.Response) -> Dict[str, Any] | None:
+    try:
+        data = response.json()
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
+        return None
+    return data if isinstance(data, dict) else None
+
+
+_Outcome = Union[Dict[str, Any], LoopMessageError]
+
+
+class LoopMessageClient:
+    """Sends messages, typing indicators and status queries to one LoopMessage account.
+
+    Give it an `httpx.AsyncClient` to share a pool or to mock the transport; without
+    one it makes its own pooled client and closes it in `aclose()`.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        http: httpx.AsyncClient | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        missing = config.missing_credentials()
+        if missing:
+            raise ValueError(
+                f"the {config.api} LoopMessage API needs {', '.join(missing)}; "
+                "copy them from the LoopMessage dashboard"
+            )
+        self.config = config
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._api = config.api
+        self._base = config.effective_base_url
+        self._headers = _headers(config)
+        self._owns_http = http is None
+        self._http = http if http is not None else self._pooled_client(config)
+        self._closed = False
+
+    @staticmethod
+    def _pooled_client(config: ClientConfig) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=min(20, config.max_connections),
+            ),
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"LoopMessageClient(api={self._api!r}, base_url={self._base!r}, {state})"
+
+    async def __aenter__(self) -> LoopMessageClient:
+        self._check_open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pool if this client made it; later calls raise RuntimeError."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_http:
+            await self._http.aclose()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(
+                "this LoopMessageClient is closed; create a new one (the channel opens it in "
+                "before_server_start and closes it in after_server_stop)"
+            )
+
+    async def send_message(self, req: SendRequest) -> SendResult:
+        """Queue one message; the result means accepted, not delivered (webhooks tell that)."""
+        self._check_open()
+        limit = MAX_ATTACHMENTS[self._api]
+        if len(req.attachments) > limit:
+            raise InvalidRequestError(
+                "attachments",
+                f"{len(req.attachments)} given; the {self._api} API takes at most {limit} "
+                "per message, so split them",
+            )
+        if self._api == "current":
+            body = to_current_body(req, sender=self.config.sender)
+        else:
+            body = to_legacy_body(req, sender_name=self.config.sender_name or "")
+        _log.debug("LoopMessage send to %s", mask_contact(req.contact or req.group))
+        data = await self._call("POST", SEND_PATH, body, endpoint="send")
+        try:
+            return parse_send_result(data, require_id=req.reaction is None)
+        except ValueError as exc:
+            raise PayloadError("LoopMessage send: the 200 body has unusable fields") from exc
+
+    async def show_typing(
+        self,
+        *,
+        message_id: str | None = None,
+        contact: str | None = None,
+        seconds: int = 5,
+        read: bool = True,
+    ) -> None:
+        """Show the typing indicator for `seconds` (1-60) and/or mark the chat read.
+
+        `seconds <= 0` with `read=True` only marks read. The indicator is not shown when
+        the conversation has been idle for more than 5 minutes; LoopMessage does not say so.
+        """
+        self._check_open()
+        if self._api == "legacy":
+            raise UnsupportedError(
+                "the legacy API has no show-typing endpoint; answer the webhook with "
+                '{"typing": N, "read": true} instead'
+            )
+        if (message_id is None) == (contact is None):
+            raise InvalidRequestError("message_id", "give either message_id or contact")
+        target: Dict[str, Any] = {"message_id": message_id}
+        if contact is not None:
+            if not self.config.sender:
+                raise InvalidRequestError(
+                    "sender", "show-typing by contact needs the sender id; pass message_id instead"
+                )
+            target = {"contact": contact, "sender": self.config.sender}
+        typing = max(0, min(int(seconds), MAX_TYPING_SECONDS))
+        if typing == 0 and not read:
+            return
+        body = {**target, "read": read, **({"typing": typing} if typing else {})}
+        await self._call("POST", TYPING_PATH, body, endpoint="show-typing", strict=False)
+
+    async def get_status(self, message_id: str) -> MessageStatus:
+        """Where a sent message stands: processing, delivered, failed, ...; 404 → APIError."""
+        self._check_open()
+        if not message_id:
+            raise InvalidRequestError("message_id", "must not be empty")
+        path = STATUS_PATHS[self._api].format(quote(message_id, safe=""))
+        data = await self._call("GET", path, None, endpoint="status")
+        try:
+            return parse_status(data, api=self._api, message_id=message_id)
+        except ValueError as exc:
+            raise PayloadError("LoopMessage status: the 200 body has unusable fields") from exc
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Dict[str, Any] | None,
+        *,
+        endpoint: str,
+        strict: bool = True,
+    ) -> Dict[str, Any]:
+        """Up to `max_retries + 1` attempts of one request whose body is encoded once."""
+        content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        policy = self.retry
+        for attempt in range(policy.max_retries + 1):
+            self._check_open()
+            try:
+                response = await self._attempt(method, path, content, endpoint)
+            except APIConnectionError as exc:
+                _log.debug(
+                    "LoopMessage %s attempt %d: %s", endpoint, attempt + 1, type(exc).__name__
+                )
+                failure: LoopMessageError = exc
+            else:
+                outcome = self._outcome(response, endpoint, attempt, strict=strict)
+                if not isinstance(outcome, LoopMessageError):
+                    return outcome
+                failure = outcome
+            if attempt == policy.max_retries or not policy.should_retry(failure):
+                raise failure
+            delay = policy.delay(attempt, failure)
+            _log.debug("LoopMessage %s: retrying in %.2f s", endpoint, delay)
+            await policy.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _attempt(
+        self, method: str, path: str, content: bytes | None, endpoint: str
+    ) -> httpx.Response:
+        with _translated(endpoint):
+            return await self._http.request(
+                method, self._base + path, content=content, headers=self._headers
+            )
+
+    def _outcome(
+        self, response: httpx.Response, endpoint: str, attempt: int, *, strict: bool
+    ) -> _Outcome:
+        """The JSON body of a success, or the error that this answer amounts to."""
+        body = _json_object(response)
+        error = self._error_in(response, body, endpoint, strict=strict)
+        _log.debug(
+            "LoopMessage %s attempt %d: HTTP %d, code %s",
+            endpoint,
+            attempt + 1,
+            response.status_code,
+            error.code if isinstance(error, APIError) else None,
+        )
+        if error is not None:
+            return error
+        return body if body is not None else {}
+
+    def _error_in(
+        self,
+        response: httpx.Response,
+        body: Dict[str, Any] | None,
+        endpoint: str,
+        *,
+        strict: bool,
+    ) -> LoopMessageError | None:
+        status = response.status_code
+        if 200 <= status < 300:
+            if not strict:
+                return None
+            if body is None:
+                return PayloadError(f"LoopMessage {endpoint}: HTTP {status} without a JSON object")
+            if body.get("success") is False:
+                return error_from_response(self._api, status, body)
+            return None
+        error = error_from_response(
+            self._api, status, body, retry_after=parse_retry_after(response.headers)
+        )
+        if status == 404 and endpoint == "status" and error.code is None:
+            return APIError(
+                "no message with that id",
+                status=404,
+                hint="check the message_id; it must come from a send or a webhook",
+                kind=ErrorKind.request,
+            )
+        return error

@@ -1,0 +1,315 @@
+"""Outbound sends: one request vocabulary, validated here, written out per generation.
+
+`SendRequest.create` refuses what LoopMessage would refuse (or silently truncate),
+naming the field, so that the bot developer reads "effect: must be one of ..."
+instead of "LoopMessage error 580". Limits come from the send-message pages of both
+generations (§A3-A6, §B3-B4 of the reference).
+"""
+
+from __future__ import annotations
+
+# Model fields keep typing.Optional: pydantic 1 evaluates annotations at run time, and
+# Rasa 3.6 also runs on Python 3.8 and 3.9, where `str | None` does not evaluate.
+# ruff: noqa: UP045
+import posixpath
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
+
+from pydantic import Field
+
+from ._compat import _Model, parse_obj
+from ._errors import InvalidRequestError
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "CHANNELS",
+    "EFFECTS",
+    "MAX_ATTACHMENTS",
+    "MAX_PASSTHROUGH_LENGTH",
+    "MAX_TEXT_LENGTH",
+    "MAX_URL_LENGTH",
+    "REACTIONS",
+    "SendRequest",
+    "to_current_body",
+    "to_legacy_body",
+]
+
+# "Must be under 10 000 characters; the excess is truncated" (both generations).
+MAX_TEXT_LENGTH = 10_000
+# Attachment and media URLs: "≤ 256 chars" (both generations).
+MAX_URL_LENGTH = 256
+# "≤ 1000 chars of your metadata" (both generations).
+MAX_PASSTHROUGH_LENGTH = 1000
+# Current send docs say 5 (docs-beta and campaigns say 3); legacy says 3.
+MAX_ATTACHMENTS: Dict[str, int] = {"current": 5, "legacy": 3}
+EFFECTS = (
+    "slam",
+    "loud",
+    "gentle",
+    "invisibleInk",
+    "echo",
+    "spotlight",
+    "balloons",
+    "confetti",
+    "love",
+    "lasers",
+    "fireworks",
+    "shootingStar",
+    "celebration",
+)
+_BASE_REACTIONS = ("love", "like", "dislike", "laugh", "emphasize", "question")
+# A "-" prefix removes the tapback.
+REACTIONS = _BASE_REACTIONS + tuple("-" + reaction for reaction in _BASE_REACTIONS)
+CHANNELS = ("imessage", "sms", "rcs", "whatsapp")
+AUDIO_EXTENSIONS = ("mp3", "wav", "m4a", "caf", "aac")
+_LEGACY_CHANNELS = ("imessage", "sms")
+
+_STR_FIELDS = (
+    "contact",
+    "group",
+    "text",
+    "subject",
+    "effect",
+    "reply_to_id",
+    "media_url",
+    "reaction",
+    "message_id",
+    "channel",
+    "passthrough",
+    "sender",
+)
+_FIELDS = frozenset((*_STR_FIELDS, "attachments"))
+
+
+class SendRequest(_Model):
+    """One outbound message in neutral words; `to_current_body`/`to_legacy_body` write it.
+
+    Build it with `SendRequest.create(...)`, which validates; a request that has
+    passed `create` is one LoopMessage can accept, except for the attachment count,
+    whose limit depends on the generation (`MAX_ATTACHMENTS`, checked by the client).
+    """
+
+    contact: Optional[str] = None
+    group: Optional[str] = None
+    text: str = ""
+    subject: Optional[str] = None
+    attachments: List[str] = Field(default_factory=list)
+    effect: Optional[str] = None
+    reply_to_id: Optional[str] = None
+    media_url: Optional[str] = None
+    reaction: Optional[str] = None
+    message_id: Optional[str] = None
+    channel: Optional[str] = None
+    passthrough: Optional[str] = None
+    sender: Optional[str] = None
+
+    @classmethod
+    def create(cls, **fields: Any) -> SendRequest:
+        """Validate and build; raises InvalidRequestError naming the first bad field."""
+        data = _typed_fields(fields)
+        for check in _CHECKS:
+            check(data)
+        return parse_obj(cls, data)
+
+
+def _typed_fields(fields: Mapping[str, Any]) -> Dict[str, Any]:
+    """Known fields with the right types; None and "" mean "not given" (text excepted)."""
+    for name in fields:
+        if name not in _FIELDS:
+            known = ", ".join(sorted(_FIELDS))
+            raise InvalidRequestError(name, f"unknown field; a send takes {known}")
+    data: Dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is None or (value == "" and name != "text"):
+            continue
+        if name == "attachments":
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise InvalidRequestError(name, "must be a list of https:// URL strings")
+            value = list(value)
+        elif not isinstance(value, str):
+            raise InvalidRequestError(name, f"must be a string, not {type(value).__name__}")
+        data[name] = value
+    if "channel" in data:
+        data["channel"] = data["channel"].lower()
+    return data
+
+
+def _check_target(data: Dict[str, Any]) -> None:
+    if "contact" in data and "group" in data:
+        raise InvalidRequestError("contact", "give either contact or group, not both")
+    if "contact" not in data and "group" not in data:
+        raise InvalidRequestError(
+            "contact", "a send needs a contact (phone with country code or email) or a group id"
+        )
+
+
+def _check_content(data: Dict[str, Any]) -> None:
+    if not (
+        data.get("text") or data.get("attachments") or "media_url" in data or "reaction" in data
+    ):
+        raise InvalidRequestError("text", "a send needs text, attachments, media_url or a reaction")
+    length = len(data.get("text", ""))
+    if length > MAX_TEXT_LENGTH:
+        raise InvalidRequestError(
+            "text",
+            f"is {length} characters; LoopMessage takes under 10 000 and truncates the rest, "
+            "so split it",
+        )
+
+
+def _check_url(field: str, url: str, item: str = "") -> None:
+    if not url.lower().startswith("https://"):
+        raise InvalidRequestError(field, f"{item}must be a public https:// URL (http is refused)")
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidRequestError(
+            field,
+            f"{item}is {len(url)} characters long; LoopMessage takes at most {MAX_URL_LENGTH}",
+        )
+
+
+def _check_attachments(data: Dict[str, Any]) -> None:
+    for index, url in enumerate(data.get("attachments", ())):
+        _check_url("attachments", url, f"item {index} ")
+
+
+def _check_media(data: Dict[str, Any]) -> None:
+    url = data.get("media_url")
+    if url is None:
+        return
+    _check_url("media_url", url)
+    extension = posixpath.splitext(urlsplit(url).path)[1].lower().lstrip(".")
+    if extension not in AUDIO_EXTENSIONS:
+        raise InvalidRequestError(
+            "media_url", f"must end in .{', .'.join(AUDIO_EXTENSIONS)} (a voice message)"
+        )
+    if data.get("attachments"):
+        raise InvalidRequestError(
+            "media_url", "a voice message cannot carry attachments; send them separately"
+        )
+
+
+def _check_effect(data: Dict[str, Any]) -> None:
+    effect = data.get("effect")
+    if effect is not None and effect not in EFFECTS:
+        raise InvalidRequestError(
+            "effect", f"must be one of {', '.join(EFFECTS)} (case-sensitive), not {effect!r}"
+        )
+
+
+def _check_reaction(data: Dict[str, Any]) -> None:
+    reaction = data.get("reaction")
+    if reaction is None:
+        if "message_id" in data:
+            raise InvalidRequestError(
+                "message_id",
+                "is the message a reaction reacts to; for a threaded reply use reply_to_id",
+            )
+        return
+    if reaction not in REACTIONS:
+        better = " (write emphasize for !!)" if reaction.lstrip("-") == "exclaim" else ""
+        raise InvalidRequestError(
+            "reaction",
+            f"must be one of {', '.join(_BASE_REACTIONS)}, or one of them prefixed with - "
+            f"to remove it{better}",
+        )
+    if "message_id" not in data:
+        raise InvalidRequestError(
+            "message_id", "a reaction needs the message_id of the message it reacts to"
+        )
+    if "effect" in data:
+        raise InvalidRequestError(
+            "effect", "cannot go with a reaction (LoopMessage error 620); send them separately"
+        )
+    if data.get("text") or data.get("attachments") or "media_url" in data:
+        raise InvalidRequestError(
+            "reaction", "is sent on its own; send text, attachments or media_url separately"
+        )
+
+
+def _check_limits(data: Dict[str, Any]) -> None:
+    passthrough = data.get("passthrough", "")
+    if len(passthrough) > MAX_PASSTHROUGH_LENGTH:
+        raise InvalidRequestError(
+            "passthrough",
+            f"is {len(passthrough)} characters; LoopMessage takes at most {MAX_PASSTHROUGH_LENGTH}",
+        )
+    channel = data.get("channel")
+    if channel is not None and channel not in CHANNELS:
+        raise InvalidRequestError("channel", f"must be one of {', '.join(CHANNELS)}")
+
+
+_CHECKS: Tuple[Callable[[Dict[str, Any]], None], ...] = (
+    _check_target,
+    _check_content,
+    _check_attachments,
+    _check_media,
+    _check_effect,
+    _check_reaction,
+    _check_limits,
+)
+
+
+def _compact(body: Dict[str, Any]) -> Dict[str, Any]:
+    """Drop the optional fields that were not given: None, "" and []."""
+    return {key: value for key, value in body.items() if value not in (None, "", [])}
+
+
+def _content(req: SendRequest) -> Dict[str, Any]:
+    """The fields of a text, attachment or voice send, shared by both generations."""
+    return {
+        "subject": req.subject,
+        "attachments": list(req.attachments),
+        "effect": req.effect,
+        "reply_to_id": req.reply_to_id,
+        "media_url": req.media_url,
+        "passthrough": req.passthrough,
+    }
+
+
+def to_current_body(req: SendRequest, *, sender: Optional[str]) -> Dict[str, Any]:
+    """The JSON body of `POST /api/v1/message/send/` on a.loopmessage.com.
+
+    `sender` is the configured sender id; `req.sender` overrides it. A reaction
+    carries no text; a voice message carries text only when given.
+    """
+    body: Dict[str, Any] = {"contact": req.contact, "group": req.group}
+    if req.reaction is not None:
+        body.update(message_id=req.message_id, reaction=req.reaction, passthrough=req.passthrough)
+    else:
+        body.update(_content(req))
+    body.update(channel=req.channel, sender=req.sender or sender)
+    body = _compact(body)
+    if req.reaction is None and (req.text or req.media_url is None):
+        body["text"] = req.text  # required by the text send, even when only attachments go
+    return body
+
+
+def _legacy_reaction(reaction: str) -> str:
+    # The legacy API calls "!!" exclaim; the current one calls it emphasize.
+    return reaction.replace("emphasize", "exclaim")
+
+
+def to_legacy_body(req: SendRequest, *, sender_name: str) -> Dict[str, Any]:
+    """The JSON body of `POST /api/v1/message/send/` on server.loopmessage.com.
+
+    The legacy API always wants `text` (a reaction sends ""), names the channel
+    `service` and knows only imessage and sms, and flags a voice message with
+    `audio_message: true`.
+    """
+    if req.channel is not None and req.channel not in _LEGACY_CHANNELS:
+        raise InvalidRequestError("channel", "the legacy API sends only over imessage or sms")
+    body: Dict[str, Any] = {"recipient": req.contact, "group": req.group}
+    if req.reaction is not None:
+        body.update(
+            message_id=req.message_id,
+            reaction=_legacy_reaction(req.reaction),
+            passthrough=req.passthrough,
+        )
+    else:
+        body.update(_content(req))
+    body.update(service=req.channel, sender_name=req.sender or sender_name)
+    body = _compact(body)
+    body["text"] = req.text
+    if req.media_url is not None:
+        body["audio_message"] = True
+    return body
