@@ -9,13 +9,14 @@ the legacy API has no show-typing at all. Failures answer HTTP 400 with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from typing import Any, List
+from typing import Any
 
 from aiohttp import web
 
-from rasa_imessage.loopmessage._codes import describe
+from rasa_imessage.loopmessage import describe
 
 from .context import Context
 from .events import JsonDict
@@ -41,7 +42,7 @@ class LoopMessageRoutes:
         self._lifecycle = context.lifecycle
         self._stopping = context.stopping
 
-    def routes(self) -> List[web.RouteDef]:
+    def routes(self) -> list[web.RouteDef]:
         routes = [
             web.post("/api/v1/message/send/", self.send),
             web.get("/api/v1/message/status/{id}/", self.status),
@@ -87,10 +88,8 @@ class LoopMessageRoutes:
             return web.Response(status=500, text="Internal Server Error")
         if fault == "timeout":
             self._record(request, None, "fault: holding the request without an answer")
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._config.send_hang_seconds)
-            except asyncio.TimeoutError:
-                pass
             return web.Response(status=504, text="Gateway Timeout")
         assert isinstance(fault, int)
         status = 402 if fault in _PAYMENT_REQUIRED_CODES[self._api] else 400
@@ -107,7 +106,7 @@ class LoopMessageRoutes:
             self._store.set_typing(plan.conversation, plan.typing)
         if plan.read:
             self._store.mark_read(plan.conversation)
-        self._record(request, 200, f"typing {plan.typing} s, read {plan.read}")
+        self._record(request, 200, f"typing {plan.typing} s, read {str(plan.read).lower()}")
         return web.json_response({"success": True})
 
     async def status(self, request: web.Request) -> web.StreamResponse:

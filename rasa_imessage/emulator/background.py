@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Coroutine, Set
+from typing import Any, Coroutine
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ class Background:
     """The set of tasks one emulator runs besides its request handlers."""
 
     def __init__(self) -> None:
-        self._tasks: Set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro, name=name)

@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Literal, Tuple
+from typing import Literal
 
 Api = Literal["current", "legacy"]
-APIS: Tuple[Api, ...] = ("current", "legacy")
+APIS: tuple[Api, ...] = ("current", "legacy")
 
 # LoopMessage retries a failed webhook 30 times: 10 at 30 s, 10 at 3 min, 10 at 15 min.
-RETRY_SCHEDULE: Tuple[float, ...] = (30.0,) * 10 + (180.0,) * 10 + (900.0,) * 10
+RETRY_SCHEDULE: tuple[float, ...] = (30.0,) * 10 + (180.0,) * 10 + (900.0,) * 10
 
-# Limits stated by both generations' docs.
-MAX_ATTACHMENTS = {"current": 5, "legacy": 3}
-MAX_URL_CHARS = 256
-MAX_PASSTHROUGH_CHARS = 1000
-MAX_TEXT_CHARS = 10_000
+# "typing: <int seconds, max 60>" (show-typing and the legacy webhook reply alike).
 MAX_TYPING_SECONDS = 60
 
 
@@ -39,7 +35,7 @@ class EmulatorConfig:
     api: Api = "current"
     webhook_url: str | None = None
     webhook_auth: str | None = field(default=None, repr=False)
-    api_keys: Tuple[str, ...] = field(default=("emulator-key",), repr=False)
+    api_keys: tuple[str, ...] = field(default=("emulator-key",), repr=False)
     authorization_key: str = field(default="emulator-auth", repr=False)
     secret_key: str = field(default="emulator-secret", repr=False)
     sender_id: str = "emulator-sender"
@@ -62,7 +58,7 @@ class EmulatorConfig:
         if self.webhook_timeout <= 0:
             raise ValueError("webhook_timeout must be > 0 seconds")
 
-    def retry_delays(self) -> Tuple[float, ...]:
+    def retry_delays(self) -> tuple[float, ...]:
         """The waits before each retry, scaled."""
         return tuple(delay * self.retry_scale for delay in RETRY_SCHEDULE)
 

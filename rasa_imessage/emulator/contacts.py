@@ -7,7 +7,7 @@ long as it carries a country code, and answer with E.164 (``+13231112233``).
 from __future__ import annotations
 
 import re
-from typing import Literal, Tuple
+from typing import Literal
 
 ContactKind = Literal["phone", "email"]
 
@@ -24,7 +24,7 @@ class ContactError(ValueError):
         self.kind: ContactKind = kind
 
 
-def normalize_contact(raw: str) -> Tuple[str, ContactKind]:
+def normalize_contact(raw: str) -> tuple[str, ContactKind]:
     """Return the contact as LoopMessage writes it in responses and webhooks, and its kind."""
     value = raw.strip()
     if "@" in value:

@@ -7,11 +7,11 @@ switches and reset. No auth: the emulator binds to loopback and holds only test 
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping
+from typing import Any, Mapping
 
 from aiohttp import web
 
-from rasa_imessage.loopmessage._codes import CURRENT_CODES, LEGACY_CODES
+from rasa_imessage.loopmessage import CURRENT_CODES, LEGACY_CODES
 
 from .contacts import ContactError, normalize_contact
 from .context import Context
@@ -38,7 +38,7 @@ class DevRoutes:
         self._lifecycle = context.lifecycle
         self._bus = context.bus
 
-    def routes(self) -> List[web.RouteDef]:
+    def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/emulator/health", self.health),
             web.get("/emulator/state", self.state),
@@ -174,7 +174,7 @@ class DevRoutes:
         return web.json_response({"ok": True})
 
 
-async def _body(request: web.Request) -> Dict[str, Any]:
+async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError as exc:
@@ -193,7 +193,7 @@ def _text(body: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def _list(body: Mapping[str, Any], name: str) -> List[str]:
+def _list(body: Mapping[str, Any], name: str) -> list[str]:
     value = body.get(name) or []
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise DevError(f"{name} must be a list of strings")

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Dict, Optional, Set
+from typing import Any, AsyncIterator, Callable, Dict
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +32,13 @@ class Subscription:
     """One listener's queue. ``None`` in the queue means the bus closed."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[Optional[Event]] = asyncio.Queue(_QUEUE_LIMIT)
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(_QUEUE_LIMIT)
 
     async def next(self, timeout: float | None = None) -> Event | None:
         """The next event, or None once the bus has closed."""
         return await asyncio.wait_for(self.queue.get(), timeout)
 
-    async def wait_for(
-        self, predicate: Callable[[Event], bool], timeout: float = 10.0
-    ) -> Event:
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 10.0) -> Event:
         """Skip events until one matches; raise TimeoutError if none does in time."""
 
         async def match() -> Event:
@@ -58,7 +56,7 @@ class EventBus:
     """Publishes to every subscription without ever blocking the publisher."""
 
     def __init__(self) -> None:
-        self._subscriptions: Set[Subscription] = set()
+        self._subscriptions: set[Subscription] = set()
         self.closed = False
 
     def subscribe(self) -> Subscription:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 from . import payloads
 from .background import Background
@@ -31,12 +30,12 @@ class Inbound:
 
     contact: str
     text: str = ""
-    conversation: Optional[str] = None  # a group id; the contact's own thread when None
-    attachments: List[str] = field(default_factory=list)
-    subject: Optional[str] = None
+    conversation: str | None = None  # a group id; the contact's own thread when None
+    attachments: list[str] = field(default_factory=list)
+    subject: str | None = None
     message_type: str = "text"
-    speech: Optional[str] = None
-    reply_to_id: Optional[str] = None
+    speech: str | None = None
+    reply_to_id: str | None = None
 
 
 class Lifecycle:
@@ -95,8 +94,12 @@ class Lifecycle:
         failed = self._faults.take_delivery_fault()
         if self._config.api == "current":
             if failed:
-                self._store.update_message(message, status="failed", error_code=DELIVERY_FAILED_CODE)
-                self._webhook(conversation, message, "message_failed", error_code=DELIVERY_FAILED_CODE)
+                self._store.update_message(
+                    message, status="failed", error_code=DELIVERY_FAILED_CODE
+                )
+                self._webhook(
+                    conversation, message, "message_failed", error_code=DELIVERY_FAILED_CODE
+                )
             else:
                 self._store.update_message(message, status="delivered")
                 self._webhook(conversation, message, "message_delivered")
@@ -104,7 +107,9 @@ class Lifecycle:
             self._store.update_message(message, status="failed" if failed else "sent")
             self._webhook(conversation, message, "message_sent", success=not failed)
 
-    def _webhook(self, conversation: Conversation, message: Message, event: str, **extra: object) -> None:
+    def _webhook(
+        self, conversation: Conversation, message: Message, event: str, **extra: object
+    ) -> None:
         body = payloads.outbound_status(
             self._config.api, event, message, conversation, self._config, **extra
         )

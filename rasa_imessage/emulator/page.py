@@ -8,11 +8,12 @@ which is why the API accepts loopback ``http://`` attachment URLs (see validatio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import mimetypes
 import re
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable
 
 from aiohttp import BodyPartReader, web
 
@@ -35,7 +36,7 @@ class PageRoutes:
         self._bus = context.bus
         self._base_url = base_url
 
-    def routes(self) -> List[web.RouteDef]:
+    def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/", self.index),
             web.get("/static/{name}", self.static),
@@ -60,7 +61,9 @@ class PageRoutes:
         while part is not None and getattr(part, "name", None) != "file":
             part = await reader.next()
         if not isinstance(part, BodyPartReader) or not part.filename:
-            return web.json_response({"error": "send the file as multipart field 'file'"}, status=400)
+            return web.json_response(
+                {"error": "send the file as multipart field 'file'"}, status=400
+            )
         data = await part.read(decode=False)
         name = _SAFE_NAME.sub("_", Path(part.filename).name)[-100:] or "file"
         content_type = (
@@ -86,11 +89,10 @@ class PageRoutes:
             headers={"Content-Type": "text/event-stream", **_NO_CACHE, "X-Accel-Buffering": "no"}
         )
         await response.prepare(request)
+        # A closed tab surfaces as ConnectionResetError on the next write.
         async with self._bus.subscription() as subscription:
-            try:
+            with contextlib.suppress(ConnectionResetError):
                 await self._stream(response, subscription)
-            except ConnectionResetError:
-                pass  # the tab closed
         return response
 
     async def _stream(self, response: web.StreamResponse, subscription: Subscription) -> None:

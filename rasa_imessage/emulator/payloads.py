@@ -8,7 +8,7 @@ Optional fields are left out rather than sent as null, as the samples show.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any
 
 from .config import Api, EmulatorConfig
 from .events import JsonDict
@@ -33,7 +33,7 @@ def new_webhook_id() -> str:
     return str(uuid.uuid4())
 
 
-def _envelope(api: Api, event: str, contact: Optional[str], config: EmulatorConfig) -> JsonDict:
+def _envelope(api: Api, event: str, contact: str | None, config: EmulatorConfig) -> JsonDict:
     body: JsonDict = {"webhook_id": new_webhook_id(), "api_version": API_VERSION}
     if api == "current":
         body["event"] = event
@@ -59,7 +59,7 @@ def _channel(api: Api, body: JsonDict, channel: str) -> None:
     body["channel" if api == "current" else "delivery_type"] = channel
 
 
-def _put(body: Dict[str, Any], **fields: Any) -> None:
+def _put(body: dict[str, Any], **fields: Any) -> None:
     body.update({name: value for name, value in fields.items() if value not in (None, [], "")})
 
 
@@ -86,7 +86,9 @@ def inbound(
     return body
 
 
-def reaction(api: Api, contact: str, target: Message, name: str, config: EmulatorConfig) -> JsonDict:
+def reaction(
+    api: Api, contact: str, target: Message, name: str, config: EmulatorConfig
+) -> JsonDict:
     """``message_reaction``: a person put a tapback on one of the bot's messages."""
     body = _envelope(api, "message_reaction", contact, config)
     body.update(

@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 from types import TracebackType
-from typing import Callable, List, Optional, Type
+from typing import Callable
 
 from aiohttp import web
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 class Emulator:
     """One LoopMessage emulator with its chat page."""
 
-    def __init__(self, config: Optional[EmulatorConfig] = None) -> None:
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
         self.bus = EventBus()
         self.store = Store(self.bus)
@@ -47,8 +47,8 @@ class Emulator:
             self.config, self.store, self.faults, self.dispatcher, self._background
         )
         self._stopping = asyncio.Event()
-        self._runner: Optional[web.AppRunner] = None
-        self.port: Optional[int] = None
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
 
     @property
     def url(self) -> str:
@@ -102,9 +102,9 @@ class Emulator:
 
     async def __aexit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        traceback: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
     ) -> None:
         await self.stop()
 
@@ -112,14 +112,14 @@ class Emulator:
 class EmulatorThread:
     """An Emulator on its own event loop in a daemon thread, for synchronous code and tests."""
 
-    def __init__(self, config: Optional[EmulatorConfig] = None) -> None:
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.emulator = Emulator(config)
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> str:
         ready = threading.Event()
-        failure: List[BaseException] = []
+        failure: list[BaseException] = []
 
         def run() -> None:
             loop = self._loop = asyncio.new_event_loop()

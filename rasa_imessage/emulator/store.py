@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any, Deque, Dict, List, Literal, Optional, Set
+from typing import Any, Literal
 
 from .events import EventBus, JsonDict
 
@@ -46,21 +46,21 @@ class Message:
     direction: Direction
     sender: str
     text: str = ""
-    subject: Optional[str] = None
-    effect: Optional[str] = None
-    attachments: List[str] = field(default_factory=list)
-    media_url: Optional[str] = None
+    subject: str | None = None
+    effect: str | None = None
+    attachments: list[str] = field(default_factory=list)
+    media_url: str | None = None
     message_type: str = "text"
-    speech: Optional[str] = None
-    reply_to_id: Optional[str] = None
-    passthrough: Optional[str] = None
-    reaction: Optional[str] = None
-    reaction_to: Optional[str] = None
+    speech: str | None = None
+    reply_to_id: str | None = None
+    passthrough: str | None = None
+    reaction: str | None = None
+    reaction_to: str | None = None
     channel: str = "imessage"
     status: str = "pending"
-    error_code: Optional[int] = None
+    error_code: int | None = None
     read: bool = False
-    tapbacks: Dict[str, str] = field(default_factory=dict)
+    tapbacks: dict[str, str] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
 
@@ -74,8 +74,8 @@ class Conversation:
 
     key: str
     kind: ConversationKind
-    name: Optional[str] = None
-    participants: List[str] = field(default_factory=list)
+    name: str | None = None
+    participants: list[str] = field(default_factory=list)
     typing_until: float = 0.0
     created: float = field(default_factory=time.time)
 
@@ -100,13 +100,13 @@ class LogEntry:
     id: int
     direction: Literal["api", "webhook"]
     title: str
-    status: Optional[int]
+    status: int | None
     ok: bool
     detail: str = ""
-    code: Optional[int] = None
-    attempt: Optional[int] = None
-    webhook_id: Optional[str] = None
-    duration_ms: Optional[int] = None
+    code: int | None = None
+    attempt: int | None = None
+    webhook_id: str | None = None
+    duration_ms: int | None = None
     at: float = field(default_factory=time.time)
 
     def to_json(self) -> JsonDict:
@@ -118,11 +118,11 @@ class Store:
 
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
-        self.conversations: Dict[str, Conversation] = {}
-        self.messages: Dict[str, Message] = {}
-        self.opted_in: Set[str] = set()
-        self.files: Dict[str, StoredFile] = {}
-        self.log: Deque[LogEntry] = deque(maxlen=LOG_LIMIT)
+        self.conversations: dict[str, Conversation] = {}
+        self.messages: dict[str, Message] = {}
+        self.opted_in: set[str] = set()
+        self.files: dict[str, StoredFile] = {}
+        self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
         self._log_seq = 0
 
     # conversations -------------------------------------------------------------------------
@@ -133,7 +133,7 @@ class Store:
             self._put_conversation(conversation)
         return conversation
 
-    def create_group(self, name: str | None, participants: List[str]) -> Conversation:
+    def create_group(self, name: str | None, participants: list[str]) -> Conversation:
         conversation = Conversation(
             key=new_message_id(), kind="group", name=name, participants=list(participants)
         )
@@ -186,7 +186,7 @@ class Store:
         message.updated = time.time()
         self._bus.publish("message", message.to_json())
 
-    def messages_in(self, key: str) -> List[Message]:
+    def messages_in(self, key: str) -> list[Message]:
         return [m for m in self.messages.values() if m.conversation == key]
 
     # files, log, reset -------------------------------------------------------------------------

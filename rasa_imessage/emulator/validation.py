@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from typing import Any, List, Literal, Mapping, Optional, Tuple
+from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
 
-from .config import (
+from rasa_imessage.loopmessage import (
+    EFFECTS,
     MAX_ATTACHMENTS,
-    MAX_PASSTHROUGH_CHARS,
-    MAX_TEXT_CHARS,
+    MAX_PASSTHROUGH_LENGTH,
+    MAX_TEXT_LENGTH,
+    MAX_URL_LENGTH,
+)
+
+from .config import (
     MAX_TYPING_SECONDS,
-    MAX_URL_CHARS,
     Api,
     EmulatorConfig,
     is_loopback,
@@ -32,7 +36,7 @@ from .store import Store
 SendKind = Literal["text", "group", "voice", "reaction"]
 
 # check -> (current code, legacy code)
-CODES: Mapping[str, Tuple[int, int]] = {
+CODES: Mapping[str, tuple[int, int]] = {
     "bad_request": (100, 100),
     "missing_auth": (110, 110),
     "missing_param": (120, 120),
@@ -60,16 +64,13 @@ CODES: Mapping[str, Tuple[int, int]] = {
     "bad_param": (125, 100),
 }
 
-EFFECTS = frozenset(
-    "slam loud gentle invisibleInk echo spotlight balloons confetti love lasers fireworks "
-    "shootingStar celebration".split()
-)
 _REACTIONS = {
     "current": ("love", "like", "dislike", "laugh", "emphasize", "question"),
     "legacy": ("love", "like", "dislike", "laugh", "exclaim", "question"),
 }
-REACTIONS = {api: frozenset([*names, *("-" + n for n in names)]) for api, names in
-             _REACTIONS.items()}
+REACTIONS = {
+    api: frozenset([*names, *("-" + n for n in names)]) for api, names in _REACTIONS.items()
+}
 CHANNELS = {"current": ("imessage", "sms", "rcs", "whatsapp"), "legacy": ("imessage", "sms")}
 
 
@@ -94,17 +95,17 @@ class SendPlan:
 
     kind: SendKind
     conversation: str
-    contact: Optional[str]
+    contact: str | None
     text: str
     channel: str = "imessage"
-    subject: Optional[str] = None
-    effect: Optional[str] = None
-    attachments: List[str] = field(default_factory=list)
-    media_url: Optional[str] = None
-    reaction: Optional[str] = None
-    target: Optional[str] = None
-    reply_to_id: Optional[str] = None
-    passthrough: Optional[str] = None
+    subject: str | None = None
+    effect: str | None = None
+    attachments: list[str] = field(default_factory=list)
+    media_url: str | None = None
+    reaction: str | None = None
+    target: str | None = None
+    reply_to_id: str | None = None
+    passthrough: str | None = None
 
 
 def check_auth(api: Api, headers: Mapping[str, str], config: EmulatorConfig) -> None:
@@ -118,7 +119,9 @@ def check_auth(api: Api, headers: Mapping[str, str], config: EmulatorConfig) -> 
         return
     secret = headers.get("Loop-Secret-Key", "")
     if not key or not secret:
-        raise reject(api, "missing_auth", "Missing credentials: send Authorization and Loop-Secret-Key")
+        raise reject(
+            api, "missing_auth", "Missing credentials: send Authorization and Loop-Secret-Key"
+        )
     if not _same(key, config.authorization_key):
         raise reject(api, "bad_key", "Authorization key invalid or nonexistent")
     if not _same(secret, config.secret_key):
@@ -167,8 +170,8 @@ def plan_send(api: Api, body: Any, store: Store) -> SendPlan:
     if reply_to_id and reply_to_id not in store.messages:
         raise reject(api, "bad_reply_to", "Invalid message_id for reply_to_id")
     passthrough = _optional_str(api, body, "passthrough")
-    if passthrough is not None and len(passthrough) > MAX_PASSTHROUGH_CHARS:
-        raise reject(api, "bad_param", f"passthrough is over {MAX_PASSTHROUGH_CHARS} characters")
+    if passthrough is not None and len(passthrough) > MAX_PASSTHROUGH_LENGTH:
+        raise reject(api, "bad_param", f"passthrough is over {MAX_PASSTHROUGH_LENGTH} characters")
     attachments = _check_attachments(api, body.get("attachments"))
     if contact is not None and contact not in store.opted_in:
         raise reject(
@@ -180,7 +183,7 @@ def plan_send(api: Api, body: Any, store: Store) -> SendPlan:
         kind=kind,
         conversation=conversation,
         contact=contact,
-        text=text[:MAX_TEXT_CHARS],
+        text=text[:MAX_TEXT_LENGTH],
         channel=channel,
         subject=_optional_str(api, body, "subject"),
         effect=effect,
@@ -193,7 +196,7 @@ def plan_send(api: Api, body: Any, store: Store) -> SendPlan:
     )
 
 
-def _target(api: Api, body: Mapping[str, Any], store: Store) -> Tuple[str, Optional[str], SendKind]:
+def _target(api: Api, body: Mapping[str, Any], store: Store) -> tuple[str, str | None, SendKind]:
     group_id = _optional_str(api, body, "group")
     if group_id:
         if store.group(group_id) is None:
@@ -215,7 +218,7 @@ def _contact(api: Api, raw: str) -> str:
     return contact
 
 
-def _check_sms(api: Api, contact: Optional[str], kind: SendKind, is_voice: bool) -> None:
+def _check_sms(api: Api, contact: str | None, kind: SendKind, is_voice: bool) -> None:
     if kind == "group":
         raise reject(api, "sms_to_group", "SMS cannot be sent to a group")
     if contact is not None and "@" in contact:
@@ -226,7 +229,7 @@ def _check_sms(api: Api, contact: Optional[str], kind: SendKind, is_voice: bool)
 
 def _check_reaction(
     api: Api, body: Mapping[str, Any], store: Store, conversation: str
-) -> Tuple[str, str]:
+) -> tuple[str, str]:
     reaction = _optional_str(api, body, "reaction") or ""
     if reaction not in REACTIONS[api]:
         allowed = ", ".join(_REACTIONS[api])
@@ -238,7 +241,7 @@ def _check_reaction(
     return reaction, target
 
 
-def _check_attachments(api: Api, value: Any) -> List[str]:
+def _check_attachments(api: Api, value: Any) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
@@ -251,8 +254,8 @@ def _check_attachments(api: Api, value: Any) -> List[str]:
 
 
 def _check_url(api: Api, url: str, what: str) -> None:
-    if len(url) > MAX_URL_CHARS:
-        raise reject(api, "bad_param", f"{what} URL is over {MAX_URL_CHARS} characters")
+    if len(url) > MAX_URL_LENGTH:
+        raise reject(api, "bad_param", f"{what} URL is over {MAX_URL_LENGTH} characters")
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
@@ -261,7 +264,7 @@ def _check_url(api: Api, url: str, what: str) -> None:
     raise reject(api, "bad_param", f"{what} URL must be a public https:// URL: {url[:80]!r}")
 
 
-def _optional_str(api: Api, body: Mapping[str, Any], name: str) -> Optional[str]:
+def _optional_str(api: Api, body: Mapping[str, Any], name: str) -> str | None:
     value = body.get(name)
     if value is None or isinstance(value, str):
         return value

@@ -14,12 +14,12 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Optional, Tuple
+from typing import Callable
 
 import aiohttp
 
 from .background import Background
-from .config import MAX_TYPING_SECONDS, EmulatorConfig
+from .config import MAX_TYPING_SECONDS, Api, EmulatorConfig
 from .events import JsonDict
 from .faults import Faults
 from .store import Store
@@ -39,7 +39,7 @@ class Delivery:
 
     conversation: str
     body: JsonDict
-    on_outcome: Optional[Outcome] = None
+    on_outcome: Outcome | None = None
 
     @property
     def event(self) -> str:
@@ -60,8 +60,8 @@ class WebhookDispatcher:
         self._store = store
         self._faults = faults
         self._background = background
-        self._queues: Dict[str, Deque[Delivery]] = {}
-        self._session: Optional[aiohttp.ClientSession] = None
+        self._queues: dict[str, deque[Delivery]] = {}
+        self._session: aiohttp.ClientSession | None = None
         self.webhook_url = config.webhook_url
 
     async def open(self) -> None:
@@ -75,7 +75,7 @@ class WebhookDispatcher:
             await self._session.close()
             self._session = None
 
-    def enqueue(self, conversation: str, body: JsonDict, on_outcome: Optional[Outcome] = None) -> None:
+    def enqueue(self, conversation: str, body: JsonDict, on_outcome: Outcome | None = None) -> None:
         delivery = Delivery(conversation, body, on_outcome)
         queue = self._queues.get(conversation)
         if queue is None:
@@ -83,7 +83,7 @@ class WebhookDispatcher:
             self._background.spawn(self._drain(conversation, queue), f"webhooks:{conversation}")
         queue.append(delivery)
 
-    async def _drain(self, conversation: str, queue: Deque[Delivery]) -> None:
+    async def _drain(self, conversation: str, queue: deque[Delivery]) -> None:
         try:
             while queue:
                 await self._deliver(queue[0])
@@ -94,7 +94,10 @@ class WebhookDispatcher:
     async def _deliver(self, delivery: Delivery) -> None:
         if not self.webhook_url:
             self._store.record(
-                direction="webhook", title=delivery.event, status=None, ok=False,
+                direction="webhook",
+                title=delivery.event,
+                status=None,
+                ok=False,
                 detail="not sent: no webhook URL configured",
                 webhook_id=str(delivery.body.get("webhook_id")),
             )
@@ -136,7 +139,7 @@ class WebhookDispatcher:
         logger.debug("webhook %s attempt %d -> %s", delivery.event, attempt, status)
         return ok
 
-    async def _post(self, body: JsonDict) -> Tuple[Optional[int], Optional[bytes], str]:
+    async def _post(self, body: JsonDict) -> tuple[int | None, bytes | None, str]:
         assert self._session is not None and self.webhook_url, "dispatcher is not open"
         try:
             async with self._session.post(
@@ -150,15 +153,8 @@ class WebhookDispatcher:
         except aiohttp.ClientError as exc:
             return None, None, f"{type(exc).__name__}: {exc}"[:_DETAIL_CHARS]
 
-    def _headers(self) -> Dict[str, str]:
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "LoopMessage" if self._config.api == "current" else "LoopServer",
-            "Connection": "close",
-        }
-        if self._config.webhook_auth:
-            headers["Authorization"] = self._config.webhook_auth
-        return headers
+    def _headers(self) -> dict[str, str]:
+        return webhook_headers(self._config.api, self._config.webhook_auth)
 
     def _honour_reply(self, delivery: Delivery, payload: bytes) -> str:
         """Legacy only: a 200 body of ``{"typing": N, "read": true}`` drives the chat."""
@@ -180,6 +176,18 @@ class WebhookDispatcher:
             self._store.mark_read(delivery.conversation)
             notes.append("read")
         return "reply: " + ", ".join(notes) if notes else ""
+
+
+def webhook_headers(api: Api, authorization: str | None) -> dict[str, str]:
+    """The headers LoopMessage sends with every webhook; Authorization only when configured."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "LoopMessage" if api == "current" else "LoopServer",
+        "Connection": "close",
+    }
+    if authorization:
+        headers["Authorization"] = authorization
+    return headers
 
 
 def _snippet(payload: bytes) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Tuple
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -21,8 +21,8 @@ LEGACY_KEYS = {"Authorization": "emulator-auth", "Loop-Secret-Key": "emulator-se
 class Hook:
     """One webhook as the receiver saw it."""
 
-    headers: Dict[str, str]
-    body: Dict[str, Any]
+    headers: dict[str, str]
+    body: dict[str, Any]
 
 
 @dataclass
@@ -33,9 +33,9 @@ class Receiver:
     ``hang`` makes the next requests wait for an answer until the test ends (timeouts).
     """
 
-    replies: List[Tuple[int, Any]] = field(default_factory=list)
-    hooks: List[Hook] = field(default_factory=list)
-    queue: "asyncio.Queue[Hook]" = field(default_factory=asyncio.Queue)
+    replies: list[tuple[int, Any]] = field(default_factory=list)
+    hooks: list[Hook] = field(default_factory=list)
+    queue: asyncio.Queue[Hook] = field(default_factory=asyncio.Queue)
     url: str = ""
     hang: int = 0  # how many of the next requests get no answer until the test ends
     released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -84,7 +84,7 @@ EmulatorFactory = Callable[..., Awaitable[Emulator]]
 
 @pytest.fixture
 async def make_emulator() -> AsyncIterator[EmulatorFactory]:
-    started: List[Emulator] = []
+    started: list[Emulator] = []
 
     async def make(**options: Any) -> Emulator:
         emulator = Emulator(EmulatorConfig(**options))
@@ -109,7 +109,9 @@ class Dev:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def say(self, emulator: Emulator, contact: str, text: str = "", **more: Any) -> Dict[str, Any]:
+    async def say(
+        self, emulator: Emulator, contact: str, text: str = "", **more: Any
+    ) -> dict[str, Any]:
         """A person writes to the bot; returns the created message."""
         response = await self.http.post(
             f"{emulator.url}/emulator/messages", json={"contact": contact, "text": text, **more}
@@ -120,9 +122,10 @@ class Dev:
     async def faults(self, emulator: Emulator, **switches: Any) -> httpx.Response:
         return await self.http.post(f"{emulator.url}/emulator/faults", json=switches)
 
-    async def group(self, emulator: Emulator, name: str, *participants: str) -> Dict[str, Any]:
+    async def group(self, emulator: Emulator, name: str, *participants: str) -> dict[str, Any]:
         response = await self.http.post(
-            f"{emulator.url}/emulator/groups", json={"name": name, "participants": list(participants)}
+            f"{emulator.url}/emulator/groups",
+            json={"name": name, "participants": list(participants)},
         )
         assert response.status_code == 201, response.text
         return response.json()  # type: ignore[no-any-return]

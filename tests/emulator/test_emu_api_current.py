@@ -25,8 +25,16 @@ async def test_send_text_is_queued_then_delivered_with_passthrough(emu, http, de
     await dev.say(emu, ALICE, "hi")
     await receiver.next("message_inbound")
 
-    response = await send(http, emu, {"contact": "+1 (323) 111-2233", "text": "Hello 🍽️",
-                                      "passthrough": "order-7", "effect": "confetti"})
+    response = await send(
+        http,
+        emu,
+        {
+            "contact": "+1 (323) 111-2233",
+            "text": "Hello 🍽️",
+            "passthrough": "order-7",
+            "effect": "confetti",
+        },
+    )
 
     assert response.status_code == 200
     body = response.json()
@@ -113,8 +121,12 @@ async def test_sms_to_a_group_is_1120(emu, http, dev, receiver):
 
 @pytest.mark.parametrize(
     ("headers", "code"),
-    [({}, 110), ({"Authorization": ""}, 110), ({"Authorization": "wrong"}, 130),
-     ({"Authorization": "Bearer emulator-key"}, 130)],
+    [
+        ({}, 110),
+        ({"Authorization": ""}, 110),
+        ({"Authorization": "wrong"}, 130),
+        ({"Authorization": "Bearer emulator-key"}, 130),
+    ],
 )
 async def test_auth_failures(emu, http, headers, code):
     response = await send(http, emu, {"contact": ALICE, "text": "x"}, headers=headers)
@@ -179,7 +191,9 @@ async def test_group_send_answers_with_the_group(emu, http, dev, receiver):
     await dev.say(emu, ALICE, "8pm?", group=group["key"])
     inbound = await receiver.next("message_inbound")
     assert inbound.body["group"] == {
-        "id": group["key"], "name": "Dinner crew", "participants": [ALICE, "friend@icloud.com"]
+        "id": group["key"],
+        "name": "Dinner crew",
+        "participants": [ALICE, "friend@icloud.com"],
     }
     response = await send(http, emu, {"group": group["key"], "text": "Booked"})
     assert response.status_code == 200
@@ -204,9 +218,13 @@ async def test_show_typing_shows_the_indicator_and_marks_read(emu, http, dev, re
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [({"message_id": "NOPE", "typing": 3}, 595), ({"contact": ALICE, "typing": 3}, 120),
-     ({"typing": 3}, 120), ({"contact": ALICE, "sender": "s", "typing": 61}, 125),
-     ({"contact": "+14155550000", "sender": "s", "typing": 3}, 510)],
+    [
+        ({"message_id": "NOPE", "typing": 3}, 595),
+        ({"contact": ALICE, "typing": 3}, 120),
+        ({"typing": 3}, 120),
+        ({"contact": ALICE, "sender": "s", "typing": 61}, 125),
+        ({"contact": "+14155550000", "sender": "s", "typing": 3}, 510),
+    ],
 )
 async def test_show_typing_validation(emu, http, dev, receiver, body, code):
     await _opted_in(emu, dev, receiver)
@@ -219,8 +237,11 @@ async def test_show_typing_validation(emu, http, dev, receiver, body, code):
 async def test_typing_hides_when_the_bot_sends(emu, http, dev, receiver):
     await _opted_in(emu, dev, receiver)
     async with emu.bus.subscription() as events:
-        await http.post(f"{emu.url}/api/v1/message/show-typing/",
-                        json={"contact": ALICE, "sender": "s", "typing": 30}, headers=CURRENT_KEY)
+        await http.post(
+            f"{emu.url}/api/v1/message/show-typing/",
+            json={"contact": ALICE, "sender": "s", "typing": 30},
+            headers=CURRENT_KEY,
+        )
         await send(http, emu, {"contact": ALICE, "text": "done"})
         await events.wait_for(lambda e: e.kind == "typing" and e.data["seconds"] == 0)
     assert emu.store.conversations[ALICE].typing_until == 0

@@ -49,11 +49,14 @@ async def test_inbound_voice_note_has_audio_type_and_speech(make_emulator, recei
     assert body["speech"]["language"]["code"] == "en"
 
 
-@pytest.mark.parametrize(("more", "kind"), [
-    ({"attachments": ["https://cdn.example.com/p.heic"]}, "attachments"),
-    ({"attachments": ["https://cdn.example.com/s.png"], "message_type": "sticker"}, "sticker"),
-    ({"text": "https://maps.apple.com/?ll=1,2", "message_type": "location"}, "location"),
-])
+@pytest.mark.parametrize(
+    ("more", "kind"),
+    [
+        ({"attachments": ["https://cdn.example.com/p.heic"]}, "attachments"),
+        ({"attachments": ["https://cdn.example.com/s.png"], "message_type": "sticker"}, "sticker"),
+        ({"text": "https://maps.apple.com/?ll=1,2", "message_type": "location"}, "location"),
+    ],
+)
 async def test_other_message_types(make_emulator, receiver, dev, more, kind):
     emu = await make_emulator(webhook_url=receiver.url)
     await dev.say(emu, ALICE, **more)
@@ -63,11 +66,15 @@ async def test_other_message_types(make_emulator, receiver, dev, more, kind):
 async def test_tapback_on_a_bot_message_is_message_reaction(make_emulator, receiver, dev, http):
     emu = await make_emulator(webhook_url=receiver.url)
     await dev.say(emu, ALICE, "hi")
-    sent = await http.post(f"{emu.url}/api/v1/message/send/", headers=CURRENT_KEY,
-                           json={"contact": ALICE, "text": "Table for two?"})
+    sent = await http.post(
+        f"{emu.url}/api/v1/message/send/",
+        headers=CURRENT_KEY,
+        json={"contact": ALICE, "text": "Table for two?"},
+    )
     bot_id = sent.json()["message_id"]
-    response = await http.post(f"{emu.url}/emulator/reactions",
-                               json={"message_id": bot_id, "reaction": "love"})
+    response = await http.post(
+        f"{emu.url}/emulator/reactions", json={"message_id": bot_id, "reaction": "love"}
+    )
     assert response.status_code == 200
     hook = await receiver.next("message_reaction")
     assert (hook.body["reaction"], hook.body["message_id"]) == ("love", bot_id)
@@ -83,8 +90,10 @@ async def test_legacy_tapback_emphasis_is_exclaim(make_emulator, receiver, dev, 
         headers={"Authorization": "emulator-auth", "Loop-Secret-Key": "emulator-secret"},
         json={"recipient": ALICE, "text": "ok", "sender_name": "bot@imsg.co"},
     )
-    await http.post(f"{emu.url}/emulator/reactions",
-                    json={"message_id": sent.json()["message_id"], "reaction": "emphasize"})
+    await http.post(
+        f"{emu.url}/emulator/reactions",
+        json={"message_id": sent.json()["message_id"], "reaction": "emphasize"},
+    )
     assert (await receiver.next("message_reaction")).body["reaction"] == "exclaim"
 
 
@@ -99,7 +108,10 @@ async def test_non_200_is_retried_with_the_same_webhook_id(make_emulator, receiv
     assert [hook.body for hook in hooks] == [hooks[0].body] * 4
     attempts = [entry for entry in emu.store.log if entry.direction == "webhook"]
     assert [(e.attempt, e.status, e.ok) for e in attempts] == [
-        (1, 500, False), (2, 401, False), (3, 204, False), (4, 200, True)
+        (1, 500, False),
+        (2, 401, False),
+        (3, 204, False),
+        (4, 200, True),
     ]
     assert attempts[0].detail == "boom"
     assert emu.store.messages[said["id"]].status == "delivered"
@@ -135,7 +147,9 @@ async def test_retry_schedule_is_loopmessages_scaled(make_emulator):
     assert delays[29] == pytest.approx(9.0)
 
 
-async def test_a_conversations_webhooks_arrive_in_order_behind_a_retry(make_emulator, receiver, dev):
+async def test_a_conversations_webhooks_arrive_in_order_behind_a_retry(
+    make_emulator, receiver, dev
+):
     receiver.replies = [(503, "")]
     emu = await make_emulator(webhook_url=receiver.url, retry_scale=0.001)
     for text in ("one", "two", "three"):
@@ -144,12 +158,17 @@ async def test_a_conversations_webhooks_arrive_in_order_behind_a_retry(make_emul
     assert texts == ["one", "one", "two", "three"]
 
 
-@pytest.mark.parametrize(("reply", "typing", "read"), [
-    ({"typing": 5, "read": True}, 5, True),
-    ({"typing": 99}, 60, False),
-    ({"read": True, "message": "extra keys are fine"}, None, True),
-])
-async def test_legacy_reply_body_drives_typing_and_read(make_emulator, receiver, dev, reply, typing, read):
+@pytest.mark.parametrize(
+    ("reply", "typing", "read"),
+    [
+        ({"typing": 5, "read": True}, 5, True),
+        ({"typing": 99}, 60, False),
+        ({"read": True, "message": "extra keys are fine"}, None, True),
+    ],
+)
+async def test_legacy_reply_body_drives_typing_and_read(
+    make_emulator, receiver, dev, reply, typing, read
+):
     receiver.replies = [(200, reply)]
     emu = await make_emulator(api="legacy", webhook_url=receiver.url)
     async with emu.bus.subscription() as events:
@@ -157,7 +176,7 @@ async def test_legacy_reply_body_drives_typing_and_read(make_emulator, receiver,
         await events.wait_for(lambda e: e.kind == "message" and e.data["status"] == "delivered")
     if typing is not None:
         assert emu.store.conversations[ALICE].typing_until > 0
-        entry = [e for e in emu.store.log if e.direction == "webhook"][0]
+        entry = next(e for e in emu.store.log if e.direction == "webhook")
         assert f"typing {typing} s" in entry.detail
     else:
         assert emu.store.conversations[ALICE].typing_until == 0
@@ -188,31 +207,44 @@ async def test_delivery_fault_sends_message_failed_1020(make_emulator, receiver,
     emu = await make_emulator(webhook_url=receiver.url)
     await dev.say(emu, ALICE, "hi")
     await dev.faults(emu, fail_next_delivery=True)
-    sent = await http.post(f"{emu.url}/api/v1/message/send/", headers=CURRENT_KEY,
-                           json={"contact": ALICE, "text": "lost", "passthrough": "p1"})
+    sent = await http.post(
+        f"{emu.url}/api/v1/message/send/",
+        headers=CURRENT_KEY,
+        json={"contact": ALICE, "text": "lost", "passthrough": "p1"},
+    )
     failed = await receiver.next("message_failed")
     assert (failed.body["error_code"], failed.body["passthrough"]) == (1020, "p1")
-    status = await http.get(f"{emu.url}/v1/message/status/{sent.json()['message_id']}/",
-                            headers=CURRENT_KEY)
+    status = await http.get(
+        f"{emu.url}/v1/message/status/{sent.json()['message_id']}/", headers=CURRENT_KEY
+    )
     assert (status.json()["status"], status.json()["error_code"]) == ("failed", 1020)
-    again = await http.post(f"{emu.url}/api/v1/message/send/", headers=CURRENT_KEY,
-                            json={"contact": ALICE, "text": "found"})
-    assert (await receiver.next("message_delivered")).body["message_id"] == again.json()["message_id"]
+    again = await http.post(
+        f"{emu.url}/api/v1/message/send/",
+        headers=CURRENT_KEY,
+        json={"contact": ALICE, "text": "found"},
+    )
+    assert (await receiver.next("message_delivered")).body["message_id"] == again.json()[
+        "message_id"
+    ]
 
 
 @pytest.mark.parametrize(("fault", "status"), [(550, 400), ("1010", 400), ("http500", 500)])
-async def test_send_faults_fail_only_the_next_send(make_emulator, receiver, dev, http, fault, status):
+async def test_send_faults_fail_only_the_next_send(
+    make_emulator, receiver, dev, http, fault, status
+):
     emu = await make_emulator(webhook_url=receiver.url)
     await dev.say(emu, ALICE, "hi")
     assert (await dev.faults(emu, fail_next_send=fault)).status_code == 200
-    first = await http.post(f"{emu.url}/api/v1/message/send/", headers=CURRENT_KEY,
-                            json={"contact": ALICE, "text": "x"})
+    first = await http.post(
+        f"{emu.url}/api/v1/message/send/", headers=CURRENT_KEY, json={"contact": ALICE, "text": "x"}
+    )
     assert first.status_code == status
     if status == 400:
         assert first.json()["code"] == int(fault)
         assert "(fault)" in first.json()["message"]
-    second = await http.post(f"{emu.url}/api/v1/message/send/", headers=CURRENT_KEY,
-                             json={"contact": ALICE, "text": "x"})
+    second = await http.post(
+        f"{emu.url}/api/v1/message/send/", headers=CURRENT_KEY, json={"contact": ALICE, "text": "x"}
+    )
     assert second.status_code == 200
 
 
@@ -223,14 +255,24 @@ async def test_timeout_fault_holds_the_send(make_emulator, dev, http):
     await dev.say(emu, ALICE, "hi")
     await dev.faults(emu, fail_next_send="timeout")
     with pytest.raises(httpx.ReadTimeout):
-        await http.post(f"{emu.url}/api/v1/message/send/", headers=CURRENT_KEY,
-                        json={"contact": ALICE, "text": "x"}, timeout=0.3)
+        await http.post(
+            f"{emu.url}/api/v1/message/send/",
+            headers=CURRENT_KEY,
+            json={"contact": ALICE, "text": "x"},
+            timeout=0.3,
+        )
 
 
-@pytest.mark.parametrize("switches", [
-    {"fail_next_send": "sometimes"}, {"webhook_delay": -1}, {"webhook_delay": 500},
-    {"fail_next_delivery": "yes"}, {"explode": True},
-])
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {"fail_next_send": "sometimes"},
+        {"webhook_delay": -1},
+        {"webhook_delay": 500},
+        {"fail_next_delivery": "yes"},
+        {"explode": True},
+    ],
+)
 async def test_bad_fault_switches_are_refused(make_emulator, dev, switches):
     emu = await make_emulator()
     response = await dev.faults(emu, **switches)

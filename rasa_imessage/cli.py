@@ -1,0 +1,378 @@
+"""The ``rasa-imessage`` command: a thin argparse layer over library functions.
+
+Each subcommand is one ``_add_<name>`` function that declares its options and one handler
+of about ten lines that calls a library function (which the tests call directly) and turns
+the outcome into a line of output and a named exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from rasa_imessage.emulator import EmulatorConfig, serve
+from rasa_imessage.emulator.simulate import KINDS, Simulation, post_webhook
+from rasa_imessage.loopmessage import (
+    APIConnectionError,
+    APIError,
+    ClientConfig,
+    LoopMessageClient,
+    LoopMessageError,
+    MessageStatus,
+    SendRequest,
+    SendResult,
+    mask_contact,
+)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the command ran and the thing it tried failed
+EXIT_USAGE = 2  # argparse's own code for bad arguments
+EXIT_STARTUP_FAILURE = 3  # a server or process could not start
+EXIT_BAD_CONFIG = 4  # credentials or options are missing or wrong
+EXIT_REFUSED = 5  # LoopMessage or the bot answered with an error
+EXIT_UNREACHABLE = 6  # no answer at all: connection refused, DNS, timeout
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+CHANNEL_KEY = "rasa_imessage.IMessageInput"
+CHANNEL_ALIASES = (CHANNEL_KEY, "rasa_imessage.LoopMessageInput")
+# The credentials keys a LoopMessage client needs, named as in credentials.yml.
+CLIENT_KEYS = ("api", "api_key", "sender", "authorization_key", "secret_key", "sender_name",
+               "base_url")  # fmt: skip
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+# library functions -------------------------------------------------------------------------
+def read_channel_block(path: Path) -> Mapping[str, Any]:
+    """The ``rasa_imessage.IMessageInput`` block of a credentials.yml; ValueError if absent."""
+    try:
+        import yaml
+    except ImportError as exc:  # PyYAML comes with Rasa; a bare install may lack it
+        raise ValueError("reading credentials.yml needs PyYAML: pip install pyyaml") from exc
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+    for key in CHANNEL_ALIASES:
+        if isinstance(document, dict) and key in document:
+            block = document[key]
+            if not isinstance(block, dict):
+                raise ValueError(f"{path}: the {key} block must be a mapping of keys")
+            return block
+    raise ValueError(f"{path} has no {CHANNEL_KEY} block")
+
+
+def client_config(credentials: Path | None, overrides: Mapping[str, str | None]) -> ClientConfig:
+    """A ClientConfig from a credentials.yml block (``${VAR}`` expanded) and/or flags.
+
+    Flags win over the file, so ``--base-url`` can point real credentials at the emulator.
+    """
+    values: dict[str, Any] = {}
+    if credentials is not None:
+        from rasa_imessage.config import load_config
+
+        block = dict(read_channel_block(credentials))
+        block.setdefault("allow_unauthenticated_webhooks", True)  # not needed to send
+        loaded = load_config(block)
+        values.update({name: getattr(loaded, name) for name in CLIENT_KEYS})
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    config = ClientConfig(**values)
+    missing = config.missing_credentials()
+    if missing:
+        raise ValueError(
+            f"the {config.api} API needs {', '.join(missing)}: pass --credentials credentials.yml "
+            f"or --{missing[0].replace('_', '-')}"
+        )
+    return config
+
+
+async def send_test_message(config: ClientConfig, contact: str, text: str) -> SendResult:
+    """Send one message through the LoopMessage API: the connection test of ``send``."""
+    async with LoopMessageClient(config) as client:
+        return await client.send_message(SendRequest.create(contact=contact, text=text))
+
+
+async def message_status(config: ClientConfig, message_id: str) -> MessageStatus:
+    async with LoopMessageClient(config) as client:
+        return await client.get_status(message_id)
+
+
+# subcommands -------------------------------------------------------------------------------
+def _add_emulator(commands: Any) -> None:
+    parser = commands.add_parser(
+        "emulator",
+        help="run a local LoopMessage emulator with a chat page",
+        description="Serve the LoopMessage API and a Messages-style chat page on this machine.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=7357, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    _add_api_flag(parser)
+    parser.add_argument(
+        "--webhook-url",
+        help="the bot's webhook, e.g. http://127.0.0.1:5005/webhooks/imessage/webhook",
+    )
+    parser.add_argument("--webhook-auth", help="the Authorization header value sent with webhooks")
+    parser.add_argument(
+        "--retry-scale",
+        type=float,
+        default=0.01,
+        help="compress LoopMessage's 3-hour retry schedule (default: %(default)s)",
+    )
+    parser.set_defaults(handler=_emulator)
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    names = ("host", "port", "api", "webhook_url", "webhook_auth", "retry_scale")
+    config = EmulatorConfig(**_pick(args, names))
+
+    def ready(url: str) -> None:
+        print(f"LoopMessage emulator ({args.api} API) at {url}")
+        print(f"  chat page:  {url}/")
+        print(f"  base_url:   {url}   (credentials.yml)")
+        print(f"  webhooks →  {args.webhook_url or 'nowhere yet: pass --webhook-url'}")
+        print("Press Ctrl-C to stop.", flush=True)
+
+    try:
+        asyncio.run(serve(config, ready))
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return EXIT_STARTUP_FAILURE
+    return EXIT_OK
+
+
+def _add_demo(commands: Any) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="chat with the example bot in your browser (emulator + rasa run)",
+        description="Train the example bot if needed, start the emulator and `rasa run` wired "
+        "together, and print the chat page's URL. Ctrl-C stops both.",
+    )
+    parser.add_argument(
+        "--bot-dir", type=Path, help="the Rasa project to run (default: example_bot)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=7357, help="emulator and chat page port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rasa-port", type=int, default=0, help="rasa run's port; 0 picks a free one"
+    )
+    parser.add_argument("--no-train", action="store_true", help="use the existing model as is")
+    _add_api_flag(parser)
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rasa_imessage.demo import DemoError, DemoOptions, default_bot_dir, run_demo
+
+    options = DemoOptions(
+        bot_dir=args.bot_dir or default_bot_dir(),
+        emulator_port=args.port,
+        rasa_port=args.rasa_port,
+        train=not args.no_train,
+        api=args.api,
+    )
+    try:
+        run_demo(options)
+    except DemoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STARTUP_FAILURE
+    return EXIT_OK
+
+
+def _add_send(commands: Any) -> None:
+    parser = commands.add_parser(
+        "send",
+        help="send a test iMessage through the LoopMessage API",
+        description="Test the connection: send one message with the credentials the bot uses.",
+    )
+    parser.add_argument("--to", required=True, help="phone with country code, or Apple ID email")
+    parser.add_argument("--text", default="Hello from rasa-imessage 👋", help="message text")
+    _add_credential_flags(parser)
+    parser.set_defaults(handler=_send)
+
+
+def _send(args: argparse.Namespace) -> int:
+    config = _config_or_exit(args)
+    if isinstance(config, int):
+        return config
+    try:
+        result = asyncio.run(send_test_message(config, args.to, args.text))
+    except LoopMessageError as exc:
+        return _api_failure("send", exc)
+    to = mask_contact(args.to)
+    print(f"✓ LoopMessage accepted the message to {to}: message_id {result.message_id}")
+    print(f"  Delivery is reported by webhook; or run: rasa-imessage status {result.message_id}")
+    return EXIT_OK
+
+
+def _add_status(commands: Any) -> None:
+    parser = commands.add_parser("status", help="show the delivery status of a sent message")
+    parser.add_argument("message_id", help="the message_id a send returned")
+    _add_credential_flags(parser)
+    parser.set_defaults(handler=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = _config_or_exit(args)
+    if isinstance(config, int):
+        return config
+    try:
+        status = asyncio.run(message_status(config, args.message_id))
+    except LoopMessageError as exc:
+        return _api_failure("status", exc)
+    print(
+        f"{status.message_id}: {status.status}"
+        + (f" (updated {status.last_update})" if status.last_update else "")
+    )
+    if status.error is not None:
+        print(f"  error {status.error.code}: {status.error.meaning}; {status.error.hint}")
+    return EXIT_OK if status.status != "failed" else EXIT_FAILURE
+
+
+def _add_simulate(commands: Any) -> None:
+    parser = commands.add_parser(
+        "simulate",
+        help="post a realistic LoopMessage webhook to a running bot",
+        description="Post one webhook, shaped and sent as LoopMessage would; print the answer.",
+    )
+    parser.add_argument(
+        "url",
+        nargs="?",
+        default="http://127.0.0.1:5005/webhooks/imessage/webhook",
+        help="the bot's webhook URL (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kind", choices=KINDS, default="text", help="what happened (default: %(default)s)"
+    )
+    parser.add_argument("--auth", help="the Authorization header value (the bot's webhook_auth)")
+    _add_api_flag(parser)
+    parser.add_argument("--contact", default="+13231112233", help="who it is from")
+    parser.add_argument(
+        "--text", default="Hello from the simulator", help="message text or transcript"
+    )
+    parser.add_argument(
+        "--message-id", help="the bot message a reaction/delivered/failed refers to"
+    )
+    parser.add_argument("--reaction", default="love", help="tapback for --kind reaction")
+    parser.add_argument("--error-code", type=int, help="error_code for --kind failed")
+    parser.set_defaults(handler=_simulate)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    names = ("kind", "api", "contact", "text", "message_id", "reaction", "error_code")
+    simulation = Simulation(**_pick(args, names))
+    try:
+        result = asyncio.run(post_webhook(args.url, simulation, args.auth))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except (OSError, asyncio.TimeoutError) as exc:
+        print(f"✗ no answer from {args.url}: {exc or 'timed out'}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    event = result.webhook.get("event") or result.webhook.get("alert_type")
+    mark = "✓" if result.status == 200 else "✗"
+    print(f"{mark} {event} → HTTP {result.status} {result.body[:200]}".rstrip())
+    return EXIT_OK if result.status == 200 else EXIT_REFUSED
+
+
+# shared flags and reporting ---------------------------------------------------------------
+def _add_api_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api",
+        choices=("current", "legacy"),
+        default="current",
+        help="LoopMessage API generation (default: %(default)s)",
+    )
+
+
+def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        help="a credentials.yml with a rasa_imessage.IMessageInput block",
+    )
+    parser.add_argument(
+        "--api",
+        choices=("current", "legacy"),
+        help="API generation (default: from the file, else current)",
+    )
+    for flag in ("api-key", "sender", "authorization-key", "secret-key", "sender-name", "base-url"):
+        parser.add_argument(f"--{flag}", help="overrides the file's value")
+
+
+def _pick(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names}
+
+
+def _config_or_exit(args: argparse.Namespace) -> ClientConfig | int:
+    try:
+        return client_config(args.credentials, _pick(args, CLIENT_KEYS))
+    except ValueError as exc:  # includes the connector's ConfigError
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+
+def _api_failure(action: str, exc: LoopMessageError) -> int:
+    if isinstance(exc, APIError):
+        code = f" code {exc.code}" if exc.code is not None else ""
+        print(
+            f"✗ LoopMessage refused the {action} (HTTP {exc.status}{code}): {exc.meaning}",
+            file=sys.stderr,
+        )
+        if exc.hint:
+            print(f"  what to do: {exc.hint}", file=sys.stderr)
+        return EXIT_REFUSED
+    if isinstance(exc, APIConnectionError):
+        print(f"✗ could not reach LoopMessage: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(f"✗ {action} failed: {exc}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+# Each entry adds one subcommand. New commands (such as `check`) go in this tuple.
+COMMANDS: Sequence[Callable[[Any], None]] = (
+    _add_emulator,
+    _add_demo,
+    _add_send,
+    _add_status,
+    _add_simulate,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rasa-imessage",
+        description="Rasa on iMessage through LoopMessage: tools for developers.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""The one-command demo: the example bot on the emulator, chatting in a browser.
+
+``demo_stack`` is the library: it trains the bot (``rasa train`` skips itself when nothing
+changed), starts the emulator, writes a temporary credentials.yml whose
+``rasa_imessage.IMessageInput`` block points ``base_url`` at the emulator and shares a random
+``webhook_auth`` with it, starts ``rasa run`` on a free port, and waits until both answer.
+``run_demo`` wraps it for the CLI: progress lines, the page URL, Ctrl-C to stop. Tests use
+``demo_stack`` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable, TextIO, TypeVar
+
+import aiohttp
+
+from rasa_imessage.emulator import Emulator, EmulatorConfig, wait_for_stop_signal
+from rasa_imessage.emulator.config import Api
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_PATH = "/webhooks/imessage/webhook"
+HEALTH_PATH = "/webhooks/imessage/"
+# Loading TensorFlow and the model takes 20-40 s on a small machine; training more.
+STARTUP_TIMEOUT = 240.0
+TRAIN_TIMEOUT = 900.0
+STOP_TIMEOUT = 20.0
+_HEALTH_INTERVAL = 0.5
+_LOG_TAIL_LINES = 25
+
+T = TypeVar("T")
+Progress = Callable[[str], None]
+
+
+class DemoError(RuntimeError):
+    """The demo could not start: the message says which step failed and what to do."""
+
+
+def default_bot_dir() -> Path:
+    """``example_bot`` of a source checkout, else of the current directory."""
+    for candidate in (PACKAGE_ROOT / "example_bot", Path.cwd() / "example_bot"):
+        if (candidate / "domain.yml").exists():
+            return candidate
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What to run and where; ports 0 mean "pick a free one"."""
+
+    bot_dir: Path = field(default_factory=default_bot_dir)
+    emulator_port: int = 0
+    rasa_port: int = 0
+    api: Api = "current"
+    train: bool = True
+    rasa_command: tuple[str, ...] = (sys.executable, "-m", "rasa")
+    startup_timeout: float = STARTUP_TIMEOUT
+    # The emulator's retries are compressed so a developer sees them within seconds.
+    retry_scale: float = 0.01
+
+
+@dataclass
+class DemoStack:
+    """The running pair."""
+
+    emulator: Emulator
+    process: asyncio.subprocess.Process
+    rasa_url: str
+    log_path: Path
+
+    @property
+    def page_url(self) -> str:
+        return self.emulator.url + "/"
+
+
+def free_port() -> int:
+    """A port that was free a moment ago; ``rasa run`` cannot report the one it bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def credentials_yaml(api: Api, emulator_url: str, webhook_auth: str) -> str:
+    """The credentials.yml that wires the connector to the emulator (JSON strings are YAML)."""
+    config = EmulatorConfig(api=api)
+    if api == "current":
+        keys = {"api": api, "api_key": config.api_keys[0]}
+    else:
+        keys = {
+            "api": api,
+            "authorization_key": config.authorization_key,
+            "secret_key": config.secret_key,
+            "sender_name": config.sender_name,
+        }
+    keys.update(base_url=emulator_url, webhook_auth=webhook_auth)
+    lines = [f"  {key}: {json.dumps(value)}" for key, value in keys.items()]
+    return "rasa_imessage.IMessageInput:\n" + "\n".join(lines) + "\nrest:\n"
+
+
+def rasa_environment() -> dict[str, str]:
+    """Rasa's environment: this checkout importable, telemetry off (there is no network)."""
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(PACKAGE_ROOT) + (os.pathsep + path if path else "")
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    return env
+
+
+async def with_progress(label: str, work: Awaitable[T], progress: Progress) -> T:
+    """Await ``work`` while reporting elapsed time; end with "✓ label (N s)"."""
+    started = time.monotonic()
+    task = asyncio.ensure_future(work)
+    progress(f"… {label}")
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=10.0)
+        if done:
+            break
+        progress(f"  {label}: {time.monotonic() - started:.0f} s")
+    result = task.result()
+    progress(f"✓ {label} ({time.monotonic() - started:.1f} s)")
+    return result
+
+
+async def rasa(options: DemoOptions, log: TextIO, *args: str) -> asyncio.subprocess.Process:
+    """Start ``rasa ARGS`` in the bot directory with its output in ``log``.
+
+    Its own session, so a Ctrl-C in the terminal reaches the demo alone, which then stops
+    Rasa in order rather than leaving it half shut down.
+    """
+    return await asyncio.create_subprocess_exec(
+        *options.rasa_command,
+        *args,
+        cwd=options.bot_dir,
+        env=rasa_environment(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+async def train_bot(options: DemoOptions, log: TextIO) -> None:
+    """``rasa train`` in the bot directory; Rasa itself skips it when nothing changed."""
+    process = await rasa(options, log, "train")
+    try:
+        code = await asyncio.wait_for(process.wait(), TRAIN_TIMEOUT)
+    finally:
+        await stop_process(process)
+    if code != 0:
+        raise DemoError(f"rasa train failed (exit {code}):\n{tail(Path(log.name))}")
+
+
+async def start_rasa(
+    options: DemoOptions, credentials: Path, port: int, log: TextIO
+) -> asyncio.subprocess.Process:
+    return await rasa(
+        options, log, "run", "--model", "models", "--credentials", str(credentials),
+        "--port", str(port), "--interface", "127.0.0.1",
+    )  # fmt: skip
+
+
+async def wait_healthy(
+    url: str, process: asyncio.subprocess.Process, log_path: Path, timeout: float
+) -> None:
+    """Poll Rasa's channel health route until it answers 200, or fail on exit or timeout.
+
+    Polling, because a child process offers no readiness event; it also fails fast when
+    the process dies, with the end of its log.
+    """
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise DemoError(f"rasa run exited with {process.returncode}:\n{tail(log_path)}")
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(process.wait(), _HEALTH_INTERVAL)
+    raise DemoError(f"rasa run did not answer {url} within {timeout:.0f} s:\n{tail(log_path)}")
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM (Sanic stops gracefully), then SIGKILL if it has not exited in time."""
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+def _log_file(path: Path) -> TextIO:
+    """A child process's log: a small local file, opened once, so blocking is harmless."""
+    return open(path, "w", encoding="utf-8")
+
+
+def tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+
+@asynccontextmanager
+async def demo_stack(
+    options: DemoOptions, progress: Progress = lambda line: None
+) -> AsyncIterator[DemoStack]:
+    """Train, start the emulator and ``rasa run`` wired together; stop both on exit."""
+    if not (options.bot_dir / "domain.yml").exists():
+        raise DemoError(f"{options.bot_dir} is not a Rasa project (no domain.yml); use --bot-dir")
+    with tempfile.TemporaryDirectory(prefix="rasa-imessage-demo-") as workdir:
+        folder = Path(workdir)
+        if options.train:
+            with _log_file(folder / "train.log") as log:
+                await with_progress(
+                    f"Training {options.bot_dir.name} (skipped by Rasa when nothing changed)",
+                    train_bot(options, log),
+                    progress,
+                )
+        webhook_auth = secrets.token_urlsafe(24)
+        rasa_port = options.rasa_port or free_port()
+        rasa_url = f"http://127.0.0.1:{rasa_port}"
+        emulator = Emulator(
+            EmulatorConfig(
+                port=options.emulator_port,
+                api=options.api,
+                webhook_url=rasa_url + WEBHOOK_PATH,
+                webhook_auth=webhook_auth,
+                retry_scale=options.retry_scale,
+            )
+        )
+        try:
+            await emulator.start()
+        except OSError as exc:
+            raise DemoError(
+                f"the emulator cannot listen on port {options.emulator_port}: "
+                f"{exc.strerror}; pick another with --port"
+            ) from exc
+        try:
+            credentials = folder / "credentials.yml"
+            credentials.write_text(
+                credentials_yaml(options.api, emulator.url, webhook_auth), encoding="utf-8"
+            )
+            log_path = folder / "rasa.log"
+            with _log_file(log_path) as log:
+                process = await start_rasa(options, credentials, rasa_port, log)
+            try:
+                await with_progress(
+                    f"Starting rasa run on {rasa_url}",
+                    wait_healthy(
+                        rasa_url + HEALTH_PATH, process, log_path, options.startup_timeout
+                    ),
+                    progress,
+                )
+                yield DemoStack(emulator, process, rasa_url, log_path)
+            finally:
+                await stop_process(process)
+        finally:
+            await emulator.stop()
+
+
+def run_demo(options: DemoOptions, out: TextIO | None = None) -> None:
+    """The ``rasa-imessage demo`` command: run until Ctrl-C or SIGTERM, printing progress."""
+    stream = out or sys.stdout
+
+    def progress(line: str) -> None:
+        print(line, file=stream, flush=True)
+
+    async def run() -> None:
+        async with demo_stack(options, progress) as stack:
+            progress("")
+            progress(f"  Chat with the bot:  {stack.page_url}")
+            progress(f"  Rasa:               {stack.rasa_url}  (log: {stack.log_path})")
+            progress("  Press Ctrl-C to stop.")
+            await wait_for_stop_signal()
+            progress("Stopping…")
+
+    asyncio.run(run())
