@@ -171,8 +171,7 @@ class LoopMessageClient:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(
-                "this LoopMessageClient is closed; create a new one (the channel opens it in "
-                "before_server_start and closes it in after_server_stop)"
+                "this LoopMessageClient is closed; create a new one for further requests"
             )
 
     async def send_message(self, req: SendRequest) -> SendResult:

@@ -67,8 +67,15 @@ _WAIT_FOR_CONTACT = (
 )
 _NOT_SMS = "send it over iMessage (leave channel unset) or change the content"
 
-# Same number, same meaning in both generations (§A9 and §B5 agree from 580 on).
+# Same number, same meaning in both generations (§A9 and §B5; legacy says "recipient").
 _COMMON_ROWS: Tuple[_Row, ...] = (
+    (100, _K.request, "bad request", _FIX_REQUEST),
+    (120, _K.request, "one or more required parameters are missing", _FIX_REQUEST),
+    (150, _K.recipient, "no contact", "give a contact or a group id"),
+    (160, _K.recipient, "invalid contact", _FIX_CONTACT),
+    (170, _K.recipient, "invalid contact email", _FIX_CONTACT),
+    (180, _K.recipient, "invalid contact phone number", _FIX_CONTACT),
+    (190, _K.recipient, "phone number is not mobile", "use a mobile number or the Apple ID"),
     (580, _K.request, "invalid effect", "use one of the 13 documented effects (case-sensitive)"),
     (590, _K.request, "invalid message_id for reply", "reply_to_id must come from a webhook"),
     (595, _K.request, "invalid or nonexistent message_id", "use a message_id from a webhook"),
@@ -84,10 +91,8 @@ _COMMON_ROWS: Tuple[_Row, ...] = (
 )
 
 _CURRENT_ROWS: Tuple[_Row, ...] = (
-    (100, _K.request, "bad request", _FIX_REQUEST),
     (110, _K.auth, "missing credentials", "set api_key: the organization API key " + _DASHBOARD),
     (115, _K.request, "one or more required parameters are invalid", _FIX_REQUEST),
-    (120, _K.request, "one or more required parameters are missing", _FIX_REQUEST),
     (125, _K.request, "one or more parameters are invalid", _FIX_REQUEST),
     (
         130,
@@ -96,12 +101,7 @@ _CURRENT_ROWS: Tuple[_Row, ...] = (
         "check api_key: copy the organization API key from the LoopMessage dashboard",
     ),
     (140, _K.request, "no text", "give the message text (or attachments, media_url, reaction)"),
-    (150, _K.recipient, "no contact", "give a contact or a group id"),
-    (160, _K.recipient, "invalid contact", _FIX_CONTACT),
     (165, _K.recipient, "invalid group", "use a group id taken from an inbound webhook"),
-    (170, _K.recipient, "invalid contact email", _FIX_CONTACT),
-    (180, _K.recipient, "invalid contact phone number", _FIX_CONTACT),
-    (190, _K.recipient, "phone number is not mobile", "use a mobile number or the Apple ID"),
     (
         200,
         _K.recipient,
@@ -159,14 +159,12 @@ _CURRENT_ROWS: Tuple[_Row, ...] = (
 )
 
 _LEGACY_ROWS: Tuple[_Row, ...] = (
-    (100, _K.request, "bad request", _FIX_REQUEST),
     (
         110,
         _K.auth,
         "missing credentials",
         "set authorization_key and secret_key " + _DASHBOARD,
     ),
-    (120, _K.request, "required parameters missing", _FIX_REQUEST),
     (
         125,
         _K.auth,
@@ -179,12 +177,7 @@ _LEGACY_ROWS: Tuple[_Row, ...] = (
         "secret key invalid or nonexistent",
         "check secret_key: copy the API Secret Key from the LoopMessage dashboard",
     ),
-    (140, _K.request, "no text", "give the message text"),
-    (150, _K.recipient, "no recipient", "give a contact or a group id"),
-    (160, _K.recipient, "invalid recipient", _FIX_CONTACT),
-    (170, _K.recipient, "invalid recipient email", _FIX_CONTACT),
-    (180, _K.recipient, "invalid recipient phone number", _FIX_CONTACT),
-    (190, _K.recipient, "phone number is not mobile", "use a mobile number or the Apple ID"),
+    (140, _K.request, "no text", "give the message text; the legacy API wants it on every send"),
     (210, _K.sender, "sender name not specified", "set sender_name"),
     (220, _K.sender, "invalid sender name", "check sender_name " + _DASHBOARD),
     (230, _K.sender, "internal error using the sender name", _FIX_SENDER),

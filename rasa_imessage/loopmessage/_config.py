@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any, List, Union
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -45,8 +46,12 @@ class ClientConfig:
             value: Any = getattr(self, name)
             if isinstance(value, str):  # a plain string slipped in: wrap it before any repr
                 object.__setattr__(self, name, SecretStr(value))
-        if self.base_url is not None and not self.base_url.startswith(("https://", "http://")):
-            raise ValueError("base_url must start with https:// (or http:// for a local emulator)")
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("https", "http") or not parts.netloc:
+                raise ValueError(
+                    "base_url must be an https:// URL with a host (http:// for a local emulator)"
+                )
         if self.timeout <= 0 or self.connect_timeout <= 0:
             raise ValueError("timeout and connect_timeout must be positive seconds")
         if self.max_connections < 1:

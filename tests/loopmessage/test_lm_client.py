@@ -441,8 +441,9 @@ def test_config_validation_and_defaults():
     assert LEGACY.effective_base_url == LEGACY_HOST
     with pytest.raises(ValueError, match="'current' or 'legacy'"):
         ClientConfig(api="beta")
-    with pytest.raises(ValueError, match="base_url"):
-        ClientConfig(base_url="a.loopmessage.com")
+    for bad in ("a.loopmessage.com", "https://", "ftp://a.loopmessage.com"):
+        with pytest.raises(ValueError, match="base_url"):
+            ClientConfig(base_url=bad)
     with pytest.raises(ValueError, match="timeout"):
         ClientConfig(timeout=0)
     with pytest.raises(ValueError, match="api_key"):

@@ -26,6 +26,7 @@ def test_tables_are_keyed_by_their_own_codes():
             assert info.code == code
             assert info.meaning
             assert info.hint
+            assert "\n" not in info.meaning + info.hint
 
 
 def test_only_1000_and_1010_are_retryable():
