@@ -1,0 +1,403 @@
+"""The Rasa input channel `imessage`: LoopMessage webhooks in, Rasa turns out.
+
+The webhook handler does no bot work. It checks the `Authorization` header, parses the body,
+claims the `webhook_id` and queues the turn, then answers 200 within milliseconds; the turn
+runs in the background, in arrival order per conversation (see tasks.py). Sanic types stay in
+this module; the mapping to Rasa lives in inbound.py and responses.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from .auth import WebhookAuth
+from .buttons import MAX_REPLY_LENGTH, Button, buttons_from_events, match_button
+from .config import IMessageConfig, load_config
+from .idempotency import Claim, IdempotencyStore, create_store
+from .inbound import TurnInput, conversation_of, to_turn
+from .loopmessage import (
+    APIError,
+    ClientConfig,
+    EventKind,
+    InboundEvent,
+    LoopMessageClient,
+    LoopMessageError,
+    PayloadError,
+    RetryPolicy,
+    mask_contact,
+    parse_webhook,
+)
+from .outbound import CHANNEL_NAME, IMessageOutput
+from .tasks import QueueFull, TurnRunner
+
+__all__ = ["IMessageInput", "LoopMessageInput"]
+
+logger = logging.getLogger(__name__)
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+# Events that start a Rasa turn; every other event is acknowledged and logged.
+_TURN_EVENTS = {
+    EventKind.message,
+    EventKind.reaction,
+    EventKind.failed,
+    EventKind.conversation_started,
+}
+_SENT_IDS_KEPT = 10000  # outbound message ids remembered to spot replies to the bot
+
+
+def _client_config(config: IMessageConfig) -> ClientConfig:
+    return ClientConfig(
+        api=config.api,
+        api_key=config.api_key,
+        sender=config.sender,
+        authorization_key=config.authorization_key,
+        secret_key=config.secret_key,
+        sender_name=config.sender_name,
+        base_url=config.base_url,
+        timeout=config.request_timeout,
+    )
+
+
+class IMessageInput(InputChannel):
+    """`rasa_imessage.IMessageInput` in credentials.yml; webhook `/webhooks/imessage/webhook`."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> IMessageInput:
+        return cls(load_config(credentials))
+
+    def __init__(
+        self,
+        config: IMessageConfig,
+        *,
+        client: Optional[LoopMessageClient] = None,
+        store: Optional[IdempotencyStore] = None,
+    ) -> None:
+        self.config = config
+        secret = config.webhook_auth.get_secret_value() if config.webhook_auth else None
+        self.auth = WebhookAuth(secret)
+        if not self.auth.enabled:
+            logger.warning(
+                "iMessage webhooks are NOT authenticated (allow_unauthenticated_webhooks: true): "
+                "anyone who finds the URL can talk as any contact. Set webhook_auth in production."
+            )
+        self.store = store or create_store(
+            config.dedupe_store, config.dedupe_ttl_seconds, config.dedupe_max_entries
+        )
+        self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
+        self._client = client
+        self._side_tasks: Set[asyncio.Task[None]] = set()
+        self._sent_ids: OrderedDict[str, None] = OrderedDict()
+        self._handler: Optional[OnNewMessage] = None  # set by blueprint(); runs failure turns
+
+    # -- the LoopMessage client, created lazily inside the server's event loop ----------------
+
+    def client(self) -> LoopMessageClient:
+        if self._client is None:
+            self._client = LoopMessageClient(
+                _client_config(self.config),
+                retry=RetryPolicy(max_retries=self.config.max_retries),
+            )
+        return self._client
+
+    def get_output_channel(self) -> IMessageOutput:
+        """For `trigger_intent?output_channel=imessage` and reminders: no request needed."""
+        return self._output()
+
+    def _output(
+        self, *, last_user_message_id: Optional[str] = None, report_failures: bool = True
+    ) -> IMessageOutput:
+        return IMessageOutput(
+            self.client,
+            self.config,
+            last_user_message_id=last_user_message_id,
+            on_failure=self._delivery_failed if report_failures else None,
+            on_sent=self._remember_sent,
+        )
+
+    def _remember_sent(self, result: Any) -> None:
+        self._sent_ids[str(result.message_id)] = None
+        while len(self._sent_ids) > _SENT_IDS_KEPT:
+            self._sent_ids.popitem(last=False)
+
+    # -- the blueprint ------------------------------------------------------------------------
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        webhook = Blueprint("imessage_webhook")
+        self._handler = on_new_message
+
+        @webhook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json(
+                {
+                    "status": "ok",
+                    "channel": CHANNEL_NAME,
+                    "api": self.config.api,
+                    "webhook_auth": self.auth.enabled,
+                    "turns_pending": self.turns.pending,
+                }
+            )
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            return await self._receive(request, on_new_message)
+
+        @webhook.listener("before_server_stop")
+        async def drain(app: Any, *_: Any) -> None:
+            await self.turns.drain(self.config.shutdown_timeout)
+            if self._side_tasks:
+                await asyncio.gather(*self._side_tasks, return_exceptions=True)
+
+        @webhook.listener("after_server_stop")
+        async def close(app: Any, *_: Any) -> None:
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
+            await self.store.aclose()
+
+        return webhook
+
+    async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+        if not self.auth.is_valid(request.headers.get("Authorization")):
+            logger.warning("iMessage webhook rejected: missing or wrong Authorization header")
+            return _error(
+                401,
+                "missing or wrong Authorization header; it must equal the "
+                "webhook header set in the LoopMessage dashboard",
+            )
+        body = request.body or b""
+        if len(body) > self.config.max_body_bytes:
+            return _error(
+                413,
+                f"body of {len(body)} bytes is over max_body_bytes ({self.config.max_body_bytes})",
+            )
+        try:
+            event = parse_webhook(body)
+        except PayloadError as exc:
+            logger.info("iMessage webhook refused: %s", exc)
+            return _error(400, str(exc))
+        logger.info(
+            "iMessage webhook %s id=%s message=%s from %s",
+            event.event,
+            event.webhook_id,
+            event.message_id,
+            mask_contact(event.contact),
+        )
+        if event.kind not in _TURN_EVENTS:
+            self._log_status(event)
+            return response.json({"status": "ok"})
+        agent = getattr(request.app.ctx, "agent", None)
+        if agent is None or not _agent_ready(agent):
+            return _error(503, "the Rasa model is not loaded yet; LoopMessage will retry")
+        return await self._accept(event, agent, on_new_message)
+
+    async def _accept(
+        self, event: InboundEvent, agent: Any, on_new_message: OnNewMessage
+    ) -> HTTPResponse:
+        key = event.webhook_id or (
+            f"{event.event}:{event.message_id}" if event.message_id else None
+        )
+        if key is not None:
+            claim = await self.store.claim(key)
+            if claim is Claim.DONE:
+                logger.info("iMessage webhook %s already handled: not answered twice", key)
+                return response.json({"status": "duplicate"})
+            if claim is Claim.IN_PROGRESS:
+                return _error(409, "this webhook_id is being handled; retry later")
+        conversation = conversation_of(event) or "unknown"
+
+        async def run() -> None:
+            await self._run_turn(event, agent, on_new_message)
+            if key is not None:
+                await self.store.complete(key)
+
+        async def cancelled() -> None:
+            if key is not None:
+                await self.store.release(key)
+
+        try:
+            self.turns.submit(
+                conversation,
+                _releasing(run, cancelled),
+                label=f"{event.event} {event.webhook_id}",
+                on_cancel=cancelled,
+            )
+        except QueueFull as exc:
+            await cancelled()
+            logger.error("iMessage webhook deferred: %s (max_queued_turns)", exc)
+            return _error(503, "too many turns waiting; LoopMessage will retry")
+        if event.kind is EventKind.message:
+            return self._typing_and_read(event)
+        return response.json({"status": "ok"})
+
+    def _typing_and_read(self, event: InboundEvent) -> HTTPResponse:
+        seconds, read = self.config.typing_seconds, self.config.mark_read
+        if not seconds and not read:
+            return response.json({"status": "ok"})
+        if self.config.api == "legacy":
+            # The legacy API has no typing endpoint: it reads these keys from our 200 body.
+            body: Dict[str, Any] = {"status": "ok"}
+            if seconds:
+                body["typing"] = seconds
+            if read:
+                body["read"] = True
+            return response.json(body)
+        if event.message_id:
+            self._spawn(self._show_typing(event.message_id, seconds, read))
+        return response.json({"status": "ok"})
+
+    async def _show_typing(self, message_id: str, seconds: int, read: bool) -> None:
+        try:
+            await self.client().show_typing(message_id=message_id, seconds=seconds, read=read)
+        except LoopMessageError as exc:
+            logger.info("typing indicator not shown: %s", exc)
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    # -- the turn -----------------------------------------------------------------------------
+
+    async def _run_turn(
+        self, event: InboundEvent, agent: Any, on_new_message: OnNewMessage
+    ) -> None:
+        payload = None
+        if event.kind is EventKind.message and 0 < len(event.text or "") <= MAX_REPLY_LENGTH:
+            conversation = conversation_of(event)
+            if conversation:
+                payload = match_button(event.text, await _offered(agent, conversation))
+        turn = to_turn(
+            event,
+            self.config,
+            button_payload=payload,
+            replied_to_bot=bool(event.thread_id and event.thread_id in self._sent_ids),
+        )
+        if turn is None:
+            return
+        is_failure_turn = event.kind is EventKind.failed
+        output = self._output(
+            last_user_message_id=event.message_id if event.kind is EventKind.message else None,
+            report_failures=not is_failure_turn,
+        )
+        await on_new_message(_user_message(turn, output))
+
+    async def _delivery_failed(self, conversation: str, error: LoopMessageError) -> None:
+        """A send failed for good: tell the bot, in that conversation, after the current turn."""
+        intent = self.config.delivery_failed_intent
+        if intent is None:
+            return
+        code = error.code if isinstance(error, APIError) else None
+        kind = error.kind.value if isinstance(error, APIError) else "connection"
+        text = f'/{intent}{{"error_code":{"null" if code is None else code},"error_kind":"{kind}"}}'
+        metadata = {
+            "channel": CHANNEL_NAME,
+            "kind": "failed",
+            "error_code": code,
+            "error": str(error),
+            "source": "send",
+        }
+        turn = TurnInput(conversation, text, uuid.uuid4().hex, metadata, True)
+        handler = self._handler
+        if handler is None:
+            return
+
+        async def run() -> None:
+            await handler(_user_message(turn, self._output(report_failures=False)))
+
+        try:
+            self.turns.submit(conversation, run, label=f"delivery failed {code}")
+        except QueueFull:
+            logger.error(
+                "delivery-failed turn for %s dropped: queue full", mask_contact(conversation)
+            )
+
+    def _log_status(self, event: InboundEvent) -> None:
+        if event.kind is EventKind.delivered:
+            logger.debug("iMessage %s delivered", event.message_id)
+        elif event.kind is EventKind.failed:
+            info = event.error
+            logger.warning(
+                "iMessage %s to %s failed: code %s: %s %s",
+                event.message_id,
+                mask_contact(event.contact),
+                event.error_code,
+                info.meaning if info else "",
+                info.hint if info else "",
+            )
+        else:
+            logger.info("iMessage event %s acknowledged (nothing to do)", event.event)
+
+
+class LoopMessageInput(IMessageInput):
+    """Alias: `rasa_imessage.LoopMessageInput` works in credentials.yml too."""
+
+
+def _agent_ready(agent: Any) -> bool:
+    is_ready = getattr(agent, "is_ready", None)
+    if callable(is_ready):
+        try:
+            return bool(is_ready())
+        except Exception:  # a stand-in agent in tests, or a future Rasa
+            return True
+    return True
+
+
+async def _offered(agent: Any, conversation: str) -> List[Button]:
+    """Buttons the bot offered last in this conversation, read from the tracker store."""
+    store = getattr(agent, "tracker_store", None)
+    if store is None:
+        store = getattr(getattr(agent, "processor", None), "tracker_store", None)
+    if store is None:
+        return []
+    try:
+        tracker = await store.retrieve(conversation)
+    except Exception:  # the tracker store is the user's: never let it cost the turn
+        logger.exception("could not read the tracker to map a button reply")
+        return []
+    return buttons_from_events(tracker.events) if tracker is not None else []
+
+
+def _user_message(turn: TurnInput, output: IMessageOutput) -> UserMessage:
+    return UserMessage(
+        turn.text,
+        output,
+        turn.sender_id,
+        input_channel=CHANNEL_NAME,
+        message_id=turn.message_id,
+        metadata=turn.metadata,
+    )
+
+
+def _releasing(
+    run: Callable[[], Awaitable[None]], release: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    """Release the claim when the turn fails, so a LoopMessage retry can run it again."""
+
+    async def job() -> None:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            await release()
+            raise
+
+    return job
+
+
+def _error(status: int, reason: str) -> HTTPResponse:
+    return response.json({"error": reason}, status=status)

@@ -1,0 +1,236 @@
+"""From a normalized LoopMessage event to the arguments of one Rasa `UserMessage`.
+
+Pure functions over plain objects: no Sanic, no Rasa, so every mapping is tested directly.
+Events that are not plain text become synthetic intents (`/imessage_reaction{...}`), with the
+details as entities and in full in the message metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+from .config import IMessageConfig
+from .loopmessage import EventKind, InboundEvent
+from .media import kind_of
+from .passthrough import decode_conversation
+
+__all__ = [
+    "GROUP_PREFIX",
+    "TurnInput",
+    "conversation_of",
+    "event_metadata",
+    "recipient_of",
+    "to_turn",
+]
+
+GROUP_PREFIX = "group:"
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """What one Rasa turn is started with."""
+
+    sender_id: str
+    text: str
+    message_id: Optional[str]
+    metadata: Dict[str, Any]
+    synthetic: bool = False
+
+
+def conversation_of(event: InboundEvent) -> Optional[str]:
+    """The Rasa sender_id: the group (so replies go to the group), else the contact.
+
+    Status webhooks of our own sends carry the conversation in `passthrough`, which also
+    covers group sends whose status names only a contact.
+    """
+    ours = decode_conversation(event.passthrough)
+    if ours is not None:
+        return ours
+    if event.group is not None and event.group.id:
+        return GROUP_PREFIX + event.group.id
+    return event.contact or None
+
+
+def recipient_of(sender_id: str) -> Tuple[Optional[str], Optional[str]]:
+    """`(contact, group)` to address a send to the Rasa conversation `sender_id`."""
+    if sender_id.startswith(GROUP_PREFIX):
+        return None, sender_id[len(GROUP_PREFIX) :]
+    return sender_id, None
+
+
+def event_metadata(event: InboundEvent) -> Dict[str, Any]:
+    """The whole event, JSON-safe, for `tracker.latest_message["metadata"]`."""
+    group = event.group
+    speech = event.speech
+    language = event.language
+    return {
+        "channel": "imessage",
+        "api": event.api,
+        "event": event.event,
+        "kind": event.kind.value,
+        "webhook_id": event.webhook_id,
+        "message_id": event.message_id,
+        "contact": event.contact,
+        "group": None
+        if group is None
+        else {"id": group.id, "name": group.name, "participants": list(group.participants)},
+        "speaker": event.contact if group is not None else None,
+        "text": event.text,
+        "subject": event.subject,
+        "attachments": [{"url": url, "kind": kind_of(url)} for url in event.attachments],
+        "message_type": event.message_type,
+        "service": event.channel,
+        "reaction": event.reaction,
+        "thread_id": event.thread_id,
+        "error_code": event.error_code,
+        "error": _error_of(event),
+        "success": event.success,
+        "sender": event.sender,
+        "language": None
+        if language is None
+        else {"code": language.code, "name": language.name, "script": language.script},
+        "speech": None
+        if speech is None
+        else {
+            "text": speech.text,
+            "language": None if speech.language is None else speech.language.code,
+            "metadata": dict(speech.metadata),
+        },
+        "sandbox": event.sandbox,
+        "opt_in": event.opt_in,
+        "parameters": dict(event.parameters),
+        "raw": dict(event.raw),
+    }
+
+
+def _error_of(event: InboundEvent) -> Optional[Dict[str, Any]]:
+    info = event.error
+    if info is None:
+        return None
+    return {"code": info.code, "meaning": info.meaning, "hint": info.hint, "kind": info.kind.value}
+
+
+def _intent(name: str, entities: Dict[str, Any]) -> str:
+    payload = {key: value for key, value in entities.items() if value is not None}
+    return f"/{name}{json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}"
+
+
+def _escape_intent_prefix(text: str) -> str:
+    """Stop users from skipping NLU with `/intent{...}`: drop the leading slashes."""
+    stripped = text.lstrip()
+    if not stripped.startswith("/"):
+        return text
+    rest = stripped.lstrip("/").lstrip()
+    return rest or "\u2215" * (len(stripped) - len(stripped.lstrip("/")))
+
+
+def _mentions(text: str, names: Tuple[str, ...]) -> bool:
+    for name in names:
+        if re.search(rf"(?<!\w)@?{re.escape(name)}(?!\w)", text, flags=re.IGNORECASE):
+            return True
+    return False
+
+
+def _message_text(event: InboundEvent) -> str:
+    text = event.text or ""
+    if not text.strip() and event.speech is not None and event.speech.text:
+        return event.speech.text  # a voice note's transcript is what the user said
+    return text
+
+
+def _attachment_turn(
+    event: InboundEvent, config: IMessageConfig, metadata: Dict[str, Any]
+) -> Optional[str]:
+    if config.attachment_intent is None:
+        return None
+    urls: List[str] = list(event.attachments)
+    kind = (
+        "sticker"
+        if event.message_type == "sticker"
+        else (
+            "location"
+            if event.message_type == "location"
+            else (kind_of(urls[0]) if urls else event.message_type or "file")
+        )
+    )
+    return _intent(
+        config.attachment_intent,
+        {
+            "attachment_url": urls[0] if urls else None,
+            "attachment_kind": kind,
+            "attachment_count": len(urls),
+        },
+    )
+
+
+def to_turn(
+    event: InboundEvent,
+    config: IMessageConfig,
+    *,
+    button_payload: Optional[str] = None,
+    replied_to_bot: bool = False,
+) -> Optional[TurnInput]:
+    """The turn an event starts, or None when it starts none (statuses, unknown events)."""
+    sender_id = conversation_of(event)
+    if not sender_id:
+        return None
+    metadata = event_metadata(event)
+    kind = event.kind
+
+    def turn(text: str, synthetic: bool) -> TurnInput:
+        # Reactions and statuses name the *bot's* message; Rasa Pro replays a turn whose
+        # message_id it has seen, so those turns are keyed by their webhook instead.
+        own_id = event.message_id if kind is EventKind.message else event.webhook_id
+        return TurnInput(sender_id, text, own_id, metadata, synthetic)
+
+    if kind is EventKind.message and event.opt_in and config.conversation_started_intent:
+        return turn(
+            _intent(
+                config.conversation_started_intent,
+                {"contact": event.contact, "text": event.text or None},
+            ),
+            True,
+        )
+    if kind is EventKind.message:
+        text = _message_text(event)
+        if (
+            event.group is not None
+            and config.group_reply == "mention"
+            and not replied_to_bot
+            and not _mentions(text, config.bot_names)
+        ):
+            return None
+        if button_payload is not None:
+            return turn(button_payload, True)
+        if text.strip():
+            if not config.allow_intent_payloads:
+                text = _escape_intent_prefix(text)
+            return turn(text, False)
+        attachment = _attachment_turn(event, config, metadata)
+        return turn(attachment, True) if attachment else None
+    if kind is EventKind.reaction and config.reaction_intent:
+        return turn(
+            _intent(
+                config.reaction_intent, {"reaction": event.reaction, "message_id": event.message_id}
+            ),
+            True,
+        )
+    if kind is EventKind.failed and config.delivery_failed_intent:
+        info = event.error
+        return turn(
+            _intent(
+                config.delivery_failed_intent,
+                {
+                    "error_code": event.error_code,
+                    "error_kind": info.kind.value if info is not None else None,
+                    "message_id": event.message_id,
+                },
+            ),
+            True,
+        )
+    if kind is EventKind.conversation_started and config.conversation_started_intent:
+        return turn(_intent(config.conversation_started_intent, {"contact": event.contact}), True)
+    return None

@@ -1,0 +1,130 @@
+"""The Rasa output channel `imessage`: bot responses out through LoopMessage.
+
+Transport errors stop here. An exception raised from an output channel propagates out of
+Rasa's processor before the tracker is saved, losing the whole turn (user message included),
+so every failure is logged with LoopMessage's code, meaning and hint instead, and reported to
+the optional `on_failure` hook (which starts the bot's delivery-failed intent).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
+
+from rasa.core.channels.channel import OutputChannel
+
+from .config import IMessageConfig
+from .loopmessage import (
+    APIError,
+    LoopMessageClient,
+    LoopMessageError,
+    SendRequest,
+    SendResult,
+    mask_contact,
+)
+from .responses import plan_response
+
+__all__ = ["CHANNEL_NAME", "IMessageOutput", "SendFailure"]
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "imessage"
+
+SendFailure = Callable[[str, LoopMessageError], Awaitable[None]]
+ClientFactory = Callable[[], LoopMessageClient]
+
+
+class IMessageOutput(OutputChannel):
+    """Sends each bot response as one or more iMessages, in order."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    def __init__(
+        self,
+        client: ClientFactory,
+        config: IMessageConfig,
+        *,
+        last_user_message_id: Optional[str] = None,
+        on_failure: Optional[SendFailure] = None,
+        on_sent: Optional[Callable[[SendResult], None]] = None,
+    ) -> None:
+        super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
+        self._client = client
+        self._config = config
+        self._last_user_message_id = last_user_message_id
+        self._on_failure = on_failure
+        self._on_sent = on_sent
+        self.sent: List[SendResult] = []
+
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+        """Plan the whole response at once (text and image share a send), then send it."""
+        plan = plan_response(
+            message,
+            recipient_id,
+            self._config,
+            last_user_message_id=self._last_user_message_id,
+        )
+        for reason in plan.refused:
+            logger.warning(
+                "iMessage response to %s not sent: %s", mask_contact(recipient_id), reason
+            )
+        await self._send_all(recipient_id, plan.sends)
+        return None
+
+    async def _send_all(self, recipient_id: str, requests: Iterable[SendRequest]) -> None:
+        for request in requests:
+            try:
+                result = await self._client().send_message(request)
+            except LoopMessageError as exc:
+                self._log_failure(recipient_id, exc)
+                if self._on_failure is not None:
+                    await self._on_failure(recipient_id, exc)
+                return  # later bubbles would arrive out of context, or fail the same way
+            self.sent.append(result)
+            if self._on_sent is not None:
+                self._on_sent(result)
+
+    @staticmethod
+    def _log_failure(recipient_id: str, exc: LoopMessageError) -> None:
+        if isinstance(exc, APIError):
+            logger.error(
+                "iMessage to %s failed: LoopMessage code %s (HTTP %s): %s What to do: %s",
+                mask_contact(recipient_id),
+                exc.code,
+                exc.status,
+                exc.meaning,
+                exc.hint,
+            )
+        else:
+            logger.error("iMessage to %s failed: %s", mask_contact(recipient_id), exc)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": None, "image": image})
+
+    async def send_attachment(self, recipient_id: str, attachment: Any, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": None, "attachment": attachment})
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"text": text, "buttons": buttons})
+
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: List[Dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"text": text, "quick_replies": quick_replies})
+
+    async def send_elements(
+        self, recipient_id: str, elements: Iterable[Dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"text": None, "elements": list(elements)})
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"text": None, "custom": json_message})

@@ -1,0 +1,234 @@
+"""One Rasa bot response → the LoopMessage sends that show it, in order.
+
+Rasa's base `send_response` makes up to five separate calls per response and renders
+buttons as "1: Title (/payload)" text. iMessage deserves better, so the whole response dict is
+planned here at once: text (Markdown made plain, split into paragraphs, cut under the length
+limit) with its image and attachments in the same send, buttons as a numbered list, voice
+messages, carousel elements as one bubble each, and `custom` payloads as LoopMessage sends.
+Pure functions: nothing here does I/O or imports Rasa.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from .buttons import render_buttons
+from .config import IMessageConfig
+from .inbound import recipient_of
+from .loopmessage import MAX_ATTACHMENTS, InvalidRequestError, SendRequest
+from .media import VOICE_EXTENSIONS, extension_of
+from .passthrough import encode_conversation
+from .rendering import chunk_text, markdown_to_text, paragraphs
+
+__all__ = ["CUSTOM_KEYS", "Plan", "plan_response"]
+
+logger = logging.getLogger(__name__)
+
+# The LoopMessage send fields a `custom` response may carry (DESIGN.md's contract).
+CUSTOM_KEYS = frozenset(
+    {
+        "text",
+        "subject",
+        "effect",
+        "reply_to_id",
+        "attachments",
+        "media_url",
+        "reaction",
+        "message_id",
+        "channel",
+        "service",
+    }
+)
+
+
+@dataclass
+class Plan:
+    """The sends for one response, and what was refused (with the reason)."""
+
+    sends: List[SendRequest] = field(default_factory=list)
+    refused: List[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Target:
+    conversation: str
+    contact: Optional[str]
+    group: Optional[str]
+    passthrough: Optional[str]
+    last_user_message_id: Optional[str]
+
+
+def _url_of(value: Any) -> Optional[str]:
+    """Rasa attachments are usually a URL string; accept `{"url": ...}` shapes too."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, Mapping):
+        for key in ("url", "src", "link"):
+            found = value.get(key)
+            if isinstance(found, str) and found.strip():
+                return found.strip()
+        payload = value.get("payload")
+        if isinstance(payload, (Mapping, str)):
+            return _url_of(payload)
+    return None
+
+
+def _is_voice(url: str, config: IMessageConfig) -> bool:
+    return config.voice_messages and extension_of(url) in VOICE_EXTENSIONS
+
+
+class _Builder:
+    def __init__(self, target: _Target, config: IMessageConfig) -> None:
+        self.target = target
+        self.config = config
+        self.limit = MAX_ATTACHMENTS[config.api]
+        self.plan = Plan()
+
+    def add(self, what: str, **fields: Any) -> bool:
+        fields.setdefault("passthrough", self.target.passthrough)
+        fields["contact"] = self.target.contact
+        fields["group"] = self.target.group
+        try:
+            self.plan.sends.append(SendRequest.create(**fields))
+        except InvalidRequestError as exc:
+            self.plan.refused.append(f"{what}: {exc}")
+            return False
+        return True
+
+    def text_with_media(
+        self, texts: Sequence[str], urls: Sequence[str], what: str, **extra: Any
+    ) -> None:
+        """Texts in order; attachments ride with the last text, overflow in further sends."""
+        attachments = list(urls)
+        texts = list(texts) or [""]
+        for index, text in enumerate(texts):
+            last = index == len(texts) - 1
+            batch = attachments[: self.limit] if last else []
+            if last:
+                attachments = attachments[self.limit :]
+            if text or batch:
+                self.add(what, text=text, attachments=batch, **extra)
+            extra = {k: v for k, v in extra.items() if k not in ("subject", "effect")}
+        while attachments:
+            self.add(what, text="", attachments=attachments[: self.limit])
+            attachments = attachments[self.limit :]
+
+    def voice(self, url: str) -> None:
+        self.add("voice message", media_url=url)
+
+
+def _texts(raw: Optional[str], config: IMessageConfig) -> List[str]:
+    if not raw or not raw.strip():
+        return []
+    text = markdown_to_text(raw)
+    parts = paragraphs(text) if config.split_paragraphs else [text.strip()]
+    return [chunk for part in parts for chunk in chunk_text(part)]
+
+
+def _main_part(message: Mapping[str, Any], builder: _Builder) -> int:
+    """Text, buttons, image and attachment; returns how many buttons were numbered."""
+    config = builder.config
+    choices = [
+        b
+        for b in (message.get("quick_replies") or message.get("buttons") or [])
+        if isinstance(b, Mapping)
+    ]
+    text = message.get("text")
+    texts = _texts(text if isinstance(text, str) else None, config)
+    if choices:
+        listing = render_buttons(None, choices)
+        if texts:
+            texts[-1] = texts[-1] + "\n\n" + listing
+            texts[-1:] = chunk_text(texts[-1])
+        else:
+            texts = chunk_text(listing)
+    media: List[str] = []
+    for key in ("image", "attachment"):
+        url = _url_of(message.get(key))
+        if message.get(key) is not None and url is None:
+            builder.plan.refused.append(f"{key}: no URL found in {type(message.get(key)).__name__}")
+        elif url is not None and url not in media:
+            media.append(url)
+    voices = [url for url in media if _is_voice(url, config)]
+    files = [url for url in media if url not in voices]
+    builder.text_with_media(texts, files, "text")
+    for url in voices:
+        builder.voice(url)
+    return len(choices)
+
+
+def _custom_part(custom: Mapping[str, Any], builder: _Builder) -> None:
+    payload = custom.get("imessage", custom)
+    if not isinstance(payload, Mapping) or not (CUSTOM_KEYS & set(payload)):
+        logger.debug(
+            "custom response without iMessage send fields skipped: keys %s",
+            sorted(map(str, payload)) if isinstance(payload, Mapping) else "-",
+        )
+        return
+    unknown = sorted(str(key) for key in payload if key not in CUSTOM_KEYS)
+    if unknown:
+        allowed = ", ".join(sorted(CUSTOM_KEYS))
+        builder.plan.refused.append(
+            f"custom: unknown field(s) {', '.join(unknown)}; allowed: {allowed}"
+        )
+        return
+    fields: Dict[str, Any] = {key: payload[key] for key in CUSTOM_KEYS if key in payload}
+    channel = fields.pop("service", None)
+    if channel is not None:
+        fields.setdefault("channel", channel)
+    if fields.get("reaction") is not None and not fields.get("message_id"):
+        fields["message_id"] = builder.target.last_user_message_id
+    attachments = fields.pop("attachments", None)
+    if attachments is not None and not isinstance(attachments, list):
+        builder.plan.refused.append("custom: attachments must be a list of URLs")
+        return
+    if attachments and len(attachments) > builder.limit:
+        text = fields.pop("text", "") or ""
+        builder.text_with_media([text], attachments, "custom", **fields)
+        return
+    if attachments:
+        fields["attachments"] = attachments
+    builder.add("custom", **fields)
+
+
+def _elements_part(elements: Sequence[Any], builder: _Builder, numbered: int) -> None:
+    for element in elements:
+        if not isinstance(element, Mapping):
+            builder.plan.refused.append("elements: an element is not a mapping")
+            continue
+        title = str(element.get("title") or "").strip() or None
+        subtitle = markdown_to_text(str(element.get("subtitle") or "")).strip()
+        buttons = [b for b in element.get("buttons") or [] if isinstance(b, Mapping)]
+        body = render_buttons(subtitle, buttons, start=numbered + 1) if buttons else subtitle
+        numbered += len(buttons)
+        image = _url_of(element.get("image_url") or element.get("image"))
+        builder.text_with_media(
+            chunk_text(body) if body else [], [image] if image else [], "element", subject=title
+        )
+
+
+def plan_response(
+    message: Mapping[str, Any],
+    conversation: str,
+    config: IMessageConfig,
+    *,
+    last_user_message_id: Optional[str] = None,
+) -> Plan:
+    """Every send for one Rasa response dict (`BotUttered.message()` shape)."""
+    contact, group = recipient_of(conversation)
+    target = _Target(
+        conversation, contact, group, encode_conversation(conversation), last_user_message_id
+    )
+    builder = _Builder(target, config)
+    numbered = _main_part(message, builder)
+    custom = message.get("custom")
+    if isinstance(custom, Mapping) and custom:
+        _custom_part(custom, builder)
+    elif custom:
+        builder.plan.refused.append("custom: expected a mapping of LoopMessage send fields")
+    elements = message.get("elements")
+    if isinstance(elements, Sequence) and not isinstance(elements, str) and elements:
+        _elements_part(elements, builder, numbered)
+    return builder.plan
