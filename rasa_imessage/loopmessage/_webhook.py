@@ -116,9 +116,10 @@ def _required_str(data: Mapping[str, Any], key: str) -> str | None:
 
 
 def _first_str(data: Mapping[str, Any], *keys: str) -> str | None:
+    """The first non-empty string among `keys`: the two generations' names for one field."""
     for key in keys:
         value = opt_str(data.get(key))
-        if value is not None:
+        if value:
             return value
     return None
 

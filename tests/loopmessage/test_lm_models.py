@@ -226,6 +226,8 @@ def test_event_takes_precedence_over_alert_type():
         ({"event": "message_inbound", "text": "hi"}, "without a contact or group"),
         ({"event": "message_reaction", "reaction": "love"}, "without a contact or group"),
         ({"event": "message_inbound", "contact": 13231112233}, "without a contact or group"),
+        ({"event": "message_inbound", "contact": ""}, "without a contact or group"),
+        ({"alert_type": "message_inbound", "recipient": "", "group": None}, "without a contact"),
         (
             {"event": "message_inbound", "contact": "+1", "group": {"name": "no id"}},
             "'group' has no string id",

@@ -52,12 +52,14 @@ def check(body: Any) -> None:
     assert event.webhook_id is None or isinstance(event.webhook_id, str)
     if event.kind in (EventKind.message, EventKind.reaction):
         assert isinstance(event.conversation_id, str)
+        assert event.conversation_id
 
 
 @FUZZ
 @given(JSON)
 def test_any_json_value(value):
-    check(value if isinstance(value, dict) else json.dumps(value))
+    check(value)
+    check(json.dumps(value))
 
 
 @FUZZ
