@@ -10,7 +10,6 @@ from __future__ import annotations
 
 # Model fields keep typing.Optional: pydantic 1 evaluates annotations at run time, and
 # Rasa 3.6 also runs on Python 3.8 and 3.9, where `str | None` does not evaluate.
-# ruff: noqa: UP045
 import posixpath
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
