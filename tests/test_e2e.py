@@ -1,0 +1,166 @@
+"""End to end: example_bot under a real `rasa run`, LoopMessage played by the emulator.
+
+Every test runs against both API generations. People "text" the bot through the emulator's
+dev API, which posts LoopMessage's webhooks to Rasa; what the bot answers is read back from
+what the emulator received through its LoopMessage API.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+from rasa_bot import BotStack, bot_stack, train_example_bot, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+_numbers = itertools.count(1000)
+
+
+def _is_rasa_pro() -> bool:
+    return importlib.util.find_spec("rasa.utils.licensing") is not None
+
+
+@pytest.fixture(scope="session")
+def trained_bot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if importlib.util.find_spec("rasa") is None:
+        pytest.skip("rasa is not installed: pip install 'rasa-imessage[rasa]'")
+    if _is_rasa_pro() and not os.environ.get("RASA_LICENSE"):
+        pytest.skip("Rasa Pro needs RASA_LICENSE for `rasa train` and `rasa run`")
+    return train_example_bot(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="module", params=["current", "legacy"])
+def stack(request: pytest.FixtureRequest, trained_bot: Path) -> Iterator[BotStack]:
+    with bot_stack(trained_bot, request.param) as running:
+        yield running
+
+
+def new_contact() -> str:
+    return f"+1323555{next(_numbers):04d}"
+
+
+def replies(stack: BotStack, contact: str, containing: str, count: int = 1) -> List[Dict[str, Any]]:
+    """Wait until the bot sent `count` messages containing `containing` to `contact`."""
+
+    def found() -> List[Dict[str, Any]]:
+        hits = [m for m in stack.bot_messages(contact) if containing in m["text"]]
+        return hits if len(hits) >= count else []
+
+    return wait_until(found, 60, f"a reply containing {containing!r}")
+
+
+def webhook_payload(api: str, contact: str, text: str, webhook_id: str) -> Dict[str, Any]:
+    """A message_inbound webhook exactly as LoopMessage sends it (reference, PART F)."""
+    message_id = str(uuid.uuid4()).upper()
+    if api == "current":
+        return {"event": "message_inbound", "contact": contact, "text": text,
+                "message_type": "text", "channel": "imessage", "message_id": message_id,
+                "webhook_id": webhook_id, "api_version": "1.0"}  # fmt: skip
+    return {"alert_type": "message_inbound", "recipient": contact, "text": text,
+            "message_type": "text", "delivery_type": "imessage", "sender_name": "bot@imsg.co",
+            "message_id": message_id, "webhook_id": webhook_id, "api_version": "1.0"}  # fmt: skip
+
+
+def test_text_reply_reaches_the_contact_split_into_bubbles(stack: BotStack) -> None:
+    contact = new_contact()
+    stack.say(contact, "hi")
+    greeting = replies(stack, contact, "example bot")[0]
+    follow_up = replies(stack, contact, "Try one of these")[0]
+    assert greeting["text"] == "Hi! I'm the rasa-imessage example bot 👋"  # Markdown made plain
+    assert follow_up["created"] >= greeting["created"]
+    acks = [
+        e
+        for e in stack.dev("GET", "/emulator/log")
+        if e["direction"] == "webhook" and e["title"] == "message_inbound"
+    ]
+    assert acks and all(e["status"] == 200 for e in acks)
+    # The ack does not wait for the turn: far inside LoopMessage's 15 s timeout.
+    assert max(e["duration_ms"] for e in acks) < 2000
+    # Typing and read receipts reach LoopMessage (legacy: in the 200 body; current: endpoint).
+    wait_until(
+        lambda: all(m["read"] for m in stack.messages(contact) if m["direction"] == "inbound"),
+        30,
+        "the user's message to be marked read",
+    )
+
+
+def test_wrong_or_missing_webhook_auth_is_refused(stack: BotStack) -> None:
+    payload = webhook_payload(stack.emulator.config.api, new_contact(), "hi", str(uuid.uuid4()))
+    assert stack.post_webhook(payload, auth="not-the-secret").status_code == 401
+    assert stack.post_webhook(payload, auth=None).status_code == 401
+    bad = stack.post_webhook({"event": "message_inbound", "text": "no contact"})
+    assert bad.status_code == 400 and "contact" in bad.json()["error"]
+
+
+def test_a_webhook_delivered_three_times_is_answered_once(stack: BotStack) -> None:
+    contact = new_contact()
+    stack.say(contact, "hi")  # the contact opts in by writing first
+    replies(stack, contact, "example bot")
+    payload = webhook_payload(stack.emulator.config.api, contact, "picture", str(uuid.uuid4()))
+    with ThreadPoolExecutor(3) as pool:
+        statuses = [r.status_code for r in pool.map(stack.post_webhook, [payload] * 3)]
+    assert statuses.count(200) >= 1 and set(statuses) <= {200, 409}
+    replies(stack, contact, "A picture, as promised")
+    assert stack.post_webhook(payload).json() == {"status": "duplicate"}
+    stack.say(contact, "bye")  # turns run in order: once this is answered, nothing is pending
+    replies(stack, contact, "Bye!")
+    assert len([m for m in stack.bot_messages(contact) if "A picture" in m["text"]]) == 1
+
+
+def test_button_answered_by_number_reaches_the_second_buttons_intent(stack: BotStack) -> None:
+    contact = new_contact()
+    stack.say(contact, "mood")
+    question = replies(stack, contact, "How are you feeling")[0]
+    assert question["text"].endswith("1. Great\n2. Not so good")
+    stack.say(contact, "2")
+    cheer = replies(stack, contact, "cheer you up")[0]
+    assert cheer["attachments"] == ["https://i.imgur.com/nGF1K8f.jpg"]  # text and image: one send
+
+
+def test_voice_note_transcript_goes_to_nlu(stack: BotStack) -> None:
+    contact = new_contact()
+    stack.say(contact, voice={"url": "https://cdn.example.com/note.caf",
+                              "transcript": "send me a picture please"})  # fmt: skip
+    replies(stack, contact, "A picture, as promised")
+
+
+def test_attachment_without_text_becomes_the_attachment_intent(stack: BotStack) -> None:
+    contact = new_contact()
+    stack.say(contact, attachments=["https://cdn.example.com/cat.png"])
+    echo = replies(stack, contact, "Nice picture")[0]
+    assert echo["attachments"] == ["https://cdn.example.com/cat.png"]
+
+
+def test_tapback_on_a_bot_message_reaches_the_bot(stack: BotStack) -> None:
+    contact = new_contact()
+    stack.say(contact, "hi")
+    greeting = replies(stack, contact, "example bot")[0]
+    stack.dev(
+        "POST", "/emulator/reactions", json={"message_id": greeting["id"], "reaction": "love"}
+    )
+    replies(stack, contact, "Thanks for the love!")
+
+
+def test_failed_delivery_reaches_the_bots_handler(stack: BotStack) -> None:
+    contact = new_contact()
+    stack.say(contact, "hi")
+    replies(stack, contact, "Try one of these")
+    stack.dev("POST", "/emulator/faults", json={"fail_next_delivery": True})
+    stack.say(contact, "celebrate")
+    handler = replies(stack, contact, "did not reach you")
+    assert any(m["channel"] == "sms" for m in handler)  # the bot's custom SMS fallback
+
+
+def test_group_message_is_answered_in_the_group(stack: BotStack) -> None:
+    members = [new_contact(), new_contact()]
+    group = stack.dev("POST", "/emulator/groups", json={"name": "Dinner", "participants": members})
+    stack.say(members[1], "picture", group=group["key"])
+    replies(stack, group["key"], "A picture, as promised")
