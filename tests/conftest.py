@@ -6,7 +6,6 @@ import shutil
 from typing import Iterator
 
 import pytest
-
 from servers import redis_server
 
 

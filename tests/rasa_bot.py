@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
 import httpx
+from servers import free_port, wait_for_port
 
 from rasa_imessage.demo import credentials_yaml, rasa_environment
 from rasa_imessage.emulator import Emulator, EmulatorConfig, EmulatorThread
-from servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_DIR = ROOT / "example_bot"
@@ -53,7 +53,7 @@ class BotStack:
     rasa_url: str
     webhook_auth: str
     log_path: Path
-    process: "subprocess.Popen[bytes]"
+    process: subprocess.Popen[bytes]
 
     @property
     def emulator_url(self) -> str:

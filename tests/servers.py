@@ -19,7 +19,7 @@ def free_port() -> int:
 
 
 def wait_for_port(
-    port: int, timeout: float, process: "subprocess.Popen[bytes] | None" = None
+    port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
 ) -> None:
     """Block until something accepts connections on 127.0.0.1:port."""
     deadline = time.monotonic() + timeout

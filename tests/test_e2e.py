@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
-
 from rasa_bot import BotStack, bot_stack, train_example_bot, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
