@@ -110,11 +110,12 @@ def credentials_yaml(api: Api, emulator_url: str, webhook_auth: str) -> str:
 
 
 def rasa_environment() -> dict[str, str]:
-    """Rasa's environment: this checkout importable, telemetry off (there is no network)."""
+    """Rasa's environment: this checkout importable, nothing fetched from the internet."""
     env = dict(os.environ)
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = str(PACKAGE_ROOT) + (os.pathsep + path if path else "")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # Rasa Pro would fetch it online
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     return env

@@ -36,7 +36,6 @@ class DevRoutes:
         self._store = context.store
         self._faults = context.faults
         self._lifecycle = context.lifecycle
-        self._bus = context.bus
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -164,13 +163,11 @@ class DevRoutes:
             self._faults.update(await _body(request))
         except (DevError, ValueError) as exc:
             return _error(400, str(exc))
-        self._bus.publish("faults", self._faults.to_json())
         return web.json_response(self._faults.to_json())
 
     async def reset(self, request: web.Request) -> web.Response:
         self._faults.clear()
         self._store.reset()
-        self._bus.publish("faults", self._faults.to_json())
         return web.json_response({"ok": True})
 
 

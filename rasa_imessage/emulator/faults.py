@@ -6,8 +6,8 @@ first request they apply to, so a test or a developer can provoke exactly one fa
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, Mapping, Union
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Literal, Mapping, Union
 
 from .events import JsonDict
 
@@ -25,25 +25,35 @@ class Faults:
     fail_next_delivery: bool = False
     webhook_delay: float = 0.0
     duplicate_next_webhook: bool = False
+    # Called after every change, so the page's switches follow one-shot faults being used.
+    on_change: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.update({"fail_next_send": None, "fail_next_delivery": False,
+                     "webhook_delay": 0, "duplicate_next_webhook": False})  # fmt: skip
 
     def take_send_fault(self) -> SendFault:
         fault, self.fail_next_send = self.fail_next_send, None
+        self._used(fault is not None)
         return fault
 
     def take_delivery_fault(self) -> bool:
         fault, self.fail_next_delivery = self.fail_next_delivery, False
+        self._used(fault)
         return fault
 
     def take_duplicate(self) -> bool:
         fault, self.duplicate_next_webhook = self.duplicate_next_webhook, False
+        self._used(fault)
         return fault
+
+    def _used(self, changed: bool) -> None:
+        if changed and self.on_change is not None:
+            self.on_change()
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply switches from JSON; raise ValueError naming the switch that was wrong."""
-        unknown = set(changes) - set(asdict(self))
+        unknown = set(changes) - set(_SWITCHES)
         if unknown:
             raise ValueError(f"unknown fault switch(es): {', '.join(sorted(unknown))}")
         if "fail_next_send" in changes:
@@ -60,9 +70,13 @@ class Faults:
             if not 0 <= delay <= MAX_WEBHOOK_DELAY:
                 raise ValueError(f"webhook_delay must be between 0 and {MAX_WEBHOOK_DELAY:g} s")
             self.webhook_delay = float(delay)
+        self._used(True)
 
     def to_json(self) -> JsonDict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _SWITCHES}
+
+
+_SWITCHES = tuple(f.name for f in fields(Faults) if f.name != "on_change")
 
 
 def _send_fault(value: Any) -> SendFault:

@@ -41,6 +41,7 @@ class Emulator:
         self.bus = EventBus()
         self.store = Store(self.bus)
         self.faults = Faults()
+        self.faults.on_change = lambda: self.bus.publish("faults", self.faults.to_json())
         self._background = Background()
         self.dispatcher = WebhookDispatcher(self.config, self.store, self.faults, self._background)
         self.lifecycle = Lifecycle(

@@ -134,3 +134,90 @@ class Dev:
 @pytest.fixture
 def dev(http: httpx.AsyncClient) -> Dev:
     return Dev(http)
+
+
+def png_bytes(
+    width: int = 320, height: int = 200, rgb: tuple[int, int, int] = (255, 159, 10)
+) -> bytes:
+    """A real PNG of one colour, so a browser can decode and show it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(row * height)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+@dataclass
+class StandInBot:
+    """A tiny bot behind a webhook, answering through the emulated API like the connector.
+
+    It checks the webhook's Authorization, acks at once, shows typing, then replies: a
+    question with numbered options, and a picture when the person answers "1".
+    """
+
+    emulator: Emulator
+    auth: str
+    image_url: str = ""
+    url: str = ""
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != self.auth:
+            return web.Response(status=401, text="bad webhook auth")
+        body = await request.json()
+        if body.get("event") == "message_inbound":
+            task = asyncio.get_running_loop().create_task(self.reply(body))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return web.Response(text="")
+
+    async def reply(self, body: dict[str, Any]) -> None:
+        # Plain httpx rather than the connector's client: the stand-in must not depend on
+        # the code under test, and it sends the emulator's loopback http:// upload URLs.
+        url, key = self.emulator.url, {"Authorization": "emulator-key"}
+        target = (
+            {"group": body["group"]["id"]} if body.get("group") else {"contact": body["contact"]}
+        )
+        text = body.get("text", "").strip()
+        if text == "1":
+            reply = {"text": "Here is a picture 🌅", "attachments": [self.image_url]}
+        elif text == "2":
+            reply = {"text": "Okay, maybe later."}
+        else:
+            reply = {"text": "Hello! Do you want to see a picture?\n1. Yes\n2. No"}
+        async with httpx.AsyncClient(timeout=10) as client:
+            typing = {"message_id": body["message_id"], "typing": 5, "read": True}
+            await client.post(f"{url}/api/v1/message/show-typing/", json=typing, headers=key)
+            await client.post(f"{url}/api/v1/message/send/", json={**target, **reply}, headers=key)
+
+
+@pytest.fixture
+async def standin_bot(make_emulator, http) -> AsyncIterator[StandInBot]:
+    """An emulator wired to a stand-in bot: the bot's webhook, auth and an uploaded image."""
+    bots: list[StandInBot] = []
+    app = web.Application()
+    app.router.add_post("/webhook", lambda request: bots[0].handle(request))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
+    emulator = await make_emulator(webhook_url=hook_url, webhook_auth="standin-secret")
+    bot = StandInBot(emulator, "standin-secret", url=hook_url)
+    bots.append(bot)
+    upload = await http.post(
+        f"{emulator.url}/emulator/files", files={"file": ("sunset.png", png_bytes(), "image/png")}
+    )
+    bot.image_url = upload.json()["url"]
+    yield bot
+    for task in list(bot.tasks):
+        task.cancel()
+    await runner.cleanup()

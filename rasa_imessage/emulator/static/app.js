@@ -163,7 +163,9 @@ function onEvent(kind, data) {
     const conversation = state.conversations.get(data.conversation);
     if (conversation) {
       conversation.typing_until = data.seconds > 0 ? Date.now() / 1000 + data.seconds : 0;
-      scheduleRender();
+      // At once, not on the next frame: a quick bot's reply would otherwise land in the
+      // same frame and the indicator would never be seen.
+      if (data.conversation === state.current) renderMessages();
     }
   } else if (kind === "log") {
     state.log.push(data);
@@ -354,14 +356,15 @@ function renderRow(message) {
   const wrap = h("div", { class: "bubble-wrap" });
   const media = renderMedia(message, me);
   if (media) wrap.append(media);
-  const hasText = message.text || message.subject;
+  const hasText = message.text || message.subject || message.speech;
   if (hasText || (!media && !message.media_url)) {
     const classes = ["bubble"];
     if (message.text && !message.subject && !media && isOneEmoji(message.text)) classes.push("emoji-only");
     if (message.effect === "invisibleInk") classes.push("ink");
-    if (["slam", "loud", "gentle"].includes(message.effect) && message.created > loadedAt && !animated.has(message.id)) {
-      classes.push(message.effect);
+    if (message.effect && message.created > loadedAt && !animated.has(message.id)) {
       animated.add(message.id);
+      if (["slam", "loud", "gentle"].includes(message.effect)) classes.push(message.effect);
+      else playScreenEffect(message.effect);
     }
     const bubble = h("div", { class: classes.join(" "), "data-id": message.id, onclick: (e) => e.currentTarget.classList.add("revealed") },
       message.subject ? h("span", { class: "subject-line" }, message.subject) : null,
@@ -384,6 +387,23 @@ function renderRow(message) {
   const receipt = receiptFor(message);
   if (receipt) row.append(receipt);
   return row;
+}
+
+// Full-screen effects, as Messages plays them when such a message arrives.
+const SCREEN_EFFECTS = { balloons: "🎈", love: "❤️", fireworks: "🎆", celebration: "✨", shootingStar: "🌠", lasers: "💫", spotlight: "🔦", echo: "💬" };
+const CONFETTI_COLOURS = ["#ff3b30", "#ff9500", "#ffcc00", "#34c759", "#0a7cff", "#af52de", "#ff2d55"];
+
+function playScreenEffect(effect) {
+  if (effect === "invisibleInk") return;
+  const layer = h("div", { class: "screen-effect", "aria-hidden": "true" });
+  for (let i = 0; i < 48; i++) {
+    const piece = effect === "confetti"
+      ? h("i", { class: "confetti", style: `left:${Math.random() * 100}%;background:${CONFETTI_COLOURS[i % CONFETTI_COLOURS.length]};animation-delay:${Math.random() * 0.6}s;transform:rotate(${Math.random() * 360}deg)` })
+      : h("i", { class: "floater", style: `left:${Math.random() * 100}%;animation-delay:${Math.random() * 0.8}s;font-size:${18 + Math.random() * 22}px` }, SCREEN_EFFECTS[effect] || "✨");
+    layer.append(piece);
+  }
+  document.querySelector(".chat").append(layer);
+  setTimeout(() => layer.remove(), 3200);
 }
 
 function effectName(effect) {
@@ -431,8 +451,10 @@ function renderMedia(message, me) {
       box.append(h("video", { controls: true, preload: "metadata", src: url }));
     } else if (IMAGE.test(url) || message.message_type === "sticker") {
       const img = h("img", { alt: fileName(url), class: message.message_type === "sticker" ? "sticker" : null });
-      const link = h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, img);
-      img.addEventListener("error", () => link.replaceWith(fileChip(url)));  // e.g. HEIC
+      const link = h("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "image", "data-src": url }, img);
+      // HEIC, or a URL this machine cannot reach: keep a picture-shaped card with the name.
+      img.addEventListener("error", () => link.replaceChildren(
+        h("span", { class: "image-missing" }, h("span", { class: "icon" }, "🖼️"), h("span", {}, fileName(url)), h("small", {}, "preview not available here"))));
       img.src = url;
       box.append(link);
     } else {

@@ -1,0 +1,226 @@
+"""The chat page in real headless Chromium, driven like a person would drive it.
+
+The first test runs the page against a stand-in bot (fast, no Rasa); the e2e test runs the
+real example bot under ``rasa run`` through ``demo_stack`` and saves the README screenshot.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO / "docs" / "emulator.png"
+
+pytestmark = pytest.mark.browser
+
+# Set once a typing bubble has been in the DOM: the indicator may be short-lived, so a
+# MutationObserver records it instead of a test polling for it.
+WATCH_TYPING = """() => {
+  window.sawTyping = false;
+  new MutationObserver(() => {
+    if (document.querySelector('#messages .typing-row')) window.sawTyping = true;
+  }).observe(document.getElementById('messages'), {childList: true});
+}"""
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium")
+    api = pytest.importorskip("playwright.async_api", reason="pip install playwright")
+    async with api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser) -> AsyncIterator[Any]:
+    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    await context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+async def open_chat(page, url: str) -> None:
+    await page.goto(url)
+    await page.wait_for_selector("#connection:not(.down)")
+    await page.wait_for_selector("#messages .empty, #messages .row")
+    await page.evaluate(WATCH_TYPING)
+
+
+async def say(page, text: str) -> None:
+    await page.fill("#text", text)
+    await page.press("#text", "Enter")
+
+
+def bot_bubbles(page):
+    return page.locator("#messages .row.them .bubble")
+
+
+async def test_chat_page_with_a_stand_in_bot(standin_bot, page):
+    from playwright.async_api import expect
+
+    emulator = standin_bot.emulator
+    await open_chat(page, emulator.url + "/")
+
+    await say(page, "hi")
+    await expect(page.locator("#messages .row.me .bubble").last).to_have_text("hi")
+    await expect(bot_bubbles(page).last).to_contain_text("1. Yes")
+    assert await page.evaluate("window.sawTyping") is True
+    await expect(page.locator("#messages .receipt")).to_have_text("Read")
+    await expect(page.locator("#conversations .conversation.selected .preview")).to_contain_text(
+        "Do you want to see a picture?"
+    )
+
+    await say(page, "1")
+    image = page.locator("#messages .row.them .media img").last
+    await expect(image).to_be_visible()
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#messages .media img')].some(i => i.naturalWidth > 0)"
+    )
+    await expect(bot_bubbles(page).last).to_have_text("Here is a picture 🌅")
+
+    # A tapback on the bot's question becomes a message_reaction webhook.
+    question = page.locator("#messages .row.them").filter(has_text="1. Yes").last
+    await question.locator(".bubble").click(button="right")
+    await page.locator(".tapback-menu button[data-reaction='love']").click()
+    await expect(question.locator(".tapbacks")).to_have_text("❤️")
+    await page.wait_for_selector("#log li[data-direction='webhook']:has-text('message_reaction')")
+
+    # Text from people and bots is shown as text, never parsed as HTML.
+    hostile = '<img src=x onerror="document.body.dataset.owned=1">'
+    await say(page, hostile)
+    await expect(page.locator("#messages .row.me .bubble").last).to_have_text(hostile)
+    assert await page.locator("#messages .row.me .bubble img").count() == 0
+    assert await page.evaluate("document.body.dataset.owned") is None
+
+
+async def test_fault_switch_fails_the_bots_next_send(standin_bot, page):
+    from playwright.async_api import expect
+
+    await open_chat(page, standin_bot.emulator.url + "/")
+    await page.click(".debug-head button[data-tab='faults']")
+    await page.select_option("#fault-send", "550")
+    await page.click("#faults button[type='submit']")
+    await expect(page.locator("#faults-state")).to_contain_text("next send → 550")
+
+    await say(page, "hello?")
+    failed = page.locator("#log li[data-direction='api'][data-status='400']")
+    await page.click(".debug-head button[data-tab='log']")
+    await expect(failed.first).to_contain_text("code 550")
+    await expect(page.locator("#faults-state")).to_have_text("No faults armed.")
+
+
+async def test_group_and_voice_note(standin_bot, page, tmp_path):
+    from playwright.async_api import expect
+
+    await open_chat(page, standin_bot.emulator.url + "/")
+    await page.click("#compose")
+    await page.click("#new-conversation button[data-mode='group']")
+    await page.fill("#new-group-name", "Dinner crew")
+    await page.fill("#new-group-people", "+1 323 111 2233, friend@icloud.com")
+    await page.click("#new-conversation button[type='submit']")
+    await expect(page.locator("#chat-name")).to_have_text("Dinner crew")
+
+    await page.select_option("#as-select", "friend@icloud.com")
+    await say(page, "table for 4?")
+    await expect(page.locator("#messages .author").first).to_have_text("friend@icloud.com")
+    await expect(bot_bubbles(page).last).to_contain_text("Do you want to see a picture?")
+
+    voice = tmp_path / "note.m4a"
+    voice.write_bytes(b"\x00\x00\x00\x18ftypM4A ")
+    await page.click("#apps-button")
+    await page.click("#apps button[data-app='voice']")
+    await page.set_input_files("#voice-file", str(voice))
+    await page.fill("#voice-transcript", "Can we move it to eight?")
+    await page.click("#voice-form button[type='submit']")
+    await expect(page.locator("#messages .row.me .transcript")).to_have_text(
+        "“Can we move it to eight?”"
+    )
+    await expect(page.locator("#messages .row.me audio")).to_have_count(1)
+    inbound = [m for m in standin_bot.emulator.store.messages.values() if m.speech]
+    assert inbound[0].message_type == "audio"
+    assert inbound[0].conversation != "friend@icloud.com"  # it went into the group
+
+
+def _open_source_rasa(python: str) -> bool:
+    """Whether ``python`` has Rasa Open Source: Rasa Pro cannot ``rasa run`` unlicensed."""
+    probe = "from importlib import metadata as m; m.version('rasa'); print(m.version('rasa'))"
+    try:
+        found = subprocess.run([python, "-c", probe], capture_output=True, timeout=60, check=False)
+    except OSError:
+        return False
+    pro = subprocess.run(
+        [python, "-c", "from importlib import metadata as m; m.version('rasa-pro')"],
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    return found.returncode == 0 and pro.returncode != 0
+
+
+# Seconds-long waits for Rasa's first turns; every wait still ends at the awaited event.
+RASA_TURN_MS = 30_000
+
+
+@pytest.mark.e2e
+async def test_chat_page_with_the_example_bot(page):
+    """Type, see the reply and the typing indicator, answer buttons by number, see an image.
+
+    ``RASA_PYTHON`` names an interpreter with Rasa 3.6 when the tests run elsewhere.
+    """
+    from playwright.async_api import expect
+
+    from rasa_imessage.demo import DemoOptions, demo_stack
+
+    python = os.environ.get("RASA_PYTHON", sys.executable)
+    if not _open_source_rasa(python):
+        pytest.skip(f"{python} has no Rasa Open Source 3.6 (set RASA_PYTHON to one that has)")
+    bot_dir = REPO / "example_bot"
+    options = DemoOptions(bot_dir=bot_dir, rasa_command=(python, "-m", "rasa"))
+    async with demo_stack(options) as stack:
+        await open_chat(page, stack.page_url)
+        bot = bot_bubbles(page)
+
+        await say(page, "hi")
+        await expect(bot.filter(has_text="Try one of these")).to_be_visible(timeout=RASA_TURN_MS)
+        assert await page.evaluate("window.sawTyping") is True
+
+        await say(page, "mood")
+        await expect(bot.last).to_contain_text("2. Not so good", timeout=RASA_TURN_MS)
+        await say(page, "1")
+        await expect(bot.last).to_have_text("Great, carry on! 🙌", timeout=RASA_TURN_MS)
+
+        await say(page, "picture")
+        await expect(bot.last).to_have_text("A picture, as promised:", timeout=RASA_TURN_MS)
+        image = page.locator("#messages .row.them .media a.image").last
+        await expect(image).to_have_attribute("data-src", re.compile(r"^https://.+\.jpg$"))
+
+        happy = page.locator("#messages .row.them").filter(has_text="Great, carry on!")
+        await happy.locator(".bubble").click(button="right")
+        await page.locator(".tapback-menu button[data-reaction='love']").click()
+        await expect(bot.last).to_contain_text("love", timeout=RASA_TURN_MS)
+
+        await say(page, "celebrate")
+        await expect(bot.last).to_have_text("Congratulations! 🎉", timeout=RASA_TURN_MS)
+        await expect(page.locator("#messages .effect-note").last).to_have_text("Sent with Confetti")
+        await page.locator(".screen-effect").wait_for(state="detached")
+        await page.mouse.move(700, 880)  # off the bubbles: no hover controls in the picture
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOT))
