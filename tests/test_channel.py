@@ -1,0 +1,328 @@
+"""The channel inside Rasa's own app (`configure_app`), with a stand-in agent.
+
+This is the registration path `rasa run` uses, without a model, so it runs on Rasa Open
+Source 3.6 and on Rasa Pro without a licence. LoopMessage's HTTP API is mocked with respx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Dict, List, Optional
+from unittest.mock import AsyncMock, MagicMock
+
+import httpx
+import pytest
+import respx
+
+rasa_run = pytest.importorskip(
+    "rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'"
+)
+from sanic import Sanic  # noqa: E402
+
+from rasa_imessage.channel import IMessageInput  # noqa: E402
+from rasa_imessage.config import ConfigError, load_config  # noqa: E402
+
+API = "https://a.loopmessage.com"
+LEGACY_API = "https://server.loopmessage.com"
+AUTH = "hook-secret-7f3a9c"
+API_KEY = "org-key-5d1e2b"
+URL = "/webhooks/imessage/webhook"
+
+pytestmark = pytest.mark.rasa
+
+
+def inbound(text: str = "hi", **fields: Any) -> Dict[str, Any]:
+    body = {"event": "message_inbound", "contact": "+13231112233", "text": text,
+            "message_id": "M-1", "webhook_id": "W-1", "message_type": "text"}  # fmt: skip
+    body.update(fields)
+    return body
+
+
+class Bot:
+    """A stand-in agent that records messages and answers each with `reply` responses."""
+
+    def __init__(self) -> None:
+        self.messages: List[Any] = []
+        self.reply: List[Dict[str, Any]] = [{"text": "hello"}]
+        self.tracker_events: List[Any] = []
+        self.ready = True
+        self.agent = MagicMock()
+        self.agent.processor = None  # Rasa Pro's server start-up reads it
+        self.agent.is_ready = lambda: self.ready
+        self.agent.handle_message = AsyncMock(side_effect=self._handle)
+        tracker = MagicMock()
+        tracker.events = self.tracker_events
+        self.agent.tracker_store.retrieve = AsyncMock(return_value=tracker)
+
+    async def _handle(self, message: Any) -> None:
+        self.messages.append(message)
+        for response in self.reply:
+            await message.output_channel.send_response(message.sender_id, dict(response))
+
+
+def make_app(credentials: Optional[Dict[str, Any]] = None) -> Any:
+    Sanic.test_mode = True
+    settings = {"api_key": API_KEY, "webhook_auth": AUTH}
+    settings.update(credentials or {})
+    channel = IMessageInput.from_credentials(settings)
+    app = rasa_run.configure_app([channel], port=5004)
+    bot = Bot()
+    app.ctx.agent = bot.agent
+    return app, channel, bot
+
+
+@pytest.fixture
+def lm() -> Any:
+    with respx.mock(assert_all_called=False) as router:
+        router.post(f"{API}/api/v1/message/send/").mock(
+            return_value=httpx.Response(
+                200, json={"message_id": "OUT-1", "contact": "+13231112233"}
+            )
+        )
+        router.post(f"{API}/api/v1/message/show-typing/").mock(
+            return_value=httpx.Response(200, json={})
+        )
+        yield router
+
+
+def sends(router: Any) -> List[Dict[str, Any]]:
+    return [json.loads(call.request.content) for call in router.calls
+            if call.request.url.path.endswith("/message/send/")]  # fmt: skip
+
+
+async def post(app: Any, body: Any, auth: Optional[str] = AUTH, **kwargs: Any) -> Any:
+    headers = {} if auth is None else {"Authorization": auth}
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    _, response = await app.asgi_client.post(URL, content=data, headers=headers, **kwargs)
+    return response
+
+
+def test_routes_are_registered_under_webhooks_imessage() -> None:
+    app, _, _ = make_app()
+    paths = {route.path for route in app.router.routes}
+    assert "webhooks/imessage/webhook" in {p.strip("/") for p in paths}
+    assert "webhooks/imessage" in {p.strip("/") for p in paths}
+
+
+@pytest.mark.parametrize("key", ["rasa_imessage.IMessageInput", "rasa_imessage.LoopMessageInput"])
+def test_credentials_key_loads_through_rasa(key: str) -> None:
+    from rasa.core.run import _create_single_channel
+
+    channel = _create_single_channel(
+        key, {"api_key": "k", "webhook_auth": "s", "typing_seconds": "0"}
+    )
+    assert channel.name() == "imessage"
+    assert channel.config.typing_seconds == 0
+
+
+def test_bad_credentials_are_named_not_hidden_behind_failed_to_find_class() -> None:
+    from rasa.core.run import _create_single_channel
+
+    with pytest.raises(ConfigError, match="typing_secnds"):
+        _create_single_channel("rasa_imessage.IMessageInput",
+                               {"api_key": "k", "webhook_auth": "s", "typing_secnds": 3})  # fmt: skip
+
+
+async def test_text_webhook_starts_one_turn_with_the_right_user_message(lm: Any) -> None:
+    app, channel, bot = make_app()
+    response = await post(app, inbound("hello there"))
+    assert response.status == 200 and response.json == {"status": "ok"}
+    await channel.turns.join()
+    (message,) = bot.messages
+    assert message.sender_id == "+13231112233"
+    assert message.text == "hello there"
+    assert message.message_id == "M-1"
+    assert message.input_channel == "imessage"
+    assert message.metadata["webhook_id"] == "W-1"
+    assert message.output_channel.name() == "imessage"
+    (sent,) = sends(lm)
+    assert sent["contact"] == "+13231112233" and sent["text"] == "hello"
+    assert lm.calls[0].request.headers["Authorization"] == API_KEY
+
+
+async def test_current_api_shows_typing_and_marks_read_for_the_inbound_message(lm: Any) -> None:
+    app, channel, _ = make_app({"typing_seconds": "5"})
+    await post(app, inbound())
+    await channel.turns.join()
+    await asyncio.gather(*channel._side_tasks)
+    typing = [
+        json.loads(c.request.content) for c in lm.calls if "show-typing" in str(c.request.url)
+    ]
+    assert typing == [{"message_id": "M-1", "typing": 5, "read": True}]
+
+
+async def test_legacy_api_answers_typing_and_read_in_the_200_body() -> None:
+    app, channel, _ = make_app({"api": "legacy", "api_key": None, "authorization_key": "a",
+                                "secret_key": "s", "sender_name": "bot@imsg.co"})  # fmt: skip
+    with respx.mock() as router:
+        route = router.post(f"{LEGACY_API}/api/v1/message/send/").mock(
+            return_value=httpx.Response(200, json={"message_id": "O", "success": True})
+        )
+        body = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": "hi",
+                "message_id": "M", "webhook_id": "W"}  # fmt: skip
+        response = await post(app, body)
+        await channel.turns.join()
+    assert response.json == {"status": "ok", "typing": 8, "read": True}
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["recipient"] == "+13231112233" and sent["sender_name"] == "bot@imsg.co"
+    assert route.calls.last.request.headers["Loop-Secret-Key"] == "s"
+
+
+@pytest.mark.parametrize("auth", [None, "", "wrong", AUTH + " "])
+async def test_missing_or_wrong_authorization_is_401_and_starts_nothing(
+    auth: Optional[str],
+) -> None:
+    app, channel, bot = make_app()
+    response = await post(app, inbound(), auth=auth)
+    assert response.status == 401 and "Authorization" in response.json["error"]
+    assert channel.turns.pending == 0 and not bot.messages
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("{not json", "JSON"),
+        ("[1, 2]", "object"),
+        (b"\xff\xfe", "UTF-8"),
+        (json.dumps({"event": "message_inbound", "text": "hi", "webhook_id": "W"}), "contact"),
+        (json.dumps({"text": "no event"}), "event"),
+    ],
+)
+async def test_bad_bodies_get_400_with_a_one_line_reason(body: Any, reason: str) -> None:
+    app, _, bot = make_app()
+    response = await post(app, body)
+    assert response.status == 400
+    assert reason.lower() in response.json["error"].lower() and "\n" not in response.json["error"]
+    assert not bot.messages
+
+
+async def test_oversized_body_is_413() -> None:
+    app, _, _ = make_app({"max_body_bytes": 2048})
+    response = await post(app, inbound("x" * 4096))
+    assert response.status == 413
+
+
+async def test_unknown_events_and_statuses_are_acknowledged_without_a_turn(lm: Any) -> None:
+    app, channel, bot = make_app()
+    for body in ({"event": "brand_new_event", "webhook_id": "U1", "surprise": {"a": [1]}},
+                 {"event": "message_delivered", "contact": "+13231112233", "message_id": "O",
+                  "webhook_id": "U2"},
+                 {"event": "inbound_call", "contact": "+13231112233", "webhook_id": "U3"}):  # fmt: skip
+        assert (await post(app, body)).status == 200
+    await channel.turns.join()
+    assert not bot.messages
+
+
+async def test_the_same_webhook_three_times_runs_one_turn(lm: Any) -> None:
+    app, channel, bot = make_app()
+    first = await post(app, inbound())
+    while_running = await post(app, inbound())
+    await channel.turns.join()
+    after = await post(app, inbound())
+    assert first.status == 200
+    assert while_running.status in (200, 409)
+    assert after.json == {"status": "duplicate"}
+    assert len(bot.messages) == 1 and len(sends(lm)) == 1
+
+
+async def test_a_failed_turn_is_released_so_a_retry_runs_it(lm: Any) -> None:
+    app, channel, bot = make_app()
+    bot.agent.handle_message.side_effect = [RuntimeError("boom"), None]
+    await post(app, inbound())
+    await channel.turns.join()
+    retry = await post(app, inbound())
+    await channel.turns.join()
+    assert retry.json == {"status": "ok"} and bot.agent.handle_message.await_count == 2
+
+
+async def test_model_not_loaded_is_503_so_loopmessage_retries() -> None:
+    app, channel, bot = make_app()
+    bot.ready = False
+    response = await post(app, inbound())
+    assert response.status == 503 and channel.turns.pending == 0
+    bot.ready = True
+    assert (await post(app, inbound())).status == 200  # the retry is not mistaken for a duplicate
+
+
+async def test_group_messages_are_one_conversation_answered_in_the_group(lm: Any) -> None:
+    app, channel, bot = make_app()
+    group = {"id": "G-1", "name": "Dinner", "participants": ["+13231112233", "+13233332211"]}
+    await post(app, inbound("hi", group=group))
+    await channel.turns.join()
+    assert bot.messages[0].sender_id == "group:G-1"
+    assert bot.messages[0].metadata["speaker"] == "+13231112233"
+    (sent,) = sends(lm)
+    assert sent["group"] == "G-1" and "contact" not in sent
+
+
+async def test_typed_intent_payloads_are_neutralised(lm: Any) -> None:
+    app, channel, bot = make_app()
+    await post(app, inbound('/restart{"x": 1}'))
+    await channel.turns.join()
+    assert not bot.messages[0].text.startswith("/")
+
+
+async def test_button_answered_by_number_sends_the_payload(lm: Any) -> None:
+    app, channel, bot = make_app()
+    bot.tracker_events.extend([
+        MagicMock(type_name="user"),
+        MagicMock(type_name="bot", data={"buttons": [{"title": "Yes", "payload": "/affirm"},
+                                                     {"title": "No", "payload": "/deny"}]}),
+    ])  # fmt: skip
+    await post(app, inbound("2"))
+    await channel.turns.join()
+    assert bot.messages[0].text == "/deny"
+
+
+async def test_send_failures_never_escape_into_rasa_and_reach_the_bot_as_an_intent() -> None:
+    app, channel, bot = make_app({"max_retries": "0"})
+    with respx.mock() as router:
+        router.post(f"{API}/api/v1/message/send/").mock(
+            return_value=httpx.Response(400, json={"success": False, "code": 520, "message": "x"})
+        )
+        router.post(f"{API}/api/v1/message/show-typing/").mock(return_value=httpx.Response(200))
+        await post(app, inbound())
+        await channel.turns.join()
+    texts = [m.text for m in bot.messages]
+    assert texts[0] == "hi"
+    assert texts[1].startswith('/imessage_delivery_failed{"error_code":520')
+    assert len(texts) == 2  # the failure turn's own failed reply does not loop
+
+
+async def test_output_channel_works_without_a_request_for_trigger_intent(lm: Any) -> None:
+    _, channel, _ = make_app()
+    output = channel.get_output_channel()
+    await output.send_response("+13231112233", {"text": "reminder", "image": "https://x.io/a.png"})
+    (sent,) = sends(lm)
+    assert sent == {"contact": "+13231112233", "text": "reminder",
+                    "attachments": ["https://x.io/a.png"], "passthrough": sent["passthrough"]}  # fmt: skip
+
+
+async def test_health_route_reports_the_channel() -> None:
+    app, _, _ = make_app()
+    _, response = await app.asgi_client.get("/webhooks/imessage/")
+    assert response.status == 200
+    assert response.json["channel"] == "imessage" and response.json["webhook_auth"] is True
+
+
+async def test_no_secret_reaches_the_logs_even_at_debug(
+    lm: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app, channel, _ = make_app()
+    await post(app, inbound("my secret message text"))
+    await post(app, inbound(), auth="wrong-" + AUTH)
+    await channel.turns.join()
+    logged = "\n".join(r.getMessage() for r in caplog.records) + repr(channel.config)
+    assert AUTH not in logged and API_KEY not in logged
+    assert "+13231112233" not in logged  # contacts are masked
+    assert len(caplog.records) > 3
+
+
+def test_unauthenticated_webhooks_need_an_explicit_switch(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ConfigError, match="webhook_auth"):
+        load_config({"api_key": "k"})
+    IMessageInput(load_config({"api_key": "k", "allow_unauthenticated_webhooks": "true"}))
+    assert "NOT authenticated" in caplog.text
