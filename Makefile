@@ -12,7 +12,7 @@ test: lint typecheck test-oss test-pro
 
 lint:
 	@scripts/venv.sh oss
-	.venv/bin/ruff check rasa_imessage tests bench
+	.venv/bin/ruff check .
 
 typecheck:
 	@scripts/venv.sh oss
