@@ -158,6 +158,7 @@ def test_emulator_command_prints_its_url_and_stops_on_sigint(tmp_path):
         text=True,
         env=env,
     )
+    assert process.stdout is not None and process.stderr is not None
     try:
         first = process.stdout.readline()
         assert first.startswith("LoopMessage emulator (legacy API) at http://127.0.0.1:")
