@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+import yaml
 from rasa_bot import BotStack, bot_stack, train_example_bot, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -163,3 +164,22 @@ def test_group_message_is_answered_in_the_group(stack: BotStack) -> None:
     group = stack.dev("POST", "/emulator/groups", json={"name": "Dinner", "participants": members})
     stack.say(members[1], "picture", group=group["key"])
     replies(stack, group["key"], "A picture, as promised")
+
+
+def test_check_confirms_keys_and_the_webhook_round_trip(stack: BotStack) -> None:
+    import asyncio
+
+    from rasa_imessage.checks import check_credentials
+    from rasa_imessage.demo import credentials_yaml
+
+    api = stack.emulator.config.api
+    block = yaml.safe_load(credentials_yaml(api, stack.emulator_url, stack.webhook_auth))
+    report = asyncio.run(check_credentials(block["rasa_imessage.IMessageInput"],
+                                           bot_url=stack.rasa_url))  # fmt: skip
+    assert report.ok, report.render()
+    assert (
+        "refused (401)" in report.render()
+        and "accepts LoopMessage's Authorization" in report.render()
+    )
+    wrong = dict(block["rasa_imessage.IMessageInput"], webhook_auth="not-what-the-bot-has")
+    assert not asyncio.run(check_credentials(wrong, online=False, bot_url=stack.rasa_url)).ok

@@ -1,0 +1,169 @@
+"""`rasa-imessage check`: is this credentials.yml ready for production?
+
+Offline it validates what Rasa would (keys, types, `${VAR}`s); online it asks LoopMessage
+whether the keys are accepted, and asks the running bot whether its webhook answers, rejects
+a wrong `Authorization` and accepts the right one. The webhook probe posts an event type
+LoopMessage marks as unknown, so the bot acknowledges it without running a turn.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import httpx
+
+from .config import ConfigError, IMessageConfig, load_config
+from .loopmessage import (
+    APIConnectionError,
+    APIError,
+    ClientConfig,
+    LoopMessageClient,
+    LoopMessageError,
+)
+
+__all__ = ["CheckReport", "check_credentials"]
+
+WEBHOOK_PATH = "/webhooks/imessage/webhook"
+HEALTH_PATH = "/webhooks/imessage/"
+_ENV_REF = re.compile(r"\$\{([^}]*)\}")
+_AUTH_CODES = {110, 125, 130}
+
+
+@dataclass
+class CheckReport:
+    """Lines of `ok`/`warn`/`fail` findings; `ok` is False once anything failed."""
+
+    lines: List[str] = field(default_factory=list)
+    failed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def good(self, text: str) -> None:
+        self.lines.append(f"✓ {text}")
+
+    def warn(self, text: str) -> None:
+        self.lines.append(f"! {text}")
+
+    def fail(self, text: str) -> None:
+        self.failed = True
+        self.lines.append(f"✗ {text}")
+
+    def render(self) -> str:
+        verdict = "ready" if self.ok else "NOT ready"
+        return "\n".join([*self.lines, "", f"credentials: {verdict}"])
+
+
+def _env_refs(block: Mapping[str, Any]) -> List[str]:
+    return sorted({name for value in block.values() if isinstance(value, str)
+                   for name in _ENV_REF.findall(value)})  # fmt: skip
+
+
+def _offline(block: Mapping[str, Any], report: CheckReport) -> Optional[IMessageConfig]:
+    for name in _env_refs(block):
+        if name in os.environ:
+            report.good(f"environment variable {name} is set")
+        else:
+            report.fail(f"environment variable {name} is not set")
+    try:
+        config = load_config(block)
+    except ConfigError as exc:
+        report.fail(str(exc))
+        return None
+    report.good(f"credentials are valid for the {config.api} API")
+    if config.allow_unauthenticated_webhooks:
+        report.warn("allow_unauthenticated_webhooks is on: anyone can post to your webhook")
+    elif config.webhook_auth is not None and len(config.webhook_auth.get_secret_value()) < 24:
+        report.warn("webhook_auth is short: use a long random value (openssl rand -hex 32)")
+    if config.base_url and not config.base_url.startswith("https://"):
+        report.warn(f"base_url is not https ({config.base_url}): fine for the emulator only")
+    return config
+
+
+async def _check_keys(config: IMessageConfig, report: CheckReport) -> None:
+    """Ask for the status of a message that does not exist: 404 means the keys were accepted."""
+    client_config = ClientConfig(
+        api=config.api, api_key=config.api_key, sender=config.sender,
+        authorization_key=config.authorization_key, secret_key=config.secret_key,
+        sender_name=config.sender_name, base_url=config.base_url, timeout=config.request_timeout,
+    )  # fmt: skip
+    async with LoopMessageClient(client_config) as client:
+        try:
+            await client.get_status("rasa-imessage-check-" + uuid.uuid4().hex)
+        except APIError as exc:
+            if exc.status == 404 or (exc.code is not None and exc.code not in _AUTH_CODES
+                                     and exc.status < 500):  # fmt: skip
+                report.good(f"LoopMessage accepted the {config.api} API keys")
+            else:
+                report.fail(f"LoopMessage refused the keys: {exc}")
+        except APIConnectionError as exc:
+            report.fail(
+                f"LoopMessage could not be reached at {client_config.effective_base_url}: {exc}"
+            )
+        except LoopMessageError as exc:
+            report.fail(f"LoopMessage key check failed: {exc}")
+        else:
+            report.good(f"LoopMessage accepted the {config.api} API keys")
+
+
+def _probe_body(api: str) -> Dict[str, str]:
+    key = "event" if api == "current" else "alert_type"
+    return {key: "unknown", "webhook_id": "check-" + uuid.uuid4().hex, "api_version": "1.0"}
+
+
+async def _check_webhook(config: IMessageConfig, bot_url: str, report: CheckReport) -> None:
+    base = bot_url.rstrip("/")
+    secret = config.webhook_auth.get_secret_value() if config.webhook_auth else None
+    async with httpx.AsyncClient(timeout=15) as http:
+        try:
+            health = await http.get(base + HEALTH_PATH)
+        except httpx.HTTPError as exc:
+            report.fail(f"the bot at {base} did not answer: {type(exc).__name__}")
+            return
+        if health.status_code != 200:
+            report.fail(f"{base}{HEALTH_PATH} answered {health.status_code}: is the channel in "
+                        "credentials.yml of that bot?")  # fmt: skip
+            return
+        report.good(f"{base}{HEALTH_PATH} answers: the imessage channel is loaded")
+        body = _probe_body(config.api)
+        wrong = await http.post(base + WEBHOOK_PATH, json=body,
+                                headers={"Authorization": "rasa-imessage-check-wrong"})  # fmt: skip
+        if secret is not None and wrong.status_code != 401:
+            report.fail(f"a wrong Authorization header got {wrong.status_code}, not 401")
+        elif secret is not None:
+            report.good("a wrong Authorization header is refused (401)")
+        headers = {"Authorization": secret} if secret is not None else {}
+        right = await http.post(base + WEBHOOK_PATH, json=body, headers=headers)
+        if right.status_code == 200:
+            report.good("the webhook accepts LoopMessage's Authorization header (200)")
+        else:
+            report.fail(f"the webhook answered {right.status_code} to the configured header: "
+                        "the bot runs with a different webhook_auth")  # fmt: skip
+
+
+async def check_credentials(
+    block: Mapping[str, Any], *, online: bool = True, bot_url: Optional[str] = None
+) -> CheckReport:
+    """Check a `rasa_imessage.IMessageInput` block; online checks talk to LoopMessage/the bot."""
+    report = CheckReport()
+    config = _offline(block, report)
+    if config is None:
+        return report
+    if online:
+        await _check_keys(config, report)
+    if bot_url:
+        await _check_webhook(config, bot_url, report)
+    return report
+
+
+def read_block(path: Path) -> Mapping[str, Any]:
+    """The channel's block of a credentials.yml (ValueError naming what is wrong)."""
+    from .cli import read_channel_block
+
+    return read_channel_block(path)
