@@ -257,6 +257,7 @@ function renderConversationList() {
 }
 
 function openConversation(key) {
+  for (const draft of [...state.drafts.keys()]) if (draft !== key) state.drafts.delete(draft);  // never written to
   state.current = key;
   state.replyTo = null;
   state.pending = [];
