@@ -16,6 +16,7 @@ import threading
 from types import TracebackType
 from typing import Callable
 
+import aiohttp
 from aiohttp import web
 
 from .api import LoopMessageRoutes
@@ -72,7 +73,9 @@ class Emulator:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
         await self.dispatcher.open()
-        runner = web.AppRunner(self.build_app(), handle_signals=False, access_log=None)
+        runner = web.AppRunner(
+            self.build_app(), handle_signals=False, access_log=None, **_cancel_on_disconnect()
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.config.host, self.config.port)
@@ -108,6 +111,16 @@ class Emulator:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _cancel_on_disconnect() -> dict[str, bool]:
+    """Cancel a handler whose client went away (aiohttp 3.9+ made this opt-in).
+
+    A send held by the "timeout" fault and an SSE stream then end with their client,
+    instead of lingering until the emulator stops.
+    """
+    major, minor = (int(part) for part in aiohttp.__version__.split(".")[:2])
+    return {"handler_cancellation": True} if (major, minor) >= (3, 9) else {}
 
 
 class EmulatorThread:
