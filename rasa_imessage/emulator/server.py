@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 from types import TracebackType
-from typing import Callable
+from typing import Any, Callable
 
 import aiohttp
 from aiohttp import web
@@ -113,7 +113,7 @@ class Emulator:
         await self.stop()
 
 
-def _cancel_on_disconnect() -> dict[str, bool]:
+def _cancel_on_disconnect() -> dict[str, Any]:
     """Cancel a handler whose client went away (aiohttp 3.9+ made this opt-in).
 
     A send held by the "timeout" fault and an SSE stream then end with their client,
