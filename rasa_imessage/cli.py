@@ -128,12 +128,24 @@ def _add_emulator(commands: Any) -> None:
         default=0.01,
         help="compress LoopMessage's 3-hour retry schedule (default: %(default)s)",
     )
+    keys = parser.add_argument_group("keys the emulator accepts (to reuse a bot's own)")
+    keys.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        help="current API key; repeatable (default: emulator-key)",
+    )
+    keys.add_argument("--authorization-key", help="legacy (default: emulator-auth)")
+    keys.add_argument("--secret-key", help="legacy (default: emulator-secret)")
+    keys.add_argument("--sender-name", help="legacy sender name (default: bot@imsg.co)")
     parser.set_defaults(handler=_emulator)
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    names = ("host", "port", "api", "webhook_url", "webhook_auth", "retry_scale")
-    config = EmulatorConfig(**_pick(args, names))
+    names = ("host", "port", "api", "webhook_url", "webhook_auth", "retry_scale", "api_keys",
+             "authorization_key", "secret_key", "sender_name")  # fmt: skip
+    given = {name: value for name, value in _pick(args, names).items() if value is not None}
+    config = EmulatorConfig(**{**given, "api_keys": tuple(args.api_keys or ("emulator-key",))})
 
     def ready(url: str) -> None:
         print(f"LoopMessage emulator ({args.api} API) at {url}")

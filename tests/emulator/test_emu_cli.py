@@ -151,8 +151,9 @@ def test_emulator_thread_starts_on_a_free_port_and_stops():
 
 def test_emulator_command_prints_its_url_and_stops_on_sigint(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parent.parent)}
+    command = ["emulator", "--port", "0", "--api", "legacy", "--authorization-key", "mine"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "rasa_imessage.cli", "emulator", "--port", "0", "--api", "legacy"],
+        [sys.executable, "-m", "rasa_imessage.cli", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -164,6 +165,9 @@ def test_emulator_command_prints_its_url_and_stops_on_sigint(tmp_path):
         assert first.startswith("LoopMessage emulator (legacy API) at http://127.0.0.1:")
         url = first.rsplit(" ", 1)[1].strip()
         assert httpx.get(f"{url}/emulator/health").json()["api"] == "legacy"
+        keys = {"Authorization": "mine", "Loop-Secret-Key": "emulator-secret"}
+        status = httpx.get(f"{url}/api/v1/message/status/NOPE/", headers=keys)
+        assert status.status_code == 404  # past the key check: the key given was accepted
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == cli.EXIT_OK
         assert "Traceback" not in process.stderr.read()
