@@ -1,0 +1,101 @@
+"""`python -m bench` (`make bench`): every section in one run, then BENCHMARKS.md.
+
+Order matters on a small machine: the in-process sections (CPU profile, memory, outbound
+client) run before `rasa run` starts, so they do not share the CPU with it; the
+end-to-end sections then run against one server. Raw figures also go to
+bench/results/latest.json (ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Dict
+
+import aiohttp
+
+from .cpu import profile_connector
+from .e2e import LEVELS, QUICK_LEVELS, bursts, throughput
+from .load import Driver
+from .machine import describe, load_average
+from .memory import measure_all
+from .outbound import outbound
+from .report import Results, render
+from .stack import cpu_of, rasa_server, rss_of
+from .standin import StandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def progress(line: str) -> None:
+    print(line, flush=True)
+
+
+async def _end_to_end(results: Results, quick: bool) -> None:
+    stand_in = StandIn()
+    url = await stand_in.start()
+    try:
+        async with rasa_server(url, progress=progress) as server:
+            results.server = {"train_seconds": server.train_seconds,
+                              "start_seconds": server.start_seconds}  # fmt: skip
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
+            timeout = aiohttp.ClientTimeout(total=60)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+                driver = Driver(server, stand_in, session)
+                await driver.calibrate(("hi", "help", "mood", "picture", "bye"))
+                results.per_turn = driver.per_turn
+                rss_before, cpu_before = rss_of(server.pid), cpu_of(server.pid)
+                progress("1-2. throughput and acks")
+                results.throughput = await throughput(
+                    driver, QUICK_LEVELS if quick else LEVELS, progress
+                )
+                herd = await driver.herd(200, "hi")
+                results.herd = herd
+                progress(f"  herd: 200 webhooks at once, {herd.errors} errors")
+                progress("3. bursts")
+                results.bursts = await bursts(driver, 2 if quick else 5, progress)
+                results.server.update(
+                    rss_before=rss_before,
+                    rss_after=rss_of(server.pid),
+                    cpu_seconds=cpu_of(server.pid) - cpu_before,
+                )
+    finally:
+        await stand_in.stop()
+
+
+async def main(quick: bool) -> Results:
+    results = Results(machine=describe(), load_start=load_average())
+    started = time.monotonic()
+    progress("6. CPU per message (in-process)")
+    results.cpu = await profile_connector(500 if quick else 2000, progress)
+    progress("5. memory")
+    results.memory = await measure_all(progress)
+    progress("4. outbound client")
+    results.outbound = await outbound(150 if quick else 600, 8.0, progress)
+    progress("end to end: example_bot under rasa run")
+    await _end_to_end(results, quick)
+    results.load_end = load_average()
+    results.seconds = time.monotonic() - started
+    return results
+
+
+def _save(results: Results) -> None:
+    folder = ROOT / "bench" / "results"
+    folder.mkdir(exist_ok=True)
+    data: Dict[str, Any] = asdict(results)
+    (folder / "latest.json").write_text(json.dumps(data, indent=1, default=str), "utf-8")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer turns: a smoke run")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    outcome = asyncio.run(main(args.quick))
+    _save(outcome)
+    args.output.write_text(render(outcome, quick=args.quick), encoding="utf-8")
+    progress(f"wrote {args.output} ({outcome.seconds:.0f} s)")

@@ -1,0 +1,106 @@
+"""Sections 1-3: throughput against REST, ack latency under load, and message bursts.
+
+Everything runs against one `rasa run` serving both channels. For each concurrency level
+the two channels run back to back on fresh senders with the same number of turns, so the
+ratio compares equal work on the same process a few seconds apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Sequence, Tuple
+
+from .load import TURN_TIMEOUT, Driver, RunResult, new_contact
+
+__all__ = ["BURST_TEXTS", "LEVELS", "BurstResult", "bursts", "throughput"]
+
+# (concurrent conversations, turns per conversation): about 40-800 turns per run.
+LEVELS: Tuple[Tuple[int, int], ...] = ((1, 40), (50, 8), (200, 4))
+QUICK_LEVELS: Tuple[Tuple[int, int], ...] = ((1, 10), (50, 2), (200, 1))
+TEXT = "hi"  # example_bot's greeting: two paragraphs, so two bubbles on both channels
+BURST_TEXTS = ("hi", "help", "mood", "picture", "bye")
+RUN_BUDGET = 60.0  # seconds at most per run
+
+Progress = Callable[[str], None]
+
+
+async def throughput(
+    driver: Driver, levels: Sequence[Tuple[int, int]], progress: Progress
+) -> Dict[int, Dict[str, RunResult]]:
+    """Closed-loop runs of both channels at each level; iMessage first, then REST."""
+    results: Dict[int, Dict[str, RunResult]] = {}
+    for conversations, turns in levels:
+        results[conversations] = {}
+        for channel in ("imessage", "rest"):
+            run = await driver.closed_loop(channel, conversations, turns, TEXT, RUN_BUDGET)
+            progress(
+                f"  {channel:8} {conversations:3} conversations: {run.turns} turns in "
+                f"{run.seconds:.1f} s = {run.turns_per_second:.1f}/s ({run.errors} errors)"
+            )
+            results[conversations][channel] = run
+    return results
+
+
+@dataclass
+class BurstResult:
+    """Five bubbles at once against the same five one after another, per channel."""
+
+    channel: str
+    sequential: List[float] = field(default_factory=list)
+    burst: List[float] = field(default_factory=list)
+    in_order: int = 0  # repetitions whose replies came in bubble order (iMessage only)
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.burst) / statistics.median(self.sequential)
+
+
+async def _sequential(driver: Driver, channel: str, contact: str) -> float:
+    run = RunResult(channel, 1)
+    turn = driver.imessage_turn if channel == "imessage" else driver.rest_turn
+    started = time.perf_counter()
+    for text in BURST_TEXTS:
+        await turn(contact, text, run)
+    return time.perf_counter() - started
+
+
+async def _burst(driver: Driver, channel: str, contact: str) -> float:
+    """REST answers only after the turn, so its five POSTs go out together; webhooks go out
+    back to back, as LoopMessage delivers a user's bubbles, which keeps their order known."""
+    started = time.perf_counter()
+    if channel == "rest":
+        await asyncio.gather(*(driver.post_rest(contact, text) for text in BURST_TEXTS))
+        return time.perf_counter() - started
+    expected = driver.stand_in.received(contact) + sum(
+        driver.per_turn["imessage"][text] for text in BURST_TEXTS
+    )
+    for text in BURST_TEXTS:  # back to back: each 200 comes in milliseconds
+        await driver.post_webhook(contact, text)
+    return await driver.stand_in.wait_for(contact, expected, TURN_TIMEOUT) - started
+
+
+async def bursts(driver: Driver, repetitions: int, progress: Progress) -> List[BurstResult]:
+    """Each repetition: two fresh senders warmed up by one turn; one sends the five texts
+    one after another (waiting for each answer), the other all five at once."""
+    results = []
+    for channel in ("imessage", "rest"):
+        result = BurstResult(channel)
+        turn = driver.imessage_turn if channel == "imessage" else driver.rest_turn
+        for _ in range(repetitions):
+            one, other = new_contact(), new_contact()
+            for contact in (one, other):
+                await turn(contact, "hi", RunResult(channel, 1))
+            result.sequential.append(await _sequential(driver, channel, one))
+            result.burst.append(await _burst(driver, channel, other))
+            if channel == "imessage":
+                texts = driver.stand_in.texts
+                result.in_order += texts[one] == texts[other]
+        progress(
+            f"  {channel:8} burst {statistics.median(result.burst) * 1000:.0f} ms, sequential "
+            f"{statistics.median(result.sequential) * 1000:.0f} ms (x {result.ratio:.2f})"
+        )
+        results.append(result)
+    return results

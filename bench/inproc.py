@@ -1,0 +1,85 @@
+"""The connector in-process, without Rasa: webhooks straight into the channel's handler.
+
+A stand-in agent answers every message the way example_bot answers "hi" (one response of
+two paragraphs: two sends), so what runs is exactly the connector's own path: auth, parse,
+dedupe claim, turn queue, mapping to a `UserMessage`, output planning, the LoopMessage
+client, and the typing/read call. HTTP ends in an in-memory transport, so no socket or
+server cost is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from types import SimpleNamespace
+from typing import Any, Dict, Iterable
+
+import httpx
+
+from rasa_imessage.channel import IMessageInput, _client_config
+from rasa_imessage.config import load_config
+from rasa_imessage.loopmessage import LoopMessageClient, RetryPolicy
+
+__all__ = ["GREETING", "Harness"]
+
+GREETING = {
+    "text": "Hi! I'm the **rasa-imessage** example bot 👋\n\n"
+    "Try one of these: *mood*, *picture*, *voice*, *celebrate*, *menu* — or send me a photo."
+}
+AUTH = "bench-in-process"
+
+
+def _loopmessage(request: httpx.Request) -> httpx.Response:
+    if request.url.path.endswith("/send/"):
+        return httpx.Response(200, json={"success": True, "message_id": uuid.uuid4().hex})
+    return httpx.Response(200, json={"success": True})
+
+
+class _Agent:
+    """Answers like example_bot's greeting rule; has no tracker store (no buttons offered)."""
+
+    tracker_store = None
+
+    def is_ready(self) -> bool:
+        return True
+
+
+async def _answer(message: Any) -> None:
+    await message.output_channel.send_response(message.sender_id, dict(GREETING))
+
+
+class Harness:
+    """One channel instance with a stand-in agent and an in-memory LoopMessage."""
+
+    def __init__(self, **options: Any) -> None:
+        config = load_config({"api_key": "bench", "webhook_auth": AUTH, **options})
+        http = httpx.AsyncClient(transport=httpx.MockTransport(_loopmessage))
+        client = LoopMessageClient(_client_config(config), http, retry=RetryPolicy(0))
+        self.channel = IMessageInput(config, client=client)
+        self.app = SimpleNamespace(ctx=SimpleNamespace(agent=_Agent()))
+        self.headers: Dict[str, str] = {"Authorization": AUTH}
+        self.statuses: Dict[int, int] = {}
+
+    async def post(self, body: bytes) -> int:
+        request = SimpleNamespace(headers=self.headers, body=body, app=self.app)
+        response = await self.channel._receive(request, _answer)  # type: ignore[arg-type]
+        self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+        return int(response.status)
+
+    async def run(self, bodies: Iterable[bytes], window: int = 50) -> None:
+        """Post webhooks, letting turns run every `window` posts, then wait for all."""
+        for index, body in enumerate(bodies, 1):
+            await self.post(body)
+            if index % window == 0:
+                await self.settle()
+        await self.settle()
+
+    async def settle(self) -> None:
+        await self.channel.turns.join()
+        side = list(self.channel._side_tasks)
+        if side:
+            await asyncio.gather(*side)
+
+    async def aclose(self) -> None:
+        await self.channel.client().aclose()
+        await self.channel.store.aclose()

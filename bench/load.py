@@ -1,0 +1,187 @@
+"""Closed-loop load over loopback: each conversation sends, waits for its replies, sends again.
+
+Both channels get the same work: `conversations` senders, `turns` turns each, fresh sender
+ids per run (so tracker length is the same), the same text. An iMessage turn is done when the
+stand-in has received the replies of that turn; a REST turn when its POST returns them.
+Every loop is bounded in count and in time; only 127.0.0.1 is ever contacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence
+
+import aiohttp
+
+from .stack import WEBHOOK_AUTH, RasaServer, cpu_of
+from .standin import StandIn
+
+__all__ = ["Driver", "RunResult", "percentile"]
+
+_numbers = itertools.count(1)
+TURN_TIMEOUT = 60.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0-100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def new_contact() -> str:
+    return f"+1555{next(_numbers):07d}"
+
+
+def webhook_body(contact: str, text: str) -> bytes:
+    """A current-API message_inbound webhook, as LoopMessage posts it."""
+    return json.dumps(
+        {
+            "event": "message_inbound",
+            "contact": contact,
+            "text": text,
+            "message_type": "text",
+            "channel": "imessage",
+            "message_id": str(uuid.uuid4()).upper(),
+            "webhook_id": str(uuid.uuid4()),
+            "api_version": "1.0",
+        }
+    ).encode()
+
+
+@dataclass
+class RunResult:
+    """One closed-loop run of one channel."""
+
+    channel: str
+    conversations: int
+    turns: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    server_cpu: float = 0.0  # CPU seconds `rasa run` used during the run
+    client_cpu: float = 0.0  # CPU seconds this process (load + stand-in) used
+    acks: List[float] = field(default_factory=list)  # iMessage: webhook → 200
+    latencies: List[float] = field(default_factory=list)  # message → last reply of the turn
+
+    @property
+    def turns_per_second(self) -> float:
+        return self.turns / self.seconds if self.seconds else 0.0
+
+
+class Driver:
+    """Drives one `rasa run` through both channels; replies to iMessage land in `stand_in`."""
+
+    def __init__(self, server: RasaServer, stand_in: StandIn, session: aiohttp.ClientSession):
+        self.server = server
+        self.stand_in = stand_in
+        self.session = session
+        self.per_turn: Dict[str, Dict[str, int]] = {"imessage": {}, "rest": {}}
+
+    async def post_webhook(self, contact: str, text: str) -> float:
+        """POST one webhook; seconds until the 200 (raises on any other status)."""
+        body = webhook_body(contact, text)
+        headers = {"Authorization": WEBHOOK_AUTH, "Content-Type": "application/json"}
+        started = time.perf_counter()
+        async with self.session.post(self.server.webhook_url, data=body, headers=headers) as r:
+            await r.read()
+            acked = time.perf_counter() - started
+            if r.status != 200:
+                raise RuntimeError(f"webhook answered {r.status}")
+        return acked
+
+    async def post_rest(self, contact: str, text: str) -> int:
+        """One REST round trip; the number of bot messages it returned."""
+        payload = {"sender": contact, "message": text}
+        async with self.session.post(self.server.rest_url, json=payload) as r:
+            replies = await r.json()
+            if r.status != 200 or not isinstance(replies, list):
+                raise RuntimeError(f"REST answered {r.status}")
+        return len(replies)
+
+    async def calibrate(self, texts: Sequence[str]) -> None:
+        """How many sends (iMessage) and messages (REST) one turn of each text makes."""
+        for text in texts:
+            self.per_turn["rest"][text] = await self.post_rest(new_contact(), text)
+            contact = new_contact()
+            await self.post_webhook(contact, text)
+            await self.stand_in.wait_for(contact, 1, TURN_TIMEOUT)
+            settled, count = time.monotonic() + 1.0, 0
+            while time.monotonic() < settled:  # no event says "no more sends will come"
+                await asyncio.sleep(0.05)
+                if self.stand_in.received(contact) != count:
+                    count, settled = self.stand_in.received(contact), time.monotonic() + 1.0
+            self.per_turn["imessage"][text] = count
+
+    async def imessage_turn(self, contact: str, text: str, result: RunResult) -> None:
+        expected = self.stand_in.received(contact) + self.per_turn["imessage"][text]
+        started = time.perf_counter()
+        result.acks.append(await self.post_webhook(contact, text))
+        replied = await self.stand_in.wait_for(contact, expected, TURN_TIMEOUT)
+        result.latencies.append(replied - started)
+
+    async def rest_turn(self, contact: str, text: str, result: RunResult) -> None:
+        started = time.perf_counter()
+        count = await self.post_rest(contact, text)
+        result.latencies.append(time.perf_counter() - started)
+        if count != self.per_turn["rest"][text]:
+            raise RuntimeError(f"REST returned {count} messages")
+
+    async def closed_loop(
+        self,
+        channel: str,
+        conversations: int,
+        turns: int,
+        text: str,
+        budget: float,
+        ramp: float = 1.0,
+    ) -> RunResult:
+        """`conversations` senders, `turns` turns each, stopped after `budget` s.
+
+        Senders start spread over `ramp` seconds, as users do; all at the same instant
+        would measure one thundering herd instead (see `herd`).
+        """
+        result = RunResult(channel, conversations)
+        turn = self.imessage_turn if channel == "imessage" else self.rest_turn
+        deadline = time.perf_counter() + budget
+
+        async def conversation(index: int) -> None:
+            await asyncio.sleep(ramp * index / conversations)
+            contact = new_contact()
+            for _ in range(turns):
+                if time.perf_counter() > deadline:
+                    return
+                try:
+                    await turn(contact, text, result)
+                except (RuntimeError, aiohttp.ClientError, asyncio.TimeoutError):
+                    result.errors += 1
+                    return
+                result.turns += 1
+
+        cpu, own = cpu_of(self.server.pid), time.process_time()
+        started = time.perf_counter()
+        await asyncio.gather(*(conversation(i) for i in range(conversations)))
+        result.seconds = time.perf_counter() - started
+        result.server_cpu = cpu_of(self.server.pid) - cpu
+        result.client_cpu = time.process_time() - own
+        return result
+
+    async def herd(self, conversations: int, text: str) -> RunResult:
+        """`conversations` webhooks posted at the same instant: the worst case for acks."""
+        result = RunResult("imessage", conversations)
+        contacts = [new_contact() for _ in range(conversations)]
+        started = time.perf_counter()
+        outcomes = await asyncio.gather(
+            *(self.imessage_turn(contact, text, result) for contact in contacts),
+            return_exceptions=True,
+        )
+        result.seconds = time.perf_counter() - started
+        result.errors = sum(isinstance(outcome, BaseException) for outcome in outcomes)
+        result.turns = len(outcomes) - result.errors
+        return result

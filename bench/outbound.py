@@ -1,0 +1,126 @@
+"""Section 4: sends per second from the LoopMessage client to the stand-in.
+
+The stand-in runs in its own process, so the figures are the client's alone. Variants:
+the connector's own pooled client (as `IMessageInput.client()` builds it), the same client
+on a pool that keeps no connection alive (a TCP connect per send), a new client per send
+(what a naive connector does), and a bare aiohttp session posting the same body, which is
+not the connector but shows how much of the cost is the HTTP library's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator, Awaitable, Callable, Dict, List, Tuple
+
+import aiohttp
+import httpx
+
+from rasa_imessage.channel import IMessageInput, _client_config
+from rasa_imessage.config import load_config
+from rasa_imessage.loopmessage import LoopMessageClient, SendRequest, to_current_body
+
+__all__ = ["OutboundResult", "outbound"]
+
+SendOnce = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class OutboundResult:
+    variant: str
+    concurrency: int
+    sends: int
+    seconds: float
+    cpu: float  # CPU seconds of this process
+
+    @property
+    def per_second(self) -> float:
+        return self.sends / self.seconds if self.seconds else 0.0
+
+
+@asynccontextmanager
+async def standin_process() -> AsyncIterator[str]:
+    """`python -m bench.standin` on a free port; yields its URL."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.standin", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        yield line.decode().strip()
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def _drive(send: SendOnce, count: int, concurrency: int, budget: float) -> Tuple[int, float]:
+    deadline = time.perf_counter() + budget
+    done = 0
+
+    async def worker(share: int) -> None:
+        nonlocal done
+        for _ in range(share):
+            if time.perf_counter() > deadline:
+                return
+            await send()
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(count // concurrency) for _ in range(concurrency)))
+    return done, time.perf_counter() - started
+
+
+async def outbound(
+    count: int, budget: float, progress: Callable[[str], None]
+) -> List[OutboundResult]:
+    """Every variant at concurrency 1 and 16, `count` sends each, `budget` s at most."""
+    results = []
+    async with standin_process() as url:
+        config = load_config({"api_key": "bench", "webhook_auth": "bench", "base_url": url})
+        request = SendRequest.create(contact="+15550000001", text="Hi! I'm the example bot 👋")
+        body = json.dumps(to_current_body(request, sender=None)).encode()
+        pooled = IMessageInput(config).client()
+        fresh = LoopMessageClient(
+            _client_config(config),
+            httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0)),
+        )
+        session = aiohttp.ClientSession()
+
+        async def via(client: LoopMessageClient) -> None:
+            await client.send_message(request)
+
+        async def new_client() -> None:
+            async with LoopMessageClient(_client_config(config)) as client:
+                await client.send_message(request)
+
+        async def bare() -> None:
+            headers = {"Authorization": "bench", "Content-Type": "application/json"}
+            async with session.post(url + "/api/v1/message/send/", data=body, headers=headers) as r:
+                await r.read()
+
+        variants: Dict[str, SendOnce] = {
+            "connector client (pooled)": lambda: via(pooled),
+            "connection per send": lambda: via(fresh),
+            "new client per send": new_client,
+            "bare aiohttp session (reference)": bare,
+        }
+        try:
+            for name, send in variants.items():
+                for concurrency in (1, 16):
+                    await _drive(send, 20, 1, budget)  # warm-up: connections, imports
+                    cpu = time.process_time()
+                    sends, seconds = await _drive(send, count, concurrency, budget)
+                    result = OutboundResult(
+                        name, concurrency, sends, seconds, time.process_time() - cpu
+                    )
+                    progress(f"  {name} x{concurrency}: {result.per_second:.0f} sends/s")
+                    results.append(result)
+        finally:
+            await pooled.aclose()
+            await fresh.aclose()
+            await session.close()
+    return results

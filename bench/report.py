@@ -1,0 +1,255 @@
+"""BENCHMARKS.md from one run's figures: method, machine, tables, and targets met or not.
+
+The analysis (what the figures mean, what was fixed, before and after) is written by hand
+in bench/FINDINGS.md and appended, since no generator can judge a figure honestly.
+"""
+
+from __future__ import annotations
+
+import datetime
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .cpu import CpuResult
+from .e2e import BURST_TEXTS, BurstResult
+from .load import RunResult, percentile
+from .outbound import OutboundResult
+
+__all__ = ["Results", "render"]
+
+FINDINGS = Path(__file__).resolve().parent / "FINDINGS.md"
+MiB = 1024 * 1024
+
+
+@dataclass
+class Results:
+    machine: Dict[str, str]
+    load_start: str
+    load_end: str = ""
+    seconds: float = 0.0
+    cpu: Optional[CpuResult] = None
+    memory: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    outbound: List[OutboundResult] = field(default_factory=list)
+    server: Dict[str, float] = field(default_factory=dict)
+    per_turn: Dict[str, Dict[str, int]] = field(default_factory=dict)
+    throughput: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
+    herd: Optional[RunResult] = None
+    bursts: List[BurstResult] = field(default_factory=list)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _table(header: List[str], rows: List[List[str]]) -> List[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _summary(r: Results) -> List[str]:
+    rows = []
+    for conversations, runs in r.throughput.items():
+        ratio = runs["imessage"].turns_per_second / max(runs["rest"].turns_per_second, 1e-9)
+        rows.append([f"throughput ratio to REST, {conversations} conversations", "≥ 1.0",
+                     f"{ratio:.2f}", _verdict(ratio >= 1.0)])  # fmt: skip
+    top = max(r.throughput, default=None)
+    if top is not None:
+        p99 = percentile(r.throughput[top]["imessage"].acks, 99)
+        rows.append([f"ack p99, {top} conversations", "≤ 10 ms", f"{_ms(p99)} ms",
+                     _verdict(p99 <= 0.010)])  # fmt: skip
+    for burst in r.bursts:
+        if burst.channel == "imessage":
+            rows.append(["burst of 5 vs 5 sequential turns", "≤ 1.2x", f"{burst.ratio:.2f}x",
+                         _verdict(burst.ratio <= 1.2)])  # fmt: skip
+    runner = r.memory.get("turn_runner")
+    if runner:
+        growth = (runner["rss_after"] - runner["rss_before"]) / MiB
+        rows.append(["RSS growth, 100k conversations through the TurnRunner", "bounded",
+                     f"{growth:+.1f} MiB, {runner['left_in_runner']} left",
+                     _verdict(runner["left_in_runner"] == 0)])  # fmt: skip
+    return _table(["what", "target", "measured", ""], rows)
+
+
+def _throughput(r: Results) -> List[str]:
+    rows = []
+    for conversations, runs in r.throughput.items():
+        i, rest = runs["imessage"], runs["rest"]
+        rows.append([
+            str(conversations), f"{i.turns}", f"{i.turns_per_second:.1f}",
+            f"{rest.turns_per_second:.1f}",
+            f"{i.turns_per_second / max(rest.turns_per_second, 1e-9):.2f}",
+            f"{_ms(percentile(i.latencies, 50))} / {_ms(percentile(rest.latencies, 50))}",
+            f"{_ms(i.server_cpu / max(i.turns, 1))} / {_ms(rest.server_cpu / max(rest.turns, 1))}",
+            f"{i.errors + rest.errors}",
+        ])  # fmt: skip
+    return _table(["conversations", "turns per run", "iMessage turns/s", "REST turns/s",
+                   "ratio", "turn latency p50 ms (iMessage / REST)",
+                   "server CPU ms per turn (iMessage / REST)", "errors"], rows)  # fmt: skip
+
+
+def _acks(r: Results) -> List[str]:
+    rows = []
+    for conversations, runs in r.throughput.items():
+        acks = runs["imessage"].acks
+        rows.append([f"{conversations} conversations, closed loop", str(len(acks)),
+                     _ms(percentile(acks, 50)), _ms(percentile(acks, 99)),
+                     _ms(max(acks, default=float("nan")))])  # fmt: skip
+    if r.herd is not None:
+        acks = r.herd.acks
+        rows.append(["200 webhooks posted at the same instant", str(len(acks)),
+                     _ms(percentile(acks, 50)), _ms(percentile(acks, 99)),
+                     _ms(max(acks, default=float("nan")))])  # fmt: skip
+    return _table(["load", "webhooks", "p50 ms", "p99 ms", "max ms"], rows)
+
+
+def _bursts(r: Results) -> List[str]:
+    rows = []
+    for b in r.bursts:
+        rows.append([
+            "iMessage connector" if b.channel == "imessage" else "Rasa REST channel",
+            str(len(b.burst)), _ms(statistics.median(b.sequential)),
+            _ms(statistics.median(b.burst)), f"{b.ratio:.2f}x",
+            f"{b.in_order}/{len(b.burst)}" if b.channel == "imessage" else "n/a",
+        ])  # fmt: skip
+    return _table(["channel", "repetitions", "5 sequential turns, median ms",
+                   "5 at once, median ms", "ratio", "replies in bubble order"], rows)  # fmt: skip
+
+
+def _outbound(r: Results) -> List[str]:
+    rows = [[o.variant, str(o.concurrency), str(o.sends), f"{o.per_second:.0f}",
+             f"{o.cpu / max(o.sends, 1) * 1e6:.0f}"] for o in r.outbound]  # fmt: skip
+    return _table(["client", "concurrent sends", "sends", "sends/s", "client CPU µs per send"],
+                  rows)  # fmt: skip
+
+
+def _memory(r: Results) -> List[str]:
+    rows = []
+    runner = r.memory.get("turn_runner")
+    if runner:
+        rows.append(["TurnRunner: 100k distinct conversations, 1000 at a time",
+                     f"{runner['rss_before'] / MiB:.1f}", f"{runner['rss_peak'] / MiB:.1f}",
+                     f"{runner['rss_after'] / MiB:.1f}",
+                     f"{(runner['rss_after'] - runner['rss_before']) / MiB:+.1f}",
+                     f"{runner['left_in_runner']} conversations left"])  # fmt: skip
+    for name, label in (
+        ("store_1m", "MemoryStore: 1M webhook ids, cap 1M"),
+        ("store_default_cap", "MemoryStore: 1M webhook ids, default cap 200k"),
+    ):
+        m = r.memory.get(name)
+        if m:
+            rows.append(
+                [
+                    label,
+                    f"{m['rss_before'] / MiB:.1f}",
+                    "",
+                    f"{m['rss_after'] / MiB:.1f}",
+                    f"{(m['rss_after'] - m['rss_before']) / MiB:+.1f}",
+                    f"{m['kept']} kept, {m['bytes_per_entry']:.0f} bytes per kept entry",
+                ]
+            )
+    return _table(["what", "RSS before MiB", "peak MiB", "after MiB", "growth MiB", "notes"],
+                  rows)  # fmt: skip
+
+
+def _cpu(r: Results) -> List[str]:
+    c = r.cpu
+    if c is None:
+        return []
+    lines = [f"{c.cpu_per_message * 1e6:.0f} µs of CPU per message ({c.messages} messages, "
+             f"statuses {c.statuses}), without the profiler.", "",
+             "Where it goes (cProfile, share of profiled time, cumulative):", ""]  # fmt: skip
+    lines += _table(["stage", "share", "≈ µs per message"],
+                    [[label, f"{share:.1%}", f"{share * c.cpu_per_message * 1e6:.0f}"]
+                     for label, share in c.stages])  # fmt: skip
+    lines += ["", "By library (own time):", ""]
+    groups = sorted(c.groups.items(), key=lambda item: -item[1])
+    lines += _table(["code", "share"], [[g, f"{s:.1%}"] for g, s in groups if s >= 0.005])
+    lines += ["", "Top functions by own time:", ""]
+    lines += _table(
+        ["function", "calls per message", "own", "cumulative"],
+        [[f"`{w}`", str(n), f"{o:.1%}", f"{cum:.1%}"] for w, n, o, cum in c.top],
+    )
+    return lines
+
+
+def render(r: Results, *, quick: bool = False) -> str:
+    m = r.machine
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = ["# Benchmarks", "",
+           "Generated by `make bench` (`.venv/bin/python -m bench`, bench/) on " + now
+           + f", in {r.seconds / 60:.1f} minutes" + (" (**--quick**: smoke figures)" if quick
+           else "") + ". Not a CI test: figures depend on the machine.", "",
+           "## Machine", ""]  # fmt: skip
+    out += _table(["", ""], [[k, v] for k, v in m.items()]
+                  + [["load average (1/5/15 min) at start", r.load_start],
+                     ["load average at end", r.load_end]])  # fmt: skip
+    out += ["", "## Targets (issue 7)", "", *_summary(r)]
+    turn = r.per_turn
+    out += ["", "## Method", "",
+            "- One `rasa run` of example_bot (KeywordIntentClassifier + RulePolicy, trained by "
+            "the benchmark in a temporary copy) serves both channels: the iMessage connector "
+            "(default options) and Rasa's built-in `rest` channel, same process, model, tracker "
+            "store and lock store. Train and start: "
+            f"{r.server.get('train_seconds', 0):.0f} s and "
+            f"{r.server.get('start_seconds', 0):.0f} s.",
+            "- LoopMessage is played by bench/standin.py: an aiohttp server on 127.0.0.1 that "
+            "records each send and answers 200 at once (it shares the load generator's "
+            "process and event loop, so it can wake the waiting conversation directly).",
+            "- A turn is the text `hi`: the greeting, two paragraphs, "
+            f"{turn.get('imessage', {}).get('hi', '?')} iMessage sends (plus one typing/read "
+            f"call) or {turn.get('rest', {}).get('hi', '?')} REST messages. An iMessage turn "
+            "ends when the stand-in has the turn's last send; a REST turn when its POST returns.",
+            "- Closed loop: each conversation (a fresh sender) sends, waits for the turn's "
+            "replies, sends again; conversations start spread over 1 s. Both channels get the "
+            "same conversations x turns, iMessage first, then REST, at each level. Every loop "
+            "is bounded in count and time (60 s per run).",
+            "- Ack latency: from the start of the webhook POST to its 200, measured by the "
+            "client (aiohttp, keep-alive). The herd row posts 200 webhooks at the same instant.",
+            "- Server CPU per turn: user+system time of the `rasa run` process over the run "
+            "(/proc), divided by turns. It is the least noisy figure on a shared machine.",
+            "- Bursts: five texts (" + ", ".join(BURST_TEXTS) + ") from one sender, once one "
+            "after another (each waits for its answer) and once all five at once: the five "
+            "webhooks back to back (each acked in milliseconds), the five REST POSTs "
+            "concurrently (REST answers only after the turn). Each on a fresh sender warmed by "
+            "one turn; time from the first message to the last reply; median of the "
+            "repetitions. Replies in bubble order: the burst's sends, in arrival order at the "
+            "stand-in, equal those of the sequential run.",
+            "- The in-process sections (4-6) run before `rasa run` starts. Memory runs each "
+            "measurement in a fresh interpreter and reads RSS from /proc.",
+            ""]  # fmt: skip
+    out += ["## 1. End-to-end throughput", "", *_throughput(r)]
+    out += ["", "## 2. Webhook ack latency (iMessage)", "", *_acks(r)]
+    out += ["", "## 3. Bursts: 5 bubbles at once", "", *_bursts(r)]
+    out += [
+        "",
+        "## 4. Outbound client",
+        "",
+        "Sends of one text message to the stand-in running in its own process.",
+        "",
+    ]
+    out += _outbound(r)
+    out += ["", "## 5. Memory", "", *_memory(r)]
+    if r.server:
+        out += ["", f"`rasa run` RSS: {r.server.get('rss_before', 0) / MiB:.0f} MiB before the "
+                f"end-to-end sections, {r.server.get('rss_after', 0) / MiB:.0f} MiB after "
+                "(Rasa's in-memory tracker store keeps every conversation)."]  # fmt: skip
+    out += [
+        "",
+        "## 6. CPU per message in the connector",
+        "",
+        "In-process (bench/inproc.py): webhooks go straight into the channel's handler, a "
+        "stand-in agent answers each with the greeting (two sends), HTTP ends in httpx's "
+        "MockTransport (no sockets). Rasa itself is not run; pydantic 1 is compiled, so "
+        "its time shows under the connector function that calls it (`parse_obj`).",
+        "",
+    ]
+    out += _cpu(r)
+    if FINDINGS.exists():
+        out += ["", FINDINGS.read_text(encoding="utf-8").strip()]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,122 @@
+"""`rasa run` of example_bot with both channels, the connector aimed at the stand-in.
+
+One server, one model: the credentials written by `rasa_imessage.demo.credentials_yaml`
+enable `rest:` beside the iMessage block, so both channels are measured on the very same
+Rasa process, tracker store and lock store. The bot is trained in a temporary copy, so a
+developer's checkout is left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Callable, Mapping, TextIO
+
+from rasa_imessage.demo import (
+    PACKAGE_ROOT,
+    DemoOptions,
+    credentials_yaml,
+    free_port,
+    start_rasa,
+    stop_process,
+    train_bot,
+    wait_healthy,
+)
+
+__all__ = ["RasaServer", "cpu_of", "rasa_server", "rss_of"]
+
+BOT_DIR = PACKAGE_ROOT / "example_bot"
+WEBHOOK_PATH = "/webhooks/imessage/webhook"
+REST_PATH = "/webhooks/rest/webhook"
+HEALTH_PATH = "/webhooks/imessage/"
+WEBHOOK_AUTH = "bench-webhook-auth"  # loopback only, for a throwaway server
+
+
+@dataclass
+class RasaServer:
+    """A running `rasa run`; the URLs of its two channels."""
+
+    url: str
+    pid: int
+    log_path: Path
+    train_seconds: float
+    start_seconds: float
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + WEBHOOK_PATH
+
+    @property
+    def rest_url(self) -> str:
+        return self.url + REST_PATH
+
+
+def rss_of(pid: int) -> int:
+    """Resident set size of a process in bytes (Linux /proc; 0 where there is none)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _log_file(path: Path) -> TextIO:
+    """A child process's log: a small local file, opened once, so blocking is harmless."""
+    return open(path, "w", encoding="utf-8")
+
+
+@asynccontextmanager
+async def rasa_server(
+    standin_url: str,
+    connector_options: Mapping[str, object] = {},  # read only
+    progress: Callable[[str], None] = print,
+) -> AsyncIterator[RasaServer]:
+    """Train example_bot in a temporary copy, start `rasa run`, stop it on exit.
+
+    `connector_options` are further keys of the iMessage credentials block (JSON values).
+    """
+    with tempfile.TemporaryDirectory(prefix="rasa-imessage-bench-") as workdir:
+        folder = Path(workdir)
+        bot = folder / "bot"
+        shutil.copytree(BOT_DIR, bot, ignore=shutil.ignore_patterns("models", ".rasa"))
+        options = DemoOptions(bot_dir=bot)
+        progress("training example_bot …")
+        started = time.monotonic()
+        with _log_file(folder / "train.log") as log:
+            await train_bot(options, log)
+        trained = time.monotonic() - started
+        credentials = folder / "credentials.yml"
+        text = credentials_yaml("current", standin_url, WEBHOOK_AUTH)
+        extra = "".join(f"\n  {k}: {json.dumps(v)}" for k, v in connector_options.items())
+        credentials.write_text(text.replace("\nrest:\n", extra + "\nrest:\n"), encoding="utf-8")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log_path = folder / "rasa.log"
+        progress(f"starting rasa run on {url} …")
+        started = time.monotonic()
+        with _log_file(log_path) as log:
+            process = await start_rasa(options, credentials, port, log)
+        try:
+            await wait_healthy(url + HEALTH_PATH, process, log_path, options.startup_timeout)
+            yield RasaServer(url, process.pid, log_path, trained, time.monotonic() - started)
+        finally:
+            await stop_process(process)
