@@ -12,7 +12,6 @@ import os
 import re
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 import httpx
@@ -160,10 +159,3 @@ async def check_credentials(
     if bot_url:
         await _check_webhook(config, bot_url, report)
     return report
-
-
-def read_block(path: Path) -> Mapping[str, Any]:
-    """The channel's block of a credentials.yml (ValueError naming what is wrong)."""
-    from .cli import read_channel_block
-
-    return read_channel_block(path)

@@ -201,6 +201,33 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_check(commands: Any) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="validate a credentials.yml, the API keys and the bot's webhook",
+        description="Offline: keys, types, ${VAR}s. Online: LoopMessage accepts the keys; "
+        "with --bot-url, the webhook refuses a wrong Authorization and accepts the right one.",
+    )
+    parser.add_argument("credentials", type=Path, nargs="?", default=Path("credentials.yml"),
+                        help="path to credentials.yml (default: ./credentials.yml)")  # fmt: skip
+    parser.add_argument("--offline", action="store_true", help="do not contact LoopMessage")
+    parser.add_argument("--bot-url", help="the running bot, e.g. https://bot.example.com")
+    parser.set_defaults(handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from rasa_imessage.checks import check_credentials
+
+    try:
+        block = read_channel_block(args.credentials)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    report = asyncio.run(check_credentials(block, online=not args.offline, bot_url=args.bot_url))
+    print(report.render())
+    return EXIT_OK if report.ok else EXIT_BAD_CONFIG
+
+
 def _add_send(commands: Any) -> None:
     parser = commands.add_parser(
         "send",
@@ -351,10 +378,11 @@ def _api_failure(action: str, exc: LoopMessageError) -> int:
     return EXIT_FAILURE
 
 
-# Each entry adds one subcommand. New commands (such as `check`) go in this tuple.
+# Each entry adds one subcommand.
 COMMANDS: Sequence[Callable[[Any], None]] = (
     _add_emulator,
     _add_demo,
+    _add_check,
     _add_send,
     _add_status,
     _add_simulate,

@@ -43,3 +43,18 @@ async def test_key_check_reads_loopmessages_answer(response: httpx.Response, ok:
     assert route.called and route.calls.last.request.headers["Authorization"] == "org-key"
     assert report.ok is ok, report.render()
     assert "org-key" not in report.render()
+
+
+def test_cli_check_reads_the_file_and_exits_non_zero_on_problems(tmp_path, capsys) -> None:
+    from rasa_imessage.cli import EXIT_BAD_CONFIG, EXIT_OK, main
+
+    good = tmp_path / "credentials.yml"
+    good.write_text(
+        "rasa_imessage.IMessageInput:\n  api_key: k\n  webhook_auth: " + "s" * 40 + "\n"
+    )
+    assert main(["check", str(good), "--offline"]) == EXIT_OK
+    assert "credentials: ready" in capsys.readouterr().out
+    bad = tmp_path / "bad.yml"
+    bad.write_text("rest:\n")
+    assert main(["check", str(bad), "--offline"]) == EXIT_BAD_CONFIG
+    assert "no rasa_imessage.IMessageInput block" in capsys.readouterr().err
