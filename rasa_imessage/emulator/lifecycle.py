@@ -55,10 +55,6 @@ class Lifecycle:
         self._dispatcher = dispatcher
         self._background = background
 
-    @property
-    def api(self) -> str:
-        return self._config.api
-
     # the bot sends --------------------------------------------------------------------------
     def accept_send(self, plan: SendPlan) -> Message:
         conversation = self._store.conversations[plan.conversation]

@@ -159,7 +159,8 @@ def png_bytes(
 class StandInBot:
     """A tiny bot behind a webhook, answering through the emulated API like the connector.
 
-    It checks the webhook's Authorization, acks at once, shows typing, then replies: a
+    It checks the webhook's Authorization, acks at once, shows typing (current API: the
+    show-typing call; legacy: the ``{"typing", "read"}`` body of its 200), then replies: a
     question with numbered options, and a picture when the person answers "1".
     """
 
@@ -169,23 +170,24 @@ class StandInBot:
     url: str = ""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
+    @property
+    def legacy(self) -> bool:
+        return self.emulator.config.api == "legacy"
+
     async def handle(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != self.auth:
             return web.Response(status=401, text="bad webhook auth")
         body = await request.json()
-        if body.get("event") == "message_inbound":
-            task = asyncio.get_running_loop().create_task(self.reply(body))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-        return web.Response(text="")
+        if (body.get("event") or body.get("alert_type")) != "message_inbound":
+            return web.Response(text="")
+        task = asyncio.get_running_loop().create_task(self.reply(body))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return web.json_response({"typing": 5, "read": True} if self.legacy else {})
 
     async def reply(self, body: dict[str, Any]) -> None:
         # Plain httpx rather than the connector's client: the stand-in must not depend on
         # the code under test, and it sends the emulator's loopback http:// upload URLs.
-        url, key = self.emulator.url, {"Authorization": "emulator-key"}
-        target = (
-            {"group": body["group"]["id"]} if body.get("group") else {"contact": body["contact"]}
-        )
         text = body.get("text", "").strip()
         if text == "1":
             reply = {"text": "Here is a picture 🌅", "attachments": [self.image_url]}
@@ -193,15 +195,35 @@ class StandInBot:
             reply = {"text": "Okay, maybe later."}
         else:
             reply = {"text": "Hello! Do you want to see a picture?\n1. Yes\n2. No"}
+        url = self.emulator.url
         async with httpx.AsyncClient(timeout=10) as client:
-            typing = {"message_id": body["message_id"], "typing": 5, "read": True}
-            await client.post(f"{url}/api/v1/message/show-typing/", json=typing, headers=key)
-            await client.post(f"{url}/api/v1/message/send/", json={**target, **reply}, headers=key)
+            if self.legacy:
+                group = body.get("group")
+                target = {"group": group["group_id"]} if group else {"recipient": body["recipient"]}
+                reply["sender_name"] = "bot@imsg.co"
+                headers = LEGACY_KEYS
+            else:
+                target = (
+                    {"group": body["group"]["id"]}
+                    if body.get("group")
+                    else {"contact": body["contact"]}
+                )
+                headers = CURRENT_KEY
+                typing = {"message_id": body["message_id"], "typing": 5, "read": True}
+                await client.post(
+                    f"{url}/api/v1/message/show-typing/", json=typing, headers=headers
+                )
+            await client.post(
+                f"{url}/api/v1/message/send/", json={**target, **reply}, headers=headers
+            )
 
 
 @pytest.fixture
-async def standin_bot(make_emulator, http) -> AsyncIterator[StandInBot]:
-    """An emulator wired to a stand-in bot: the bot's webhook, auth and an uploaded image."""
+async def standin_bot(request, make_emulator, http) -> AsyncIterator[StandInBot]:
+    """An emulator wired to a stand-in bot: the bot's webhook, auth and an uploaded image.
+
+    Parametrize it indirectly with "legacy" for the legacy API; the default is current.
+    """
     bots: list[StandInBot] = []
     app = web.Application()
     app.router.add_post("/webhook", lambda request: bots[0].handle(request))
@@ -210,7 +232,8 @@ async def standin_bot(make_emulator, http) -> AsyncIterator[StandInBot]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
-    emulator = await make_emulator(webhook_url=hook_url, webhook_auth="standin-secret")
+    api = getattr(request, "param", "current")
+    emulator = await make_emulator(api=api, webhook_url=hook_url, webhook_auth="standin-secret")
     bot = StandInBot(emulator, "standin-secret", url=hook_url)
     bots.append(bot)
     upload = await http.post(

@@ -75,6 +75,7 @@ def bot_bubbles(page):
     return page.locator("#messages .row.them .bubble")
 
 
+@pytest.mark.parametrize("standin_bot", ["current", "legacy"], indirect=True)
 async def test_chat_page_with_a_stand_in_bot(standin_bot, page):
     from playwright.async_api import expect
 
