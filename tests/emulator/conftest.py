@@ -64,16 +64,20 @@ class Receiver:
         return await asyncio.wait_for(find(), timeout)
 
 
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on a free loopback port; return its runner and its /webhook URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     receiver = Receiver()
     app = web.Application()
     app.router.add_post("/webhook", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
+    runner, receiver.url = await serve(app)
     yield receiver
     receiver.released.set()
     await runner.cleanup()
@@ -227,11 +231,7 @@ async def standin_bot(request, make_emulator, http) -> AsyncIterator[StandInBot]
     bots: list[StandInBot] = []
     app = web.Application()
     app.router.add_post("/webhook", lambda request: bots[0].handle(request))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
+    runner, hook_url = await serve(app)
     api = getattr(request, "param", "current")
     emulator = await make_emulator(api=api, webhook_url=hook_url, webhook_auth="standin-secret")
     bot = StandInBot(emulator, "standin-secret", url=hook_url)
