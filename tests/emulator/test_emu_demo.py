@@ -1,0 +1,100 @@
+"""demo.py without Rasa: a fake `rasa` executable plays train and run, the rest is real."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import httpx
+import pytest
+import yaml
+
+from rasa_imessage.config import load_config
+from rasa_imessage.demo import (
+    HEALTH_PATH,
+    WEBHOOK_PATH,
+    DemoError,
+    DemoOptions,
+    credentials_yaml,
+    demo_stack,
+)
+
+# `rasa train` prints and exits with TRAIN_EXIT; `rasa run` serves the channel's health
+# route on --port after checking the credentials file, or exits with RUN_EXIT if set.
+FAKE_RASA = textwrap.dedent(
+    """
+    import os, sys
+    from aiohttp import web
+
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "train":
+        print("training output")
+        sys.exit(int(os.environ.get("TRAIN_EXIT", "0")))
+    if os.environ.get("RUN_EXIT"):
+        print("cannot load the model")
+        sys.exit(int(os.environ["RUN_EXIT"]))
+    credentials = open(args[args.index("--credentials") + 1]).read()
+    assert "rasa_imessage.IMessageInput:" in credentials
+    app = web.Application()
+    app.router.add_get("/webhooks/imessage/", lambda request: web.json_response({"ok": True}))
+    web.run_app(app, host="127.0.0.1", port=int(args[args.index("--port") + 1]), print=None)
+    """
+)
+
+
+@pytest.fixture
+def options(tmp_path):
+    bot = tmp_path / "bot"
+    bot.mkdir()
+    (bot / "domain.yml").write_text('version: "3.1"\n', encoding="utf-8")
+    script = tmp_path / "fake_rasa.py"
+    script.write_text(FAKE_RASA, encoding="utf-8")
+    return DemoOptions(bot_dir=bot, rasa_command=(sys.executable, str(script)), startup_timeout=60)
+
+
+async def test_demo_stack_trains_starts_wires_and_stops(options):
+    lines: list[str] = []
+    async with demo_stack(options, lines.append) as stack:
+        async with httpx.AsyncClient() as http:
+            health = await http.get(stack.rasa_url + HEALTH_PATH)
+            page = await http.get(stack.page_url)
+        assert health.status_code == 200
+        assert page.status_code == 200
+        assert stack.emulator.config.webhook_url == stack.rasa_url + WEBHOOK_PATH
+        assert stack.emulator.config.webhook_auth
+        process = stack.process
+    assert process.returncode is not None
+    assert lines[0] == "… Training bot (skipped by Rasa when nothing changed)"
+    assert lines[1].startswith("✓ Training bot")
+    assert lines[-1].startswith(f"✓ Starting rasa run on {stack.rasa_url} (")
+
+
+async def test_a_failed_training_says_why(options, monkeypatch):
+    monkeypatch.setenv("TRAIN_EXIT", "1")
+    with pytest.raises(DemoError, match=r"rasa train failed \(exit 1\):\n\s+training output"):
+        async with demo_stack(options):
+            pass
+
+
+async def test_rasa_exiting_at_startup_fails_fast_with_its_log(options, monkeypatch):
+    monkeypatch.setenv("RUN_EXIT", "3")
+    with pytest.raises(DemoError, match=r"rasa run exited with 3:\n\s+cannot load the model"):
+        async with demo_stack(DemoOptions(**{**options.__dict__, "train": False})):
+            pass
+
+
+async def test_not_a_rasa_project(tmp_path):
+    with pytest.raises(DemoError, match=r"no domain\.yml"):
+        async with demo_stack(DemoOptions(bot_dir=tmp_path)):
+            pass
+
+
+@pytest.mark.parametrize("api", ["current", "legacy"])
+def test_generated_credentials_are_valid_for_the_connector(api):
+    document = yaml.safe_load(credentials_yaml(api, "http://127.0.0.1:7357", "s3cr3t"))
+    assert "rest" in document
+    config = load_config(document["rasa_imessage.IMessageInput"])
+    assert config.api == api
+    assert config.base_url == "http://127.0.0.1:7357"
+    assert config.webhook_auth is not None
+    assert config.webhook_auth.get_secret_value() == "s3cr3t"
