@@ -10,10 +10,13 @@ Rasa would hide behind "Failed to find input channel class".
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -51,14 +54,16 @@ def _as_int(key: str, value: Any) -> int:
 
 
 def _as_float(key: str, value: Any) -> float:
+    number: Optional[float] = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
-    raise ConfigError(f"credentials key '{key}': expected a number, got {value!r}")
+        number = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value.strip())
+    # "nan" parses as a float and slips past every range check (nan < 1 is False).
+    if number is None or not math.isfinite(number):
+        raise ConfigError(f"credentials key '{key}': expected a number, got {value!r}")
+    return number
 
 
 def _as_str(key: str, value: Any) -> str:
@@ -119,12 +124,33 @@ def _choice(*allowed: str) -> Callable[[str, Any], str]:
 
 
 def _secret(key: str, value: Any) -> SecretStr:
-    return SecretStr(_as_str(key, value))
+    # HTTP trims a header value's outer whitespace, so a secret with a stray space or newline
+    # (a pasted key, an env file) could never match a webhook nor be sent as a header.
+    return SecretStr(_as_str(key, value).strip())
 
 
 def _optional_text(key: str, value: Any) -> Optional[str]:
     text = _as_str(key, value).strip()
     return text or None
+
+
+def _base_url(key: str, value: Any) -> Optional[str]:
+    text = _optional_text(key, value)
+    if text is None:
+        return None
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    else:
+        host = host if parts.scheme in ("https", "http") else None
+    if not host:
+        raise ConfigError(
+            f"credentials key '{key}': expected an https:// URL with a host "
+            f"(http:// for a local emulator), got {text!r}"
+        )
+    return text
 
 
 def _store_url(key: str, value: Any) -> str:
@@ -194,7 +220,7 @@ OPTIONS: Tuple[Option, ...] = (
         "text",
         None,
         "API base URL override: the local emulator or a proxy",
-        _optional_text,
+        _base_url,
     ),
     Option(
         "typing_seconds",
