@@ -28,7 +28,12 @@ class WebhookAuth:
             return True
         if header is None:
             return False
-        return hmac.compare_digest(header.encode("utf-8", "surrogateescape"), self._expected)
+        try:
+            # Sanic decodes header bytes as UTF-8 with surrogateescape: this restores them.
+            received = header.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate no HTTP request can carry
+            return False
+        return hmac.compare_digest(received, self._expected)
 
     def __repr__(self) -> str:
         return f"WebhookAuth(enabled={self.enabled})"
