@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from typing import Awaitable, Callable, Deque, Dict, Optional, Set
 
-__all__ = ["QueueFull", "TurnRunner"]
+__all__ = ["Draining", "QueueFull", "TurnRunner"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,10 @@ OnCancel = Callable[[], Awaitable[None]]
 
 class QueueFull(Exception):
     """More turns are waiting than the configured ceiling allows."""
+
+
+class Draining(QueueFull):
+    """`drain` is cancelling the turns left; a turn submitted now would escape it."""
 
 
 class _Entry:
@@ -53,6 +57,7 @@ class TurnRunner:
         self._idle = asyncio.Event()
         self._idle.set()
         self._running = 0
+        self._draining = False
 
     @property
     def pending(self) -> int:
@@ -73,6 +78,8 @@ class TurnRunner:
         self, key: str, job: Job, *, label: str = "", on_cancel: Optional[OnCancel] = None
     ) -> None:
         """Queue `job` behind the earlier jobs of conversation `key`; never blocks."""
+        if self._draining:
+            raise Draining("shutting down: turns in flight are being drained")
         if self._pending >= self._max_queued:
             raise QueueFull(f"{self._pending} turns are already waiting")
         entry = _Entry(job, label or key, on_cancel)
@@ -135,16 +142,28 @@ class TurnRunner:
 
         Returns how many jobs were cancelled; their `on_cancel` hooks have run, so a
         webhook whose turn never completed can be handled again when LoopMessage retries.
+        Work submitted while turns finish is accepted (a failed send queues the bot's
+        delivery-failed turn); once cancelling starts, `submit` raises `Draining`: a new
+        worker would escape the cancellation, and a job added to a queue being cancelled
+        would be dropped without its `on_cancel`. Afterwards the runner accepts work again
+        (a test client starts and stops the same app many times).
         """
         if self._pending:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout)
-        left = self._pending
-        workers = list(self._workers)
-        for worker in workers:
-            worker.cancel()
-        if workers:
-            await asyncio.gather(*workers, return_exceptions=True)
+        self._draining = True
+        try:
+            # A worker cancelled before its first step never runs its cleanup: let the ones
+            # created just now reach their `try` before they are cancelled.
+            await asyncio.sleep(0)
+            left = self._pending
+            workers = list(self._workers)
+            for worker in workers:
+                worker.cancel()
+            if workers:
+                await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            self._draining = False
         if left:
             logger.warning("shutdown: %d iMessage turn(s) did not finish in %.1f s", left, timeout)
         return left
