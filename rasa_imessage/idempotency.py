@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import enum
 import time
+import uuid
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+from typing import Any, Callable, Dict, Optional, Tuple
 
 __all__ = ["Claim", "IdempotencyStore", "MemoryStore", "RedisStore", "create_store"]
 
@@ -107,11 +105,23 @@ class MemoryStore(IdempotencyStore):
             del self._entries[key]
 
 
+# Delete the key only if it still holds this claim's own pending token.
+_RELEASE_SCRIPT = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
+
+
 class RedisStore(IdempotencyStore):
-    """Shared store: `SET key pending NX EX lease`, then `done` for the TTL.
+    """Shared store: `SET key pending:<token> NX EX lease`, then `done` for the TTL.
 
     The pending lease is short (default 10 min): if the replica that claimed a webhook dies,
     a LoopMessage retry after the lease runs the turn elsewhere instead of being dropped.
+    Each claim holds its own token, so a replica whose lease ran out while its turn was still
+    running cannot release the claim another replica has taken over since (a blind delete
+    would let a third retry run the turn once more).
     """
 
     prefix = "rasa_imessage:webhook:"
@@ -131,25 +141,28 @@ class RedisStore(IdempotencyStore):
         self._redis = client
         self._ttl = int(ttl_seconds)
         self._lease = int(lease_seconds)
+        self._tokens: Dict[str, str] = {}  # key -> the pending value of this store's claim
 
     async def claim(self, key: str) -> Claim:
         name = self.prefix + key
-        if await self._redis.set(name, _PENDING, nx=True, ex=self._lease):
-            return Claim.NEW
-        state = await self._redis.get(name)
-        if state is None:  # expired between the two calls: try once more
-            if await self._redis.set(name, _PENDING, nx=True, ex=self._lease):
+        token = f"{_PENDING}:{uuid.uuid4().hex}"
+        for _ in range(2):  # once more if the key expired between SET and GET
+            if await self._redis.set(name, token, nx=True, ex=self._lease):
+                self._tokens[key] = token
                 return Claim.NEW
             state = await self._redis.get(name)
-        return Claim.DONE if state == _DONE else Claim.IN_PROGRESS
+            if state is not None:
+                return Claim.DONE if state == _DONE else Claim.IN_PROGRESS
+        return Claim.IN_PROGRESS
 
     async def complete(self, key: str) -> None:
+        self._tokens.pop(key, None)
         await self._redis.set(self.prefix + key, _DONE, ex=self._ttl)
 
     async def release(self, key: str) -> None:
-        name = self.prefix + key
-        if await self._redis.get(name) == _PENDING:
-            await self._redis.delete(name)
+        token = self._tokens.pop(key, None)
+        if token is not None:
+            await self._redis.eval(_RELEASE_SCRIPT, 1, self.prefix + key, token)
 
     async def aclose(self) -> None:
         close = getattr(self._redis, "aclose", None) or self._redis.close
