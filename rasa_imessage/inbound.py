@@ -123,8 +123,10 @@ def _escape_intent_prefix(text: str) -> str:
     stripped = text.lstrip()
     if not stripped.startswith("/"):
         return text
-    rest = stripped.lstrip("/").lstrip()
-    return rest or "\u2215" * (len(stripped) - len(stripped.lstrip("/")))
+    rest = stripped
+    while rest.startswith("/"):  # "/ /restart" must not come out as "/restart"
+        rest = rest.lstrip("/").lstrip()
+    return rest or "\u2215" * stripped.count("/")
 
 
 def _mentions(text: str, names: Tuple[str, ...]) -> bool:
