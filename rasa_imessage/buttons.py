@@ -77,17 +77,20 @@ def match_button(reply: str, buttons: Sequence[Button]) -> Optional[str]:
     if not buttons or not reply or len(reply) > MAX_REPLY_LENGTH:
         return None
     number = _number_of(reply)
-    if number is not None:
-        if 1 <= number <= len(buttons):
-            payload = buttons[number - 1].get("payload")
-            return str(payload) if payload is not None else None
-        return None
+    if number is not None and 1 <= number <= len(buttons):
+        return _payload(buttons[number - 1])
+    # Out of range, it may still be a title: "20" among buttons titled "10", "20", "30".
     wanted = _normalise(reply)
     for button in buttons:
         if wanted and _normalise(_title(button)) == wanted:
-            payload = button.get("payload")
-            return str(payload) if payload is not None else None
+            return _payload(button)
     return None
+
+
+def _payload(button: Button) -> Optional[str]:
+    """A button without a payload picks nothing: the reply then goes to NLU as text."""
+    payload = button.get("payload")
+    return str(payload) if payload not in (None, "") else None
 
 
 def buttons_from_events(events: Iterable[Any]) -> List[Button]:
