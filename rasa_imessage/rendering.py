@@ -39,6 +39,9 @@ def _link(text: str, url: str) -> str:
 
 def markdown_to_text(text: str) -> str:
     """Plain text that reads the way the Markdown was meant to."""
+    # NUL marks the code spans set aside below; one in the input would be taken for a mark.
+    # It has no place in an iMessage anyway.
+    text = text.replace("\x00", "")
     codes: List[str] = []
 
     def keep(match: re.Match[str]) -> str:
@@ -68,6 +71,8 @@ def paragraphs(text: str) -> List[str]:
 
 def chunk_text(text: str, limit: int = MAX_TEXT) -> List[str]:
     """Pieces of at most `limit` characters, cut at a line break or space where possible."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
     text = text.strip()
     chunks: List[str] = []
     while len(text) > limit:
