@@ -17,6 +17,8 @@ _LIMIT = 1000  # LoopMessage: passthrough is at most 1000 characters
 
 def encode_conversation(conversation_id: str) -> Optional[str]:
     """A passthrough value naming the conversation, or None if it would not fit."""
+    if not conversation_id:  # decode_conversation reads "" as "not ours"
+        return None
     value = json.dumps({_TAG: 1, "conversation": conversation_id}, separators=(",", ":"))
     return value if len(value) <= _LIMIT else None
 
