@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from .buttons import render_buttons
 from .config import IMessageConfig
@@ -97,10 +97,32 @@ class _Builder:
             return False
         return True
 
+    def usable(self, urls: Sequence[str], what: str) -> List[str]:
+        """The URLs LoopMessage takes as attachments; each bad one is refused on its own.
+
+        A bot's text must not be lost because the image beside it is an http:// URL.
+        """
+        good: List[str] = []
+        for url in urls:
+            try:
+                SendRequest.create(
+                    contact=self.target.contact, group=self.target.group, attachments=[url]
+                )
+            except InvalidRequestError as exc:
+                if exc.field == "attachments":
+                    self.plan.refused.append(f"{what}: {exc}")
+                    continue
+            good.append(url)
+        return good
+
     def text_with_media(
         self, texts: Sequence[str], urls: Sequence[str], what: str, **extra: Any
     ) -> None:
-        """Texts in order; attachments ride with the last text, overflow in further sends."""
+        """Texts in order; attachments ride with the last text, overflow in further sends.
+
+        `subject` and `effect` go on the first send only; the other fields (`channel`,
+        `reply_to_id`) on every one.
+        """
         attachments = list(urls)
         texts = list(texts) or [""]
         for index, text in enumerate(texts):
@@ -112,8 +134,17 @@ class _Builder:
                 self.add(what, text=text, attachments=batch, **extra)
             extra = {k: v for k, v in extra.items() if k not in ("subject", "effect")}
         while attachments:
-            self.add(what, text="", attachments=attachments[: self.limit])
+            self.add(what, text="", attachments=attachments[: self.limit], **extra)
             attachments = attachments[self.limit :]
+
+    def all_or_nothing(self, build: Callable[[], None]) -> None:
+        """Run `build`; if it refused anything, drop every send it planned."""
+        sends, refused = len(self.plan.sends), len(self.plan.refused)
+        build()
+        if len(self.plan.refused) > refused:
+            del self.plan.sends[sends:]
+            reasons = self.plan.refused[refused:]
+            self.plan.refused[refused:] = sorted(set(reasons), key=reasons.index)
 
     def voice(self, url: str) -> None:
         self.add("voice message", media_url=url)
@@ -152,7 +183,7 @@ def _main_part(message: Mapping[str, Any], builder: _Builder) -> int:
         elif url is not None and url not in media:
             media.append(url)
     voices = [url for url in media if _is_voice(url, config)]
-    files = [url for url in media if url not in voices]
+    files = builder.usable([url for url in media if url not in voices], "text")
     builder.text_with_media(texts, files, "text")
     for url in voices:
         builder.voice(url)
@@ -161,10 +192,15 @@ def _main_part(message: Mapping[str, Any], builder: _Builder) -> int:
 
 def _custom_part(custom: Mapping[str, Any], builder: _Builder) -> None:
     payload = custom.get("imessage", custom)
-    if not isinstance(payload, Mapping) or not (CUSTOM_KEYS & set(payload)):
+    if not isinstance(payload, Mapping):
+        builder.plan.refused.append(
+            f"custom: imessage must be a mapping of send fields, not {type(payload).__name__}"
+        )
+        return
+    if not (CUSTOM_KEYS & set(payload)):
         logger.debug(
             "custom response without iMessage send fields skipped: keys %s",
-            sorted(map(str, payload)) if isinstance(payload, Mapping) else "-",
+            sorted(map(str, payload)),
         )
         return
     unknown = sorted(str(key) for key in payload if key not in CUSTOM_KEYS)
@@ -186,7 +222,10 @@ def _custom_part(custom: Mapping[str, Any], builder: _Builder) -> None:
         return
     if attachments and len(attachments) > builder.limit:
         text = fields.pop("text", "") or ""
-        builder.text_with_media([text], attachments, "custom", **fields)
+        # Nothing half-formed: one bad field refuses every send of this payload.
+        builder.all_or_nothing(
+            lambda: builder.text_with_media([text], attachments, "custom", **fields)
+        )
         return
     if attachments:
         fields["attachments"] = attachments
@@ -204,9 +243,11 @@ def _elements_part(elements: Sequence[Any], builder: _Builder, numbered: int) ->
         body = render_buttons(subtitle, buttons, start=numbered + 1) if buttons else subtitle
         numbered += len(buttons)
         image = _url_of(element.get("image_url") or element.get("image"))
-        builder.text_with_media(
-            chunk_text(body) if body else [], [image] if image else [], "element", subject=title
-        )
+        images = builder.usable([image] if image else [], "element")
+        texts = chunk_text(body) if body else []
+        if not texts and not images and title:
+            texts, title = [title], None  # a subject cannot go alone: the title is the text
+        builder.text_with_media(texts, images, "element", subject=title)
 
 
 def plan_response(
