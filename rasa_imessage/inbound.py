@@ -198,6 +198,8 @@ def to_turn(
         )
     if kind is EventKind.message:
         text = _message_text(event)
+        if button_payload is not None:  # an answer to the bot's own list: always for the bot
+            return turn(button_payload, True)
         if (
             event.group is not None
             and config.group_reply == "mention"
@@ -205,8 +207,6 @@ def to_turn(
             and not _mentions(text, config.bot_names)
         ):
             return None
-        if button_payload is not None:
-            return turn(button_payload, True)
         if text.strip():
             if not config.allow_intent_payloads:
                 text = _escape_intent_prefix(text)

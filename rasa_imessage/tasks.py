@@ -54,8 +54,9 @@ class TurnRunner:
         self._queues: Dict[str, Deque[_Entry]] = {}
         self._workers: Set[asyncio.Task[None]] = set()
         self._pending = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Created on first use, inside the server's loop: on Python 3.8/3.9 an Event made in
+        # __init__ binds to whatever loop was current then, not the one Sanic runs.
+        self._idle_event: Optional[asyncio.Event] = None
         self._running = 0
         self._draining = False
 
@@ -127,6 +128,14 @@ class TurnRunner:
         finally:
             if self._queues.get(key) is queue:
                 del self._queues[key]
+
+    @property
+    def _idle(self) -> asyncio.Event:
+        if self._idle_event is None:
+            self._idle_event = asyncio.Event()
+            if self._pending == 0:
+                self._idle_event.set()
+        return self._idle_event
 
     def _finish_one(self) -> None:
         self._pending -= 1

@@ -352,6 +352,12 @@ def test_mention_policy_applies_to_groups_only_and_to_transcripts():
     assert to_turn(parse_webhook(S.F7_CURRENT_INBOUND_AUDIO_GROUP), MENTION) is None
 
 
+def test_a_button_answer_in_a_group_needs_no_mention():
+    event = inbound("2", group={"id": "G-1"})
+    assert to_turn(event, MENTION) is None
+    assert turn_of(event, MENTION, button_payload="/deny").text == "/deny"
+
+
 def test_always_policy_answers_every_group_message():
     assert to_turn(inbound("no mention", group={"id": "G-1"}), DEFAULT) is not None
 
