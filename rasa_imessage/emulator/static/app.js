@@ -196,6 +196,11 @@ function normaliseContact(raw) {
   return /^[0-9]{8,15}$/.test(digits) ? `+${digits}` : null;
 }
 
+function setDebugOpen(open) {
+  document.querySelector(".app").dataset.debug = open ? "open" : "closed";
+  $("toggle-debug").setAttribute("aria-pressed", String(open));
+}
+
 function wire() {
   $("composer").addEventListener("submit", onCompose);
   $("subject-button").addEventListener("click", () => { $("subject").hidden = !$("subject").hidden; if (!$("subject").hidden) $("subject").focus(); });
@@ -216,9 +221,11 @@ function wire() {
   $("reset").addEventListener("click", async () => {
     if (confirm("Forget every conversation, message and log entry?")) await call("POST", "/emulator/reset");
   });
+  // Open beside the chat on a wide window, as a drawer over it on a narrow one (style.css).
+  setDebugOpen(window.innerWidth >= 1100);
+  $("close-debug").addEventListener("click", () => setDebugOpen(false));
   $("toggle-debug").addEventListener("click", () => {
-    const hidden = document.querySelector(".app").classList.toggle("no-debug");
-    $("toggle-debug").setAttribute("aria-pressed", String(!hidden));
+    setDebugOpen(document.querySelector(".app").dataset.debug !== "open");
   });
   document.addEventListener("click", () => { closeMenus(); $("apps").hidden = true; });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") { closeMenus(); $("apps").hidden = true; } });
