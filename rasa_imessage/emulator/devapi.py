@@ -46,6 +46,7 @@ class DevRoutes:
             web.post("/emulator/groups", self.create_group),
             web.post("/emulator/messages", self.send_inbound),
             web.post("/emulator/reactions", self.react),
+            web.post("/emulator/opt-in", self.opt_in),
             web.get("/emulator/log", self.log),
             web.get("/emulator/faults", self.get_faults),
             web.post("/emulator/faults", self.set_faults),
@@ -151,6 +152,14 @@ class DevRoutes:
             return _error(400, str(exc))
         self._lifecycle.react(target, who, reaction)
         return web.json_response(target.to_json())
+
+    async def opt_in(self, request: web.Request) -> web.Response:
+        try:
+            contact = _contact(_text(await _body(request), "contact"))
+        except DevError as exc:
+            return _error(400, str(exc))
+        self._lifecycle.opt_in(contact)
+        return web.json_response({"contact": contact}, status=201)
 
     async def log(self, request: web.Request) -> web.Response:
         return web.json_response([entry.to_json() for entry in self._store.log])

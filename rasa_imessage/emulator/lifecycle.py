@@ -137,6 +137,13 @@ class Lifecycle:
         self._dispatcher.enqueue(conversation.key, body, self._tracker(message))
         return message
 
+    def opt_in(self, contact: str) -> None:
+        """A contact opts in (first contact) without writing a message yet."""
+        conversation = self._store.contact_conversation(contact)
+        self._store.opted_in.add(contact)
+        body = payloads.conversation_started(self._config.api, contact, self._config)
+        self._dispatcher.enqueue(conversation.key, body)
+
     def react(self, target: Message, contact: str, reaction: str) -> None:
         """A person's tapback on a bot message; ``-love`` takes a love back."""
         self._set_tapback(target, contact, reaction)

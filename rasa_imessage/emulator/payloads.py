@@ -86,6 +86,14 @@ def inbound(
     return body
 
 
+def conversation_started(api: Api, contact: str, config: EmulatorConfig) -> JsonDict:
+    """First contact: ``opt-in`` (the current event table's spelling) or ``conversation_inited``."""
+    event = "opt-in" if api == "current" else "conversation_inited"
+    body = _envelope(api, event, contact, config)
+    body["text"] = ""
+    return body
+
+
 def reaction(
     api: Api, contact: str, target: Message, name: str, config: EmulatorConfig
 ) -> JsonDict:

@@ -25,6 +25,7 @@ EXPECTED_KIND = {
     "reaction": EventKind.reaction,
     "delivered": EventKind.delivered,
     "failed": EventKind.failed,
+    "opt-in": EventKind.conversation_started,
 }
 
 

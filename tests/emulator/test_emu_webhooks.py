@@ -294,3 +294,19 @@ async def test_without_a_webhook_url_messages_are_marked_failed(make_emulator, d
         await events.wait_for(lambda e: e.kind == "message" and e.data["status"] == "failed")
     assert emu.store.log[-1].detail == "not sent: no webhook URL configured"
     assert emu.store.messages[said["id"]].status == "failed"
+
+
+@pytest.mark.parametrize(
+    ("api", "event"), [("current", "opt-in"), ("legacy", "conversation_inited")]
+)
+async def test_opt_in_opts_the_contact_in_and_tells_the_bot(
+    make_emulator, receiver, http, api, event
+):
+    emu = await make_emulator(api=api, webhook_url=receiver.url)
+    response = await http.post(f"{emu.url}/emulator/opt-in", json={"contact": "+1 323 111 2233"})
+    assert response.status_code == 201
+    hook = await receiver.next()
+    assert (hook.body.get("event") or hook.body.get("alert_type")) == event
+    assert ALICE in emu.store.opted_in
+    bad = await http.post(f"{emu.url}/emulator/opt-in", json={"contact": "nobody"})
+    assert bad.status_code == 400

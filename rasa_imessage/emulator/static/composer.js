@@ -93,5 +93,6 @@ export function onApp(name) {
   if (name === "files") $("file-input").click();
   else if (name === "sticker") $("sticker-input").click();
   else if (name === "voice") { $("voice-form").hidden = false; $("voice-transcript").focus(); }
+  else if (name === "opt-in") call("POST", "/emulator/opt-in", { contact: writer().contact }).then(() => showError(""), (error) => showError(error.message));
   else if (name === "location") sendMessage({ text: "https://maps.apple.com/?ll=37.3349,-122.0090&q=Apple%20Park", message_type: "location" });
 }
