@@ -23,6 +23,7 @@ from .loopmessage import (
     mask_contact,
 )
 from .responses import plan_response
+from .tasks import network_wait
 
 __all__ = ["CHANNEL_NAME", "IMessageOutput", "SendFailure"]
 
@@ -76,7 +77,8 @@ class IMessageOutput(OutputChannel):
     async def _send_all(self, recipient_id: str, requests: Iterable[SendRequest]) -> None:
         for request in requests:
             try:
-                result = await self._client().send_message(request)
+                async with network_wait():  # another turn may compute meanwhile
+                    result = await self._client().send_message(request)
             except LoopMessageError as exc:
                 self._log_failure(recipient_id, exc)
                 if self._on_failure is not None:

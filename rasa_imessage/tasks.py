@@ -2,8 +2,12 @@
 
 Webhooks are acked before their Rasa turn runs. Each turn is queued behind the earlier turns
 of its conversation (a FIFO per conversation, dropped once empty so memory stays bounded),
-and at most `max_concurrent` turns run at once, so the event loop that also answers webhooks
-is never flooded by CPU-bound turns. Because a conversation's turns never overlap, Rasa's
+and at most `max_concurrent` turns compute at once, so the event loop that also answers
+webhooks is never flooded by CPU-bound turns. A turn waiting on LoopMessage computes nothing:
+inside `network_wait` it lends its place to another turn while LoopMessage answers (measured
+in BENCHMARKS.md: with a 100 ms round trip, 8 places held through two sends each capped
+throughput near 30 turns/s).
+Because a conversation's turns never overlap, Rasa's
 ticket lock is always free when a turn starts and never makes it wait for its 1 s poll.
 """
 
@@ -13,9 +17,10 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import Awaitable, Callable, Deque, Dict, Optional, Set
+from contextvars import ContextVar, Token
+from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, Optional, Set
 
-__all__ = ["Draining", "QueueFull", "TurnRunner"]
+__all__ = ["Draining", "QueueFull", "TurnRunner", "network_wait"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +45,106 @@ class _Entry:
         self.on_cancel = on_cancel
 
 
+class _Gate:
+    """At most `slots` turns computing; turns back from the network go before new ones.
+
+    A turn that lent its place during a send is finishing work under way: letting it in
+    first keeps turns short instead of making each wait behind the whole queue again.
+    A released place goes straight to the next waiter, so none can slip in between.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.lending = False  # set by `network_wait` from how LoopMessage answers
+        self._free = slots
+        self._resuming: Deque[asyncio.Future[None]] = deque()
+        self._starting: Deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, resuming: bool) -> None:
+        if self._free:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._resuming if resuming else self._starting).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a place just as the turn was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        for queue in (self._resuming, self._starting):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._free += 1
+
+
+class _Slot:
+    """One job's place under the gate, for the length of the job."""
+
+    def __init__(self, gate: _Gate) -> None:
+        self.gate = gate
+        self._token: Optional[Token[Optional[_Slot]]] = None
+        self.held = False
+        self.open = True
+
+    async def take(self, *, resuming: bool = False) -> None:
+        await self.gate.acquire(resuming=resuming)
+        self.held = True
+
+    def give_up(self) -> None:
+        if self.held:
+            self.held = False
+            self.gate.release()
+
+    async def __aenter__(self) -> _Slot:
+        await self.take()
+        self._token = _current_slot.set(self)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._token is not None:
+            _current_slot.reset(self._token)
+        self.open = False  # a task the job left behind must not take a place again
+        self.give_up()
+
+
+_current_slot: ContextVar[Optional[_Slot]] = ContextVar("rasa_imessage_turn", default=None)
+# LoopMessage answers far faster than this; a longer wait means it is slow or down.
+HEALTHY_WAIT = 2.0
+
+
+@contextlib.asynccontextmanager
+async def network_wait() -> AsyncIterator[None]:
+    """Lend the current turn's place to another turn while this one waits on the network.
+
+    Only while LoopMessage answers: a wait that failed or took over `HEALTHY_WAIT` seconds
+    stops the lending until one succeeds in time, so a slow or dead API never has more than
+    `max_concurrent` turns started against it. Outside a turn (a reminder, `trigger_intent`)
+    it does nothing. Coming back, the turn gets a place before turns that have not started.
+    """
+    slot = _current_slot.get()
+    if slot is None:
+        yield
+        return
+    gate = slot.gate
+    lend = slot.held and gate.lending
+    if lend:
+        slot.give_up()
+    loop = asyncio.get_running_loop()
+    started, healthy = loop.time(), False
+    try:
+        yield
+        healthy = loop.time() - started < HEALTHY_WAIT
+    finally:
+        gate.lending = healthy
+        if lend and slot.open:
+            await slot.take(resuming=True)
+
+
 class TurnRunner:
     """Runs submitted jobs in the background; one worker task per busy conversation."""
 
@@ -50,7 +155,7 @@ class TurnRunner:
             raise ValueError("max_queued must be at least 1")
         self._max_concurrent = max_concurrent
         self._max_queued = max_queued
-        self._semaphore: Optional[asyncio.Semaphore] = None
+        self._gate = _Gate(max_concurrent)
         self._queues: Dict[str, Deque[_Entry]] = {}
         self._workers: Set[asyncio.Task[None]] = set()
         self._pending = 0
@@ -67,7 +172,8 @@ class TurnRunner:
 
     @property
     def running(self) -> int:
-        """Jobs executing right now (at most `max_concurrent`)."""
+        """Jobs started and not finished: at most `max_concurrent` of them computing, the
+        others waiting on the network (`network_wait`)."""
         return self._running
 
     @property
@@ -96,14 +202,12 @@ class TurnRunner:
         worker.add_done_callback(self._workers.discard)
 
     async def _work(self, key: str) -> None:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self._max_concurrent)
         queue = self._queues[key]
         try:
             while queue:
                 entry = queue[0]
                 try:
-                    async with self._semaphore:
+                    async with _Slot(self._gate):
                         self._running += 1
                         try:
                             await entry.job()
