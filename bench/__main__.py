@@ -19,7 +19,7 @@ from typing import Any, Dict
 import aiohttp
 
 from .cpu import profile_connector
-from .e2e import LEVELS, QUICK_LEVELS, bursts, throughput
+from .e2e import LATENCY_LEVELS, LEVELS, QUICK_LEVELS, bursts, throughput, with_latency
 from .load import Driver
 from .machine import describe, load_average
 from .memory import measure_all
@@ -52,6 +52,9 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                 progress("1-2. throughput and acks")
                 results.throughput = await throughput(
                     driver, QUICK_LEVELS if quick else LEVELS, progress
+                )
+                results.latency = await with_latency(
+                    driver, QUICK_LEVELS[1:] if quick else LATENCY_LEVELS, progress
                 )
                 herd = await driver.herd(200, "hi")
                 results.herd = herd

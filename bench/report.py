@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .cpu import CpuResult
-from .e2e import BURST_TEXTS, BurstResult
+from .e2e import API_LATENCY, BURST_TEXTS, BurstResult
 from .load import RunResult, percentile
 from .outbound import OutboundResult
 
@@ -35,6 +35,7 @@ class Results:
     server: Dict[str, float] = field(default_factory=dict)
     per_turn: Dict[str, Dict[str, int]] = field(default_factory=dict)
     throughput: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
+    latency: Dict[int, RunResult] = field(default_factory=dict)  # iMessage, API_LATENCY
     herd: Optional[RunResult] = None
     bursts: List[BurstResult] = field(default_factory=list)
 
@@ -91,6 +92,22 @@ def _throughput(r: Results) -> List[str]:
     return _table(["conversations", "turns per run", "iMessage turns/s", "REST turns/s",
                    "ratio", "turn latency p50 ms (iMessage / REST)",
                    "server CPU ms per turn (iMessage / REST)", "errors"], rows)  # fmt: skip
+
+
+def _latency(r: Results) -> List[str]:
+    rows = []
+    for conversations, run in r.latency.items():
+        rest = r.throughput.get(conversations, {}).get("rest")
+        rest_rate = rest.turns_per_second if rest else float("nan")
+        rows.append([
+            str(conversations), str(run.turns), f"{run.turns_per_second:.1f}", f"{rest_rate:.1f}",
+            f"{run.turns_per_second / rest_rate:.2f}", _ms(percentile(run.latencies, 50)),
+            f"{_ms(percentile(run.acks, 50))} / {_ms(percentile(run.acks, 99))}",
+            _ms(run.server_cpu / max(run.turns, 1)), str(run.errors),
+        ])  # fmt: skip
+    return _table(["conversations", "turns", "iMessage turns/s", "REST turns/s (no sends)",
+                   "ratio", "turn latency p50 ms", "ack p50 / p99 ms",
+                   "server CPU ms per turn", "errors"], rows)  # fmt: skip
 
 
 def _acks(r: Results) -> List[str]:
@@ -224,6 +241,12 @@ def render(r: Results, *, quick: bool = False) -> str:
             "measurement in a fresh interpreter and reads RSS from /proc.",
             ""]  # fmt: skip
     out += ["## 1. End-to-end throughput", "", *_throughput(r)]
+    if r.latency:
+        out += ["", f"### With LoopMessage answering in {API_LATENCY * 1000:.0f} ms", "",
+                "The stand-in waits before each answer, as the real API over the internet "
+                "does (an assumed round trip; REST sends nothing, so its figures are the ones "
+                "above).", ""]  # fmt: skip
+        out += _latency(r)
     out += ["", "## 2. Webhook ack latency (iMessage)", "", *_acks(r)]
     out += ["", "## 3. Bursts: 5 bubbles at once", "", *_bursts(r)]
     out += [

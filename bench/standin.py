@@ -35,6 +35,7 @@ class StandIn:
     def __init__(self) -> None:
         self.sends = 0
         self.typing = 0
+        self.latency = 0.0  # seconds before each answer: LoopMessage's round trip, if wanted
         self.arrivals: DefaultDict[str, List[float]] = defaultdict(list)
         self.texts: DefaultDict[str, List[str]] = defaultdict(list)
         self._waiters: DefaultDict[str, List[Tuple[int, asyncio.Future[float]]]] = defaultdict(list)
@@ -62,6 +63,8 @@ class StandIn:
 
     async def _send(self, request: web.Request) -> web.Response:
         body: Dict[str, Any] = json.loads(await request.read())
+        if self.latency:
+            await asyncio.sleep(self.latency)
         recipient = str(body.get("contact") or body.get("recipient") or body.get("group"))
         now = time.perf_counter()
         self.sends += 1
@@ -83,6 +86,8 @@ class StandIn:
 
     async def _typing(self, request: web.Request) -> web.Response:
         await request.read()
+        if self.latency:
+            await asyncio.sleep(self.latency)
         self.typing += 1
         return web.json_response({"success": True})
 
