@@ -8,6 +8,7 @@ the optional `on_failure` hook (which starts the bot's delivery-failed intent).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
 
@@ -30,6 +31,9 @@ __all__ = ["CHANNEL_NAME", "IMessageOutput", "SendFailure"]
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "imessage"
+# How long the first reply waits for the typing indicator's call (it normally takes one
+# round trip to LoopMessage; a slow API must not hold the reply).
+TYPING_WAIT_SECONDS = 2.0
 
 SendFailure = Callable[[str, LoopMessageError], Awaitable[None]]
 ClientFactory = Callable[[], LoopMessageClient]
@@ -50,6 +54,7 @@ class IMessageOutput(OutputChannel):
         last_user_message_id: Optional[str] = None,
         on_failure: Optional[SendFailure] = None,
         on_sent: Optional[Callable[[SendResult], None]] = None,
+        before_first_send: Optional[asyncio.Future[None]] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
         self._client = client
@@ -57,6 +62,9 @@ class IMessageOutput(OutputChannel):
         self._last_user_message_id = last_user_message_id
         self._on_failure = on_failure
         self._on_sent = on_sent
+        # The typing indicator's call, started with the turn: the first reply waits for it
+        # (briefly), or the indicator would show up after the reply and linger.
+        self._before_first_send = before_first_send
         self.sent: List[SendResult] = []
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
@@ -76,6 +84,9 @@ class IMessageOutput(OutputChannel):
 
     async def _send_all(self, recipient_id: str, requests: Iterable[SendRequest]) -> None:
         for request in requests:
+            if self._before_first_send is not None:
+                pending, self._before_first_send = self._before_first_send, None
+                await asyncio.wait({pending}, timeout=TYPING_WAIT_SECONDS)
             try:
                 async with network_wait():  # another turn may compute meanwhile
                     result = await self._client().send_message(request)
