@@ -10,6 +10,7 @@ from __future__ import annotations
 
 # Model fields keep typing.Optional: pydantic 1 evaluates annotations at run time, and
 # Rasa 3.6 also runs on Python 3.8 and 3.9, where `str | None` does not evaluate.
+import ipaddress
 import posixpath
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
@@ -164,6 +165,36 @@ def _check_url(field: str, url: str, item: str = "") -> None:
             field,
             f"{item}is {len(url)} characters long; LoopMessage takes at most {MAX_URL_LENGTH}",
         )
+    problem = _url_problem(url)
+    if problem is not None:
+        raise InvalidRequestError(field, f"{item}{problem}")
+
+
+def _url_problem(url: str) -> Optional[str]:
+    """Why LoopMessage could not, or should not, fetch this https URL (never echoes it)."""
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+        return "must not contain spaces or control characters; percent-encode them"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "is not a valid URL"
+    if not host:
+        return "has no host name"
+    if parts.username is not None or parts.password is not None:
+        # They would travel to LoopMessage and on to the recipient's phone.
+        return "must not carry a user name or password; use a signed URL instead"
+    if host == "localhost" or host.endswith(".localhost") or _is_internal_ip(host):
+        return "must name a public host: LoopMessage fetches it from the internet"
+    return None
+
+
+def _is_internal_ip(host: str) -> bool:
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:  # a host name
+        return False
 
 
 def _check_attachments(data: Dict[str, Any]) -> None:

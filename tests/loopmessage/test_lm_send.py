@@ -116,6 +116,39 @@ def test_create_refuses_naming_the_field(fields, field, reason):
     assert str(info.value).startswith(f"{field}: ")
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("file:///etc/passwd", "https://"),
+        ("javascript:alert(1)", "https://"),
+        ("data:image/png;base64,iVBORw0KGgo=", "https://"),
+        ("https:///etc/passwd", "no host name"),
+        ("https://user:s3cr3t@cdn.example.com/a.png", "user name or password"),
+        ("https://cdn.example.com/a b.png", "spaces or control characters"),
+        ("https://cdn.example.com/a.png\r\nX-Injected: 1", "spaces or control characters"),
+        ("https://cdn.example.com:http/a.png", "not a valid URL"),
+        ("https://localhost/a.png", "public host"),
+        ("https://127.0.0.1/a.png", "public host"),
+        ("https://10.0.0.8/a.png", "public host"),
+        ("https://169.254.169.254/latest/meta-data", "public host"),
+        ("https://[::1]/a.png", "public host"),
+    ],
+)
+@pytest.mark.parametrize("field", ["attachments", "media_url"])
+def test_urls_loopmessage_cannot_or_should_not_fetch_are_refused(url, reason, field):
+    value = [url] if field == "attachments" else url
+    with pytest.raises(InvalidRequestError) as info:
+        SendRequest.create(contact="+1", **{field: value})
+    assert info.value.field == field and reason in info.value.reason
+    assert "s3cr3t" not in str(info.value) and "etc/passwd" not in str(info.value)
+
+
+def test_public_https_urls_pass():
+    for url in ("https://cdn.example.com/a.png", "https://8.8.8.8/a.png?sig=x%20y",
+                "https://[2606:4700::1111]/v.mp3"):  # fmt: skip
+        SendRequest.create(contact="+1", attachments=[url])
+
+
 def test_refusals_do_not_echo_urls():
     secret_url = "http://cdn.example.com/a.png?signature=s3cr3t"
     with pytest.raises(InvalidRequestError) as info:
