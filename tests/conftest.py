@@ -1,12 +1,19 @@
-"""Shared fixtures: real services on loopback (Redis), skipped with a reason when missing."""
+"""Shared fixtures: real services on loopback (Redis), skipped with a reason when missing.
+
+`figures` collects what the reliability tests counted (webhooks sent, duplicates and faults
+injected, turns run, replies delivered, lost); the counts are printed at the end of the run
+and are the source of the README's Reliability section.
+"""
 
 from __future__ import annotations
 
 import shutil
-from typing import Iterator
+from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 from servers import redis_server
+
+_FIGURES: List[Tuple[str, Dict[str, Any]]] = []
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +23,62 @@ def redis_url() -> Iterator[str]:
         pytest.skip("redis-server is not installed: apt-get install redis-server")
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture
+async def replicas(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """A factory of RedisStores on the test server, each with its own connection pool."""
+    from rasa_imessage.idempotency import RedisStore
+
+    made: List[RedisStore] = []
+
+    def make(**options: Any) -> RedisStore:
+        store = RedisStore(redis_url, **{"lease_seconds": 600, **options})
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        await store.aclose()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[Any]:
+    """A plain Redis client on the test server, to look at and change keys directly."""
+    import redis.asyncio as redis_asyncio
+
+    client = redis_asyncio.from_url(redis_url, decode_responses=True)
+    yield client
+    close = getattr(client, "aclose", None) or client.close
+    await close()
+
+
+@pytest.fixture(scope="session")
+def figures_log() -> Callable[..., None]:
+    """`figures_log(name, **counts)` records counts for the end-of-run summary."""
+
+    def record(name: str, **counts: Any) -> None:
+        _FIGURES.append((name, counts))
+
+    return record
+
+
+@pytest.fixture
+def figures(
+    request: pytest.FixtureRequest, figures_log: Callable[..., None]
+) -> Callable[..., None]:
+    """`figures(**counts)` records this test's counts for the end-of-run summary."""
+
+    def record(**counts: Any) -> None:
+        figures_log(request.node.name, **counts)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for name, counts in _FIGURES:
+        line = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items())
+        terminalreporter.write_line(f"{name}: {line}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Dict, List, Optional
-from unittest.mock import AsyncMock, MagicMock
+from typing import Any, Optional
+from unittest.mock import MagicMock
 
 import httpx
 import pytest
@@ -19,58 +19,21 @@ import respx
 rasa_run = pytest.importorskip(
     "rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'"
 )
-from sanic import Sanic  # noqa: E402
+from channel_kit import (  # noqa: E402
+    API,
+    API_KEY,
+    AUTH,
+    LEGACY_API,
+    inbound,
+    make_app,
+    post,
+    sends,
+)
 
 from rasa_imessage.channel import IMessageInput  # noqa: E402
 from rasa_imessage.config import ConfigError, load_config  # noqa: E402
 
-API = "https://a.loopmessage.com"
-LEGACY_API = "https://server.loopmessage.com"
-AUTH = "hook-secret-7f3a9c"
-API_KEY = "org-key-5d1e2b"
-URL = "/webhooks/imessage/webhook"
-
 pytestmark = pytest.mark.rasa
-
-
-def inbound(text: str = "hi", **fields: Any) -> Dict[str, Any]:
-    body = {"event": "message_inbound", "contact": "+13231112233", "text": text,
-            "message_id": "M-1", "webhook_id": "W-1", "message_type": "text"}  # fmt: skip
-    body.update(fields)
-    return body
-
-
-class Bot:
-    """A stand-in agent that records messages and answers each with `reply` responses."""
-
-    def __init__(self) -> None:
-        self.messages: List[Any] = []
-        self.reply: List[Dict[str, Any]] = [{"text": "hello"}]
-        self.tracker_events: List[Any] = []
-        self.ready = True
-        self.agent = MagicMock()
-        self.agent.processor = None  # Rasa Pro's server start-up reads it
-        self.agent.is_ready = lambda: self.ready
-        self.agent.handle_message = AsyncMock(side_effect=self._handle)
-        tracker = MagicMock()
-        tracker.events = self.tracker_events
-        self.agent.tracker_store.retrieve = AsyncMock(return_value=tracker)
-
-    async def _handle(self, message: Any) -> None:
-        self.messages.append(message)
-        for response in self.reply:
-            await message.output_channel.send_response(message.sender_id, dict(response))
-
-
-def make_app(credentials: Optional[Dict[str, Any]] = None) -> Any:
-    Sanic.test_mode = True
-    settings = {"api_key": API_KEY, "webhook_auth": AUTH}
-    settings.update(credentials or {})
-    channel = IMessageInput.from_credentials(settings)
-    app = rasa_run.configure_app([channel], port=5004)
-    bot = Bot()
-    app.ctx.agent = bot.agent
-    return app, channel, bot
 
 
 @pytest.fixture
@@ -85,18 +48,6 @@ def lm() -> Any:
             return_value=httpx.Response(200, json={})
         )
         yield router
-
-
-def sends(router: Any) -> List[Dict[str, Any]]:
-    return [json.loads(call.request.content) for call in router.calls
-            if call.request.url.path.endswith("/message/send/")]  # fmt: skip
-
-
-async def post(app: Any, body: Any, auth: Optional[str] = AUTH, **kwargs: Any) -> Any:
-    headers = {} if auth is None else {"Authorization": auth}
-    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    _, response = await app.asgi_client.post(URL, content=data, headers=headers, **kwargs)
-    return response
 
 
 def test_routes_are_registered_under_webhooks_imessage() -> None:

@@ -1,0 +1,200 @@
+"""The channel inside Rasa's own app (`configure_app`) with a stand-in agent: shared test kit.
+
+`make_app` builds the app the way `rasa run` does, without a model, so it runs on Rasa Open
+Source 3.6 and on Rasa Pro without a licence. Two ways to drive it:
+
+- `post(app, body)`: sanic-testing's ASGI client, which runs the server's start and stop
+  listeners around every request (so every request ends with the channel's drain);
+- `served(app)`: one server lifetime around many requests (start listeners once, requests
+  concurrently, stop listeners at the end), the way a real server runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+
+import httpx
+from sanic import Sanic
+
+from rasa_imessage.channel import IMessageInput
+
+API = "https://a.loopmessage.com"
+LEGACY_API = "https://server.loopmessage.com"
+AUTH = "hook-secret-7f3a9c"
+API_KEY = "org-key-5d1e2b"
+URL = "/webhooks/imessage/webhook"
+SEND_PATH = "/api/v1/message/send/"
+TYPING_PATH = "/api/v1/message/show-typing/"
+
+
+def inbound(text: str = "hi", **fields: Any) -> Dict[str, Any]:
+    body = {"event": "message_inbound", "contact": "+13231112233", "text": text,
+            "message_id": "M-1", "webhook_id": "W-1", "message_type": "text"}  # fmt: skip
+    body.update(fields)
+    return body
+
+
+class Bot:
+    """A stand-in agent that records messages and answers each with `reply` responses."""
+
+    def __init__(self) -> None:
+        from unittest.mock import AsyncMock, MagicMock
+
+        self.messages: List[Any] = []
+        self.reply: List[Dict[str, Any]] = [{"text": "hello"}]
+        self.tracker_events: List[Any] = []
+        self.ready = True
+        self.agent = MagicMock()
+        self.agent.processor = None  # Rasa Pro's server start-up reads it
+        self.agent.is_ready = lambda: self.ready
+        self.agent.handle_message = AsyncMock(side_effect=self._handle)
+        tracker = MagicMock()
+        tracker.events = self.tracker_events
+        self.agent.tracker_store.retrieve = AsyncMock(return_value=tracker)
+
+    async def _handle(self, message: Any) -> None:
+        self.messages.append(message)
+        for response in self.reply:
+            await message.output_channel.send_response(message.sender_id, dict(response))
+
+
+def make_app(
+    credentials: Optional[Dict[str, Any]] = None, **channel_options: Any
+) -> Tuple[Any, IMessageInput, Bot]:
+    """configure_app([channel]) with a stand-in agent; `channel_options` go to IMessageInput."""
+    from rasa.core import run as rasa_run
+
+    from rasa_imessage.config import load_config
+
+    Sanic.test_mode = True
+    settings = {"api_key": API_KEY, "webhook_auth": AUTH}
+    settings.update(credentials or {})
+    if channel_options:
+        channel = IMessageInput(load_config(settings), **channel_options)
+    else:
+        channel = IMessageInput.from_credentials(settings)  # the path `rasa run` takes
+    app = rasa_run.configure_app([channel], port=5004)
+    bot = Bot()
+    app.ctx.agent = bot.agent
+    return app, channel, bot
+
+
+def body_of(body: Any) -> Any:
+    return body if isinstance(body, (str, bytes)) else json.dumps(body)
+
+
+def auth_headers(auth: Optional[str]) -> Dict[str, str]:
+    return {} if auth is None else {"Authorization": auth}
+
+
+async def post(app: Any, body: Any, auth: Optional[str] = AUTH, **kwargs: Any) -> Any:
+    """One request through sanic-testing's ASGI client (start and stop listeners around it)."""
+    headers = {**auth_headers(auth), **kwargs.pop("headers", {})}
+    _, response = await app.asgi_client.post(URL, content=body_of(body), headers=headers, **kwargs)
+    return response
+
+
+@asynccontextmanager
+async def served(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the app during one server lifetime: start listeners now, stop ones at exit."""
+    app.asgi_client  # noqa: B018 - sets the app up for ASGI (sanic-testing patches __call__)
+    app.router.reset()
+    app.signal_router.reset()
+    await app._startup()
+    await app._server_event("init", "before")
+    await app._server_event("init", "after")
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5004))  # type: ignore[arg-type]
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5004") as http:
+            yield http
+    finally:
+        await app._server_event("shutdown", "before")
+        await app._server_event("shutdown", "after")
+
+
+async def send_webhook(
+    http: httpx.AsyncClient, body: Any, auth: Optional[str] = AUTH
+) -> httpx.Response:
+    """POST a webhook through a `served` client."""
+    response = await http.post(URL, content=body_of(body), headers=auth_headers(auth))
+    # The ASGI transport never suspends: give the background turns the step a real
+    # server's socket wait would give them.
+    await asyncio.sleep(0)
+    return response
+
+
+def sends(router: Any) -> List[Dict[str, Any]]:
+    """The bodies of the sends a respx router received, in order."""
+    return [json.loads(call.request.content) for call in router.calls
+            if call.request.url.path.endswith("/message/send/")]  # fmt: skip
+
+
+class ServedAppThread:
+    """`make_app` served on an event loop of its own thread, for synchronous callers.
+
+    Hypothesis runs its examples synchronously; with the app in a thread, hundreds of
+    examples share one app and one server lifetime instead of building one each (0.4 s).
+    """
+
+    def __init__(self, credentials: Optional[Dict[str, Any]] = None) -> None:
+        import asyncio
+        import threading
+
+        self._credentials = credentials
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._stop: Optional[asyncio.Event] = None
+        self._serving: Any = None
+        self.http: Optional[httpx.AsyncClient] = None
+
+    def run(self, coroutine: Any, timeout: float = 60) -> Any:
+        """Run `coroutine` on the app's loop and return its result."""
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def __enter__(self) -> Tuple[ServedAppThread, IMessageInput, Bot]:
+        self._thread.start()
+
+        async def start() -> Tuple[IMessageInput, Bot]:
+            self.app, channel, bot = make_app(self._credentials)
+            self._serving = served(self.app)
+            self.http = await self._serving.__aenter__()
+            return channel, bot
+
+        channel, bot = self.run(start())
+        return self, channel, bot
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            self.run(self._serving.__aexit__(None, None, None))
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+    def post(self, content: Any, headers: Optional[Dict[str, Any]] = None) -> httpx.Response:
+        assert self.http is not None
+        return self.run(self.http.post(URL, content=body_of(content), headers=headers or {}))  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def listening(app: Any) -> AsyncIterator[str]:
+    """The app as a real HTTP server on a free loopback port, in this loop; yields its URL."""
+    from servers import free_port
+
+    port = free_port()
+    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
