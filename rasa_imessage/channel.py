@@ -22,8 +22,9 @@ from sanic.response import HTTPResponse
 from .auth import WebhookAuth
 from .buttons import MAX_REPLY_LENGTH, Button, buttons_from_events, match_button
 from .config import IMessageConfig, load_config
-from .idempotency import Claim, IdempotencyStore, create_store
+from .idempotency import Claim, IdempotencyStore, Recovered, create_store
 from .inbound import TurnInput, conversation_of, to_turn
+from .leases import LeaseKeeper
 from .loopmessage import (
     APIError,
     ClientConfig,
@@ -53,6 +54,9 @@ _TURN_EVENTS = {
     EventKind.conversation_started,
 }
 _SENT_IDS_KEPT = 10000  # outbound message ids remembered to spot replies to the bot
+# Typing indicators are cosmetic. While LoopMessage is slow or down each call may wait
+# request_timeout per attempt, so past this many in flight new ones are skipped, not piled up.
+_MAX_TYPING_CALLS = 100
 
 
 def _client_config(config: IMessageConfig) -> ClientConfig:
@@ -95,10 +99,17 @@ class IMessageInput(InputChannel):
                 "anyone who finds the URL can talk as any contact. Set webhook_auth in production."
             )
         self.store = store or create_store(
-            config.dedupe_store, config.dedupe_ttl_seconds, config.dedupe_max_entries
+            config.dedupe_store,
+            config.dedupe_ttl_seconds,
+            config.dedupe_max_entries,
+            config.dedupe_lease_seconds,
         )
         self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
+        self._leases = LeaseKeeper(self.store, self._recover)
+        self._stopping = False  # set while the server drains: new webhooks get 503
+        self._app: Any = None
         self._client = client
+        self._owns_client = client is None  # a client passed in is the caller's to close
         self._side_tasks: Set[asyncio.Task[None]] = set()
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
         self._handler: Optional[OnNewMessage] = None  # set by blueprint(); runs failure turns
@@ -155,15 +166,29 @@ class IMessageInput(InputChannel):
         async def receive(request: Request) -> HTTPResponse:
             return await self._receive(request, on_new_message)
 
+        @webhook.listener("before_server_start")
+        async def start(app: Any, *_: Any) -> None:
+            self._app, self._stopping = app, False
+            self._leases.start()
+
         @webhook.listener("before_server_stop")
         async def drain(app: Any, *_: Any) -> None:
+            # Turns in flight finish (their delivery-failed follow-ups included); webhooks
+            # arriving now get 503 and come back with LoopMessage's retry.
+            self._stopping, self._leases.take_over = True, False
             await self.turns.drain(self.config.shutdown_timeout)
-            if self._side_tasks:
-                await asyncio.gather(*self._side_tasks, return_exceptions=True)
+            # Typing indicators had the turns' grace period; one to a hung API must not
+            # hold the shutdown.
+            side_tasks = list(self._side_tasks)
+            for task in side_tasks:
+                task.cancel()
+            if side_tasks:
+                await asyncio.gather(*side_tasks, return_exceptions=True)
 
         @webhook.listener("after_server_stop")
         async def close(app: Any, *_: Any) -> None:
-            if self._client is not None:
+            await self._leases.stop()
+            if self._client is not None and self._owns_client:
                 await self._client.aclose()
                 self._client = None
             await self.store.aclose()
@@ -202,46 +227,94 @@ class IMessageInput(InputChannel):
         agent = getattr(request.app.ctx, "agent", None)
         if agent is None or not _agent_ready(agent):
             return _error(503, "the Rasa model is not loaded yet; LoopMessage will retry")
-        return await self._accept(event, agent, on_new_message)
+        if self._stopping:
+            return _error(503, "the bot is shutting down; LoopMessage will retry")
+        return await self._accept(event, body, agent, on_new_message)
 
     async def _accept(
-        self, event: InboundEvent, agent: Any, on_new_message: OnNewMessage
+        self, event: InboundEvent, body: bytes, agent: Any, on_new_message: OnNewMessage
     ) -> HTTPResponse:
-        key = event.webhook_id or (
-            f"{event.event}:{event.message_id}" if event.message_id else None
-        )
+        key = _dedupe_key(event)
         if key is not None:
-            claim = await self.store.claim(key)
+            # The body goes along: a shared store hands it to another replica if this one
+            # dies before the turn has run (LoopMessage does not re-send what got a 200).
+            keep = self.store.maintenance_interval is not None  # only a shared store uses it
+            claim = await self.store.claim(key, body.decode("utf-8") if keep else None)
             if claim is Claim.DONE:
                 logger.info("iMessage webhook %s already handled: not answered twice", key)
                 return response.json({"status": "duplicate"})
             if claim is Claim.IN_PROGRESS:
                 return _error(409, "this webhook_id is being handled; retry later")
-        conversation = conversation_of(event) or "unknown"
+        try:
+            self._queue_turn(event, key, agent, on_new_message)
+        except QueueFull as exc:
+            if key is not None:
+                await self.store.release(key)
+            logger.error("iMessage webhook deferred: %s (max_queued_turns)", exc)
+            return _error(503, "too many turns waiting; LoopMessage will retry")
+        if event.kind is EventKind.message:
+            return self._typing_and_read(event)
+        return response.json({"status": "ok"})
+
+    def _queue_turn(
+        self, event: InboundEvent, key: Optional[str], agent: Any, on_new_message: OnNewMessage
+    ) -> None:
+        """Queue the turn of a claimed webhook; the claim ends with the turn, whatever happens.
+
+        Done once the turn has run; released when it failed (a LoopMessage retry may run it
+        again); abandoned when shutdown cancelled it (a shared store lets another replica run
+        it, the in-memory one leaves it to LoopMessage's retry).
+        """
 
         async def run() -> None:
             await self._run_turn(event, agent, on_new_message)
             if key is not None:
                 await self.store.complete(key)
 
-        async def cancelled() -> None:
+        async def failed() -> None:
             if key is not None:
                 await self.store.release(key)
 
-        try:
-            self.turns.submit(
-                conversation,
-                _releasing(run, cancelled),
-                label=f"{event.event} {event.webhook_id}",
-                on_cancel=cancelled,
-            )
-        except QueueFull as exc:
-            await cancelled()
-            logger.error("iMessage webhook deferred: %s (max_queued_turns)", exc)
-            return _error(503, "too many turns waiting; LoopMessage will retry")
-        if event.kind is EventKind.message:
-            return self._typing_and_read(event)
-        return response.json({"status": "ok"})
+        async def cancelled() -> None:
+            if key is not None:
+                await self.store.abandon(key)
+
+        self.turns.submit(
+            conversation_of(event) or "unknown",
+            _releasing(run, failed),
+            label=f"{event.event} {event.webhook_id}",
+            on_cancel=cancelled,
+        )
+
+    async def _recover(self, recovered: List[Recovered]) -> None:
+        """Run the turns of webhooks taken over from a replica that stopped."""
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        handler = self._handler
+        for item in recovered:
+            if item.body is None:
+                logger.error(
+                    "iMessage webhook %s given up: its turn never completed in %d attempts",
+                    item.key,
+                    item.attempt,
+                )
+                continue
+            if agent is None or handler is None or not _agent_ready(agent) or self._stopping:
+                await self.store.abandon(item.key)
+                continue
+            try:
+                event = parse_webhook(item.body)
+                self._queue_turn(event, item.key, agent, handler)
+            except PayloadError:  # stored by a version that parsed it: not expected
+                logger.exception("iMessage webhook %s could not be recovered", item.key)
+                await self.store.release(item.key)
+            except QueueFull:
+                await self.store.abandon(item.key)
+            else:
+                logger.warning(
+                    "iMessage webhook %s taken over from a replica that stopped (attempt %d)",
+                    item.key,
+                    item.attempt,
+                )
 
     def _typing_and_read(self, event: InboundEvent) -> HTTPResponse:
         seconds, read = self.config.typing_seconds, self.config.mark_read
@@ -255,7 +328,7 @@ class IMessageInput(InputChannel):
             if read:
                 body["read"] = True
             return response.json(body)
-        if event.message_id:
+        if event.message_id and len(self._side_tasks) < _MAX_TYPING_CALLS:
             self._spawn(self._show_typing(event.message_id, seconds, read))
         return response.json({"status": "ok"})
 
@@ -369,6 +442,12 @@ async def _offered(agent: Any, conversation: str) -> List[Button]:
         logger.exception("could not read the tracker to map a button reply")
         return []
     return buttons_from_events(tracker.events) if tracker is not None else []
+
+
+def _dedupe_key(event: InboundEvent) -> Optional[str]:
+    if event.webhook_id:
+        return event.webhook_id
+    return f"{event.event}:{event.message_id}" if event.message_id else None
 
 
 def _user_message(turn: TurnInput, output: IMessageOutput) -> UserMessage:

@@ -299,6 +299,16 @@ OPTIONS: Tuple[Option, ...] = (
         minimum=14400,
     ),
     Option(
+        "dedupe_lease_seconds",
+        "number",
+        60.0,
+        "Redis store: a replica that stops renewing its claims for this long is taken for "
+        "dead, and the webhooks it acked but did not finish run on another replica",
+        _as_float,
+        minimum=1,
+        maximum=3600,
+    ),
+    Option(
         "dedupe_max_entries",
         "int",
         200000,
@@ -401,6 +411,7 @@ class IMessageConfig:
     max_queued_turns: int = 10000
     dedupe_store: str = "memory"
     dedupe_ttl_seconds: int = 21600
+    dedupe_lease_seconds: float = 60.0
     dedupe_max_entries: int = 200000
     max_body_bytes: int = 1048576
     shutdown_timeout: float = 10.0

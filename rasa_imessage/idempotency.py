@@ -2,13 +2,16 @@
 
 LoopMessage re-sends a webhook with the same `webhook_id` until it gets a 200 (30 times over
 about 3 h 05 min). A `webhook_id` is *claimed* before its turn is queued, *completed* once the
-turn has run, and *released* when the turn failed or was cancelled, so that the next retry
-runs it again. A claim that is still in progress is not answered with 200 (see channel.py):
-LoopMessage keeps retrying until the turn is done, which is what makes a crash between ack and
-turn recoverable.
+turn has run, and *released* when the turn failed, so that the next retry runs it again. A
+claim that is still in progress is not answered with 200 (see channel.py), so LoopMessage keeps
+retrying a webhook whose turn is running elsewhere.
 
-`MemoryStore` is per process; `RedisStore` (SET NX with expiry) is shared by replicas, so a
-retry that lands on another replica is still recognised.
+`MemoryStore` is per process; `RedisStore` is shared by replicas, so a retry that lands on
+another replica is still recognised. It also keeps the body of each webhook whose turn has not
+completed, because a webhook is acked before its turn runs and LoopMessage does not re-send an
+acked webhook: a replica that dies (or shuts down before the turn finishes) would lose it. Its
+claim is a lease that the living replica renews (`maintain`); once the lease runs out, another
+replica's `maintain` takes the claim over and hands back the body, so the turn runs there.
 """
 
 from __future__ import annotations
@@ -17,12 +20,24 @@ import enum
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["Claim", "IdempotencyStore", "MemoryStore", "RedisStore", "create_store"]
+__all__ = [
+    "MAX_RECOVERIES",
+    "Claim",
+    "IdempotencyStore",
+    "MemoryStore",
+    "Recovered",
+    "RedisStore",
+    "create_store",
+]
 
 _PENDING = "pending"
 _DONE = "done"
+# A webhook whose turn never completes after this many take-overs (it crashes its replica
+# every time, say) is given up rather than passed around until the TTL.
+MAX_RECOVERIES = 3
 
 
 class Claim(enum.Enum):
@@ -33,10 +48,23 @@ class Claim(enum.Enum):
     DONE = "done"
 
 
-class IdempotencyStore:
-    """Base class: `claim`, `complete`, `release`, `aclose`."""
+@dataclass(frozen=True)
+class Recovered:
+    """A webhook taken over from a replica that died: its body, or None when given up."""
 
-    async def claim(self, key: str) -> Claim:
+    key: str
+    body: Optional[str]
+    attempt: int
+
+
+class IdempotencyStore:
+    """Base class: `claim`, `complete`, `release`, `abandon`, `maintain`, `aclose`."""
+
+    # Seconds between `maintain` calls; None: this store has nothing to maintain.
+    maintenance_interval: Optional[float] = None
+
+    async def claim(self, key: str, body: Optional[str] = None) -> Claim:
+        """Reserve `key`; `body` (the raw webhook) is kept where another replica can use it."""
         raise NotImplementedError
 
     async def complete(self, key: str) -> None:
@@ -44,6 +72,14 @@ class IdempotencyStore:
 
     async def release(self, key: str) -> None:
         raise NotImplementedError
+
+    async def abandon(self, key: str) -> None:
+        """Give up a claim whose turn was cancelled (shutdown): recover it elsewhere if possible."""
+        await self.release(key)
+
+    async def maintain(self, take_over: bool = True) -> List[Recovered]:
+        """Renew this process's claims; take over those of replicas that stopped renewing."""
+        return []
 
     async def aclose(self) -> None:
         return None
@@ -87,7 +123,7 @@ class MemoryStore(IdempotencyStore):
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
-    async def claim(self, key: str) -> Claim:
+    async def claim(self, key: str, body: Optional[str] = None) -> Claim:
         now = self._clock()
         self._expire(now)
         found = self._entries.get(key)
@@ -105,29 +141,110 @@ class MemoryStore(IdempotencyStore):
             del self._entries[key]
 
 
-# Delete the key only if it still holds this claim's own pending token.
-_RELEASE_SCRIPT = """
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-    return redis.call("DEL", KEYS[1])
-end
-return 0
+# Lua keeps each step atomic. Times come from the server (TIME), not from the replicas' clocks.
+_NOW_MS = """
+local now = redis.call("TIME")
+local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
 """
+# KEYS: claim, inbox, pending. ARGV: token, lease_ms, ttl_s, key, body ("" = keep none).
+_CLAIM_SCRIPT = (
+    _NOW_MS
+    + """
+if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+    if ARGV[5] ~= "" then
+        redis.call("HSET", KEYS[2], "body", ARGV[5], "attempts", 0)
+        redis.call("EXPIRE", KEYS[2], ARGV[3])
+        redis.call("ZADD", KEYS[3], now_ms + tonumber(ARGV[2]), ARGV[4])
+    end
+    return "new"
+end
+return redis.call("GET", KEYS[1]) or ""
+"""
+)
+# KEYS: claim, inbox, pending. ARGV: token, key, due ("" = forget the body, else re-queue it).
+# Only the claim's own token may end it: a replica whose lease ran out must not end the
+# claim another replica has taken over since.
+_END_SCRIPT = """
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then
+    return 0
+end
+redis.call("DEL", KEYS[1])
+if ARGV[3] == "" then
+    redis.call("DEL", KEYS[2])
+    redis.call("ZREM", KEYS[3], ARGV[2])
+elseif redis.call("EXISTS", KEYS[2]) == 1 then
+    redis.call("ZADD", KEYS[3], ARGV[3], ARGV[2])
+end
+return 1
+"""
+# KEYS: pending. ARGV: lease_ms, then (claim, token, key) per claim. Returns the keys lost.
+_RENEW_SCRIPT = (
+    _NOW_MS
+    + """
+local lost = {}
+for i = 2, #ARGV, 3 do
+    if redis.call("GET", ARGV[i]) == ARGV[i + 1] then
+        redis.call("PEXPIRE", ARGV[i], ARGV[1])
+        redis.call("ZADD", KEYS[1], "XX", now_ms + tonumber(ARGV[1]), ARGV[i + 2])
+    else
+        table.insert(lost, ARGV[i + 2])
+    end
+end
+return lost
+"""
+)
+# KEYS: pending. ARGV: claim prefix, inbox prefix, token, lease_ms, limit, max attempts.
+# Returns (key, body or "" when given up, attempt) for each webhook taken over.
+_RECOVER_SCRIPT = (
+    _NOW_MS
+    + """
+local taken = {}
+local due = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", now_ms, "LIMIT", 0, ARGV[5])
+for _, key in ipairs(due) do
+    local claim, inbox = ARGV[1] .. key, ARGV[2] .. key
+    local state = redis.call("GET", claim)
+    local body = redis.call("HGET", inbox, "body")
+    if state == "done" or not body then
+        redis.call("ZREM", KEYS[1], key)
+        redis.call("DEL", inbox)
+    elseif not state then
+        local attempt = redis.call("HINCRBY", inbox, "attempts", 1)
+        if attempt > tonumber(ARGV[6]) then
+            redis.call("ZREM", KEYS[1], key)
+            redis.call("DEL", inbox)
+            body = ""
+        else
+            redis.call("SET", claim, ARGV[3], "PX", ARGV[4])
+            redis.call("ZADD", KEYS[1], now_ms + tonumber(ARGV[4]), key)
+        end
+        table.insert(taken, key)
+        table.insert(taken, body)
+        table.insert(taken, attempt)
+    end
+end
+return taken
+"""
+)
+_RECOVER_BATCH = 50
 
 
 class RedisStore(IdempotencyStore):
-    """Shared store: `SET key pending:<token> NX EX lease`, then `done` for the TTL.
+    """Shared store: `SET key pending:<token> NX PX lease`, then `done` for the TTL.
 
-    The pending lease is short (default 10 min): if the replica that claimed a webhook dies,
-    a LoopMessage retry after the lease runs the turn elsewhere instead of being dropped.
+    While a claim is pending, the webhook's body waits in `inbox:<key>` and the key in the
+    `pending` sorted set, scored by the lease's end. The replica holding the claim renews the
+    lease every third of it (`maintain`), so the lease runs out only when that replica is
+    gone; then any replica's `maintain` takes the claim over and returns the body.
     Each claim holds its own token, so a replica whose lease ran out while its turn was still
-    running cannot release the claim another replica has taken over since (a blind delete
-    would let a third retry run the turn once more).
+    running cannot end the claim another replica has taken over since.
     """
 
     prefix = "rasa_imessage:webhook:"
+    inbox_prefix = "rasa_imessage:inbox:"
+    pending_key = "rasa_imessage:pending"
 
     def __init__(
-        self, url: str, ttl_seconds: int = 21600, *, lease_seconds: int = 600, client: Any = None
+        self, url: str, ttl_seconds: int = 21600, *, lease_seconds: float = 60, client: Any = None
     ) -> None:
         if client is None:
             try:
@@ -140,37 +257,77 @@ class RedisStore(IdempotencyStore):
             client = redis_asyncio.from_url(url, decode_responses=True)
         self._redis = client
         self._ttl = int(ttl_seconds)
-        self._lease = int(lease_seconds)
+        self._lease = lease_seconds
+        self._lease_ms = max(1, int(lease_seconds * 1000))
+        self.maintenance_interval = lease_seconds / 3
         self._tokens: Dict[str, str] = {}  # key -> the pending value of this store's claim
 
-    async def claim(self, key: str) -> Claim:
-        name = self.prefix + key
+    def _keys(self, key: str) -> List[str]:
+        return [self.prefix + key, self.inbox_prefix + key, self.pending_key]
+
+    async def claim(self, key: str, body: Optional[str] = None) -> Claim:
         token = f"{_PENDING}:{uuid.uuid4().hex}"
-        for _ in range(2):  # once more if the key expired between SET and GET
-            if await self._redis.set(name, token, nx=True, ex=self._lease):
-                self._tokens[key] = token
-                return Claim.NEW
-            state = await self._redis.get(name)
-            if state is not None:
-                return Claim.DONE if state == _DONE else Claim.IN_PROGRESS
-        return Claim.IN_PROGRESS
+        state = await self._redis.eval(
+            _CLAIM_SCRIPT, 3, *self._keys(key), token, self._lease_ms, self._ttl, key, body or ""
+        )
+        if state == "new":
+            self._tokens[key] = token
+            return Claim.NEW
+        return Claim.DONE if state == _DONE else Claim.IN_PROGRESS
 
     async def complete(self, key: str) -> None:
         self._tokens.pop(key, None)
-        await self._redis.set(self.prefix + key, _DONE, ex=self._ttl)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.prefix + key, _DONE, ex=self._ttl)
+            pipe.delete(self.inbox_prefix + key)
+            pipe.zrem(self.pending_key, key)
+            await pipe.execute()
 
     async def release(self, key: str) -> None:
+        await self._end(key, due="")
+
+    async def abandon(self, key: str) -> None:
+        await self._end(key, due="0")  # due at once: the next `maintain` anywhere takes it
+
+    async def _end(self, key: str, due: str) -> None:
         token = self._tokens.pop(key, None)
         if token is not None:
-            await self._redis.eval(_RELEASE_SCRIPT, 1, self.prefix + key, token)
+            await self._redis.eval(_END_SCRIPT, 3, *self._keys(key), token, key, due)
+
+    async def maintain(self, take_over: bool = True) -> List[Recovered]:
+        if self._tokens:
+            held = list(self._tokens.items())
+            triples = [part for key, token in held for part in (self.prefix + key, token, key)]
+            lost = await self._redis.eval(
+                _RENEW_SCRIPT, 1, self.pending_key, self._lease_ms, *triples
+            )
+            for key in lost:  # taken over after a stall: that replica ends it now
+                self._tokens.pop(key, None)
+        if not take_over:
+            return []
+        token = f"{_PENDING}:{uuid.uuid4().hex}"
+        taken = await self._redis.eval(
+            _RECOVER_SCRIPT, 1, self.pending_key, self.prefix, self.inbox_prefix, token,
+            self._lease_ms, _RECOVER_BATCH, MAX_RECOVERIES,
+        )  # fmt: skip
+        recovered = []
+        for index in range(0, len(taken), 3):
+            key, body, attempt = taken[index], taken[index + 1], int(taken[index + 2])
+            if body:
+                self._tokens[key] = token
+            recovered.append(Recovered(key, body or None, attempt))
+        return recovered
 
     async def aclose(self) -> None:
         close = getattr(self._redis, "aclose", None) or self._redis.close
         await close()
 
 
-def create_store(url: str, ttl_seconds: int, max_entries: int) -> IdempotencyStore:
+def create_store(
+    url: str, ttl_seconds: int, max_entries: int, lease_seconds: float = 60
+) -> IdempotencyStore:
     """`memory` or a redis URL, as configured by `dedupe_store`."""
     if url == "memory":
+        # One process: its claims cannot outlive it, so they need no lease.
         return MemoryStore(ttl_seconds, max_entries)
-    return RedisStore(url, ttl_seconds)
+    return RedisStore(url, ttl_seconds, lease_seconds=lease_seconds)

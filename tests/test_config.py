@@ -65,6 +65,7 @@ COERCIONS = [
     ("dedupe_store", "rediss://cache.example.com:6380", "rediss://cache.example.com:6380"),
     ("dedupe_store", "memory", "memory"),
     ("dedupe_ttl_seconds", "14400", 14400),
+    ("dedupe_lease_seconds", "2.5", 2.5),
     ("dedupe_max_entries", "1000", 1000),
     ("max_body_bytes", "2048", 2048),
     ("shutdown_timeout", "0", 0.0),

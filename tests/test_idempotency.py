@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import AsyncIterator, Callable, List
 
 import pytest
 
@@ -129,35 +128,10 @@ def test_create_store_picks_the_backend():
     assert (memory._ttl, memory._max) == (14400, 5000)
     redis = create_store("redis://127.0.0.1:1/0", 14400, 5000)
     assert isinstance(redis, RedisStore)
-    assert (redis._ttl, redis._lease) == (14400, 600)
+    assert (redis._ttl, redis._lease) == (14400, 60)
 
 
 # -- RedisStore on a real redis-server -----------------------------------------------------------
-
-
-@pytest.fixture
-async def replicas(redis_url) -> AsyncIterator[Callable[..., RedisStore]]:
-    """A factory of RedisStores on the test server, each with its own connection pool."""
-    made: List[RedisStore] = []
-
-    def make(**options) -> RedisStore:
-        store = RedisStore(redis_url, **options)
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        await store.aclose()
-
-
-@pytest.fixture
-async def raw(redis_url):
-    import redis.asyncio as redis_asyncio
-
-    client = redis_asyncio.from_url(redis_url, decode_responses=True)
-    yield client
-    close = getattr(client, "aclose", None) or client.close
-    await close()
 
 
 def webhook_id() -> str:
