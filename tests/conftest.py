@@ -7,10 +7,14 @@ and are the source of the README's Reliability section.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Tuple
 
 import pytest
+from rasa_bot import train_example_bot
 from servers import redis_server
 
 _FIGURES: List[Tuple[str, Dict[str, Any]]] = []
@@ -23,6 +27,16 @@ def redis_url() -> Iterator[str]:
         pytest.skip("redis-server is not installed: apt-get install redis-server")
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def trained_bot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """example_bot trained once per run, in a copy (the end-to-end tests' `rasa run`)."""
+    if importlib.util.find_spec("rasa") is None:
+        pytest.skip("rasa is not installed: pip install 'rasa-imessage[rasa]'")
+    if importlib.util.find_spec("rasa.utils.licensing") and not os.environ.get("RASA_LICENSE"):
+        pytest.skip("Rasa Pro needs RASA_LICENSE for `rasa train` and `rasa run`")
+    return train_example_bot(tmp_path_factory.mktemp("e2e"))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 import httpx
 from servers import free_port, wait_for_port
@@ -46,14 +46,45 @@ def train_example_bot(workdir: Path) -> Path:
 
 
 @dataclass
-class BotStack:
-    """A running `rasa run` and the emulator it talks to."""
+class RasaProcess:
+    """One `rasa run` subprocess and its log."""
 
-    emulator: Emulator
-    rasa_url: str
-    webhook_auth: str
+    url: str
     log_path: Path
     process: subprocess.Popen[bytes]
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + WEBHOOK_PATH
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self) -> None:
+        wait_for_port(int(self.url.rsplit(":", 1)[1]), 180, self.process)
+        wait_until(lambda: _healthy(self.url), 60, "the channel's health route")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class BotStack:
+    """`rasa run` replicas (most tests use one) and the emulator they talk to."""
+
+    emulator: Emulator
+    webhook_auth: str
+    replicas: List[RasaProcess]
+
+    @property
+    def rasa_url(self) -> str:
+        return self.replicas[0].url
 
     @property
     def emulator_url(self) -> str:
@@ -61,10 +92,10 @@ class BotStack:
 
     @property
     def webhook_url(self) -> str:
-        return self.rasa_url + WEBHOOK_PATH
+        return self.replicas[0].webhook_url
 
     def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(replica.log() for replica in self.replicas)
 
     def dev(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the emulator's dev API (`/emulator/...`) and return the decoded JSON."""
@@ -84,12 +115,15 @@ class BotStack:
         body = {"contact": contact, "text": text, **fields}
         return self.dev("POST", "/emulator/messages", json=body)  # type: ignore[no-any-return]
 
-    def post_webhook(self, payload: Dict[str, Any], auth: Optional[str] = "") -> httpx.Response:
-        """POST a webhook straight to the bot, as LoopMessage would."""
+    def post_webhook(
+        self, payload: Dict[str, Any], auth: Optional[str] = "", replica: int = 0
+    ) -> httpx.Response:
+        """POST a webhook straight to a replica, as LoopMessage would."""
         headers = {"User-Agent": "LoopMessage"}
         if auth is not None:
             headers["Authorization"] = auth or self.webhook_auth
-        return httpx.post(self.webhook_url, json=payload, headers=headers, timeout=15)
+        url = self.replicas[replica].webhook_url
+        return httpx.post(url, json=payload, headers=headers, timeout=15)
 
 
 def wait_until(check: Callable[[], Optional[T]], timeout: float = 30.0, what: str = "") -> T:
@@ -105,14 +139,25 @@ def wait_until(check: Callable[[], Optional[T]], timeout: float = 30.0, what: st
 
 
 @contextmanager
-def bot_stack(bot_dir: Path, api: str = "current", extra: str = "") -> Iterator[BotStack]:
-    """Start the emulator and `rasa run` on free ports; stop both afterwards."""
+def bot_stack(
+    bot_dir: Path,
+    api: str = "current",
+    extra: str = "",
+    *,
+    replicas: int = 1,
+    rasa_args: Sequence[str] = (),
+    env: Optional[Dict[str, str]] = None,
+) -> Iterator[BotStack]:
+    """Start the emulator and `replicas` copies of `rasa run` on free ports; stop them after.
+
+    The emulator posts its webhooks to the first replica; `extra` is appended to the
+    credentials.yml block and `rasa_args` to every `rasa run` command line.
+    """
     webhook_auth = "e2e-" + os.urandom(12).hex()
-    port = free_port()
-    rasa_url = f"http://127.0.0.1:{port}"
+    ports = [free_port() for _ in range(replicas)]
     emulator_thread = EmulatorThread(EmulatorConfig(
         api=api,  # type: ignore[arg-type]
-        webhook_url=rasa_url + WEBHOOK_PATH,
+        webhook_url=f"http://127.0.0.1:{ports[0]}{WEBHOOK_PATH}",
         webhook_auth=webhook_auth,
         retry_scale=0.01,
     ))  # fmt: skip
@@ -121,28 +166,29 @@ def bot_stack(bot_dir: Path, api: str = "current", extra: str = "") -> Iterator[
         credentials = Path(workdir) / "credentials.yml"
         yaml_text = credentials_yaml(api, emulator_url, webhook_auth)  # type: ignore[arg-type]
         credentials.write_text(yaml_text.replace("\nrest:\n", "\n") + extra, encoding="utf-8")
-        log_path = Path(workdir) / "rasa.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "rasa", "run", "--model", "models", "--credentials",
-                 str(credentials), "--port", str(port), "--interface", "127.0.0.1"],
-                cwd=bot_dir, env=rasa_environment(), stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        stack = BotStack(emulator_thread.emulator, rasa_url, webhook_auth, log_path, process)
+        started: List[RasaProcess] = []
+        stack = BotStack(emulator_thread.emulator, webhook_auth, started)
         try:
-            wait_for_port(port, 180, process)
-            wait_until(lambda: _healthy(rasa_url), 60, "the channel's health route")
+            for index, port in enumerate(ports):
+                log_path = Path(workdir) / f"rasa-{index}.log"
+                with open(log_path, "wb") as log:
+                    process = subprocess.Popen(
+                        [sys.executable, "-m", "rasa", "run", "--model", "models",
+                         "--credentials", str(credentials), "--port", str(port),
+                         "--interface", "127.0.0.1", *rasa_args],
+                        cwd=bot_dir, env={**rasa_environment(), **(env or {})},
+                        stdout=log, stderr=subprocess.STDOUT,
+                    )  # fmt: skip
+                started.append(RasaProcess(f"http://127.0.0.1:{port}", log_path, process))
+            for replica in started:  # they start side by side
+                replica.wait_ready()
             yield stack
         except BaseException:
-            sys.stderr.write(stack.log()[-5000:])
+            sys.stderr.write(stack.log()[-8000:])
             raise
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            for replica in started:
+                replica.stop()
             emulator_thread.stop()
 
 

@@ -7,9 +7,7 @@ what the emulator received through its LoopMessage API.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,24 +15,11 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 import yaml
-from rasa_bot import BotStack, bot_stack, train_example_bot, wait_until
+from rasa_bot import BotStack, bot_stack, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 _numbers = itertools.count(1000)
-
-
-def _is_rasa_pro() -> bool:
-    return importlib.util.find_spec("rasa.utils.licensing") is not None
-
-
-@pytest.fixture(scope="session")
-def trained_bot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if importlib.util.find_spec("rasa") is None:
-        pytest.skip("rasa is not installed: pip install 'rasa-imessage[rasa]'")
-    if _is_rasa_pro() and not os.environ.get("RASA_LICENSE"):
-        pytest.skip("Rasa Pro needs RASA_LICENSE for `rasa train` and `rasa run`")
-    return train_example_bot(tmp_path_factory.mktemp("e2e"))
 
 
 @pytest.fixture(scope="module", params=["current", "legacy"])
