@@ -111,9 +111,10 @@ async def test_new_webhooks_get_503_while_follow_ups_of_turns_in_flight_still_ru
     assert [m.text for m in bot.messages][2:] == ["late"]
 
 
-async def test_what_cannot_finish_in_time_is_left_for_loopmessages_retry(
+async def test_what_cannot_finish_in_time_is_released_for_a_redelivery(
     lm: Any, figures: Any
 ) -> None:
+    """In-memory store: released claims let LoopMessage's duplicate or 409-retried delivery run."""
     app, channel, bot = make_app({**QUIET, "shutdown_timeout": "0.05"})
     gate = Gate(bot)
     webhooks = [inbound(f"m{i}", webhook_id=f"W{i}", message_id=f"M{i}") for i in range(3)]
@@ -124,14 +125,14 @@ async def test_what_cannot_finish_in_time_is_left_for_loopmessages_retry(
     # The server stopped: m0 was cancelled mid-turn, m1 and m2 never started.
     assert gate.started == ["m0"] and gate.finished == [] and channel.turns.pending == 0
     gate.open.set()
-    async with served(app) as http:  # LoopMessage retries every webhook: each runs once
+    async with served(app) as http:  # each is delivered again: each runs once
         retried = [await send_webhook(http, webhook) for webhook in webhooks]
         await channel.turns.join()
         again = [await send_webhook(http, webhook) for webhook in webhooks]
     assert [r.status_code for r in retried] == [200, 200, 200]
     assert {r.json()["status"] for r in again} == {"duplicate"}
     assert gate.finished == ["m0", "m1", "m2"]
-    figures(webhooks_sent=3, cancelled_at_shutdown=3, retried=3, turns_completed=3, lost=0)
+    figures(webhooks_sent=3, cancelled_at_shutdown=3, redelivered=3, turns_completed=3)
 
 
 # -- with Redis, another replica takes over ------------------------------------------------------
