@@ -110,7 +110,8 @@ class IMessageInput(InputChannel):
         self._app: Any = None
         self._client = client
         self._owns_client = client is None  # a client passed in is the caller's to close
-        self._side_tasks: Set[asyncio.Task[None]] = set()
+        self._side_tasks: Set[asyncio.Future[None]] = set()
+        self._typing: Dict[str, asyncio.Future[None]] = {}  # typing calls still in flight
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
         self._handler: Optional[OnNewMessage] = None  # set by blueprint(); runs failure turns
 
@@ -137,6 +138,8 @@ class IMessageInput(InputChannel):
             last_user_message_id=last_user_message_id,
             on_failure=self._delivery_failed if report_failures else None,
             on_sent=self._remember_sent,
+            # The typing call for this message, if still on its way: the reply waits for it.
+            before_first_send=self._typing.get(last_user_message_id or ""),
         )
 
     def _remember_sent(self, result: Any) -> None:
@@ -328,8 +331,11 @@ class IMessageInput(InputChannel):
             if read:
                 body["read"] = True
             return response.json(body)
-        if event.message_id and len(self._side_tasks) < _MAX_TYPING_CALLS:
-            self._spawn(self._show_typing(event.message_id, seconds, read))
+        message_id = event.message_id
+        if message_id and len(self._side_tasks) < _MAX_TYPING_CALLS:
+            task = self._spawn(self._show_typing(message_id, seconds, read))
+            self._typing[message_id] = task
+            task.add_done_callback(lambda _: self._typing.pop(message_id, None))
         return response.json({"status": "ok"})
 
     async def _show_typing(self, message_id: str, seconds: int, read: bool) -> None:
@@ -338,10 +344,11 @@ class IMessageInput(InputChannel):
         except LoopMessageError as exc:
             logger.info("typing indicator not shown: %s", exc)
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
+    def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coroutine)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
+        return task
 
     # -- the turn -----------------------------------------------------------------------------
 

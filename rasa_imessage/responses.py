@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from .buttons import render_buttons
 from .config import IMessageConfig
 from .inbound import recipient_of
-from .loopmessage import MAX_ATTACHMENTS, InvalidRequestError, SendRequest
+from .loopmessage import MAX_ATTACHMENTS, InvalidRequestError, SendRequest, is_loopback_url
 from .media import VOICE_EXTENSIONS, extension_of
 from .passthrough import encode_conversation
 from .rendering import chunk_text, markdown_to_text, paragraphs
@@ -84,6 +84,8 @@ class _Builder:
         self.target = target
         self.config = config
         self.limit = MAX_ATTACHMENTS[config.api]
+        # A stand-in on this machine (the emulator) can fetch loopback URLs; LoopMessage can't.
+        self.local_urls = bool(config.base_url) and is_loopback_url(config.base_url or "")
         self.plan = Plan()
 
     def add(self, what: str, **fields: Any) -> bool:
@@ -91,7 +93,7 @@ class _Builder:
         fields["contact"] = self.target.contact
         fields["group"] = self.target.group
         try:
-            self.plan.sends.append(SendRequest.create(**fields))
+            self.plan.sends.append(SendRequest.create(local_urls=self.local_urls, **fields))
         except InvalidRequestError as exc:
             self.plan.refused.append(f"{what}: {exc}")
             return False
@@ -106,7 +108,10 @@ class _Builder:
         for url in urls:
             try:
                 SendRequest.create(
-                    contact=self.target.contact, group=self.target.group, attachments=[url]
+                    local_urls=self.local_urls,
+                    contact=self.target.contact,
+                    group=self.target.group,
+                    attachments=[url],
                 )
             except InvalidRequestError as exc:
                 if exc.field == "attachments":

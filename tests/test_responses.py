@@ -439,3 +439,21 @@ def test_order_is_text_voice_custom_elements():
         ("custom", None),
         ("Spicy\n\n1. Order\n2. Details", None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "sent"),
+    [
+        ("http://127.0.0.1:8686", True),  # the emulator fetches its own uploads
+        ("http://localhost:8686", True),
+        (None, False),  # LoopMessage itself cannot fetch a loopback or http URL
+        ("https://proxy.example.com", False),
+    ],
+)
+def test_loopback_attachment_urls_only_go_to_a_local_stand_in(base_url, sent) -> None:
+    url = "http://127.0.0.1:8686/files/ab12/cat.png"
+    result = plan({"text": "back", "image": url}, base_url=base_url)
+    attachments = [a for send in result.sends for a in send.attachments]
+    assert (attachments == [url]) is sent
+    assert texts(result) == ["back"]  # the text goes either way
+    assert bool(result.refused) is not sent

@@ -49,6 +49,7 @@ from ._send import (
     MAX_URL_LENGTH,
     REACTIONS,
     SendRequest,
+    is_loopback_url,
     to_current_body,
     to_legacy_body,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "UnsupportedError",
     "describe",
     "error_from_response",
+    "is_loopback_url",
     "mask_contact",
     "model_copy",
     "model_dump",

@@ -12,6 +12,7 @@ from __future__ import annotations
 # Rasa 3.6 also runs on Python 3.8 and 3.9, where `str | None` does not evaluate.
 import ipaddress
 import posixpath
+from contextvars import ContextVar
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_URL_LENGTH",
     "REACTIONS",
     "SendRequest",
+    "is_loopback_url",
     "to_current_body",
     "to_legacy_body",
 ]
@@ -38,6 +40,8 @@ __all__ = [
 MAX_TEXT_LENGTH = 10_000
 # Attachment and media URLs: "≤ 256 chars" (both generations).
 MAX_URL_LENGTH = 256
+# Set by SendRequest.create(local_urls=True) while its checks run.
+_LOCAL_URLS: ContextVar[bool] = ContextVar("_LOCAL_URLS", default=False)
 # "≤ 1000 chars of your metadata" (both generations).
 MAX_PASSTHROUGH_LENGTH = 1000
 # Current send docs say 5 (docs-beta and campaigns say 3); legacy says 3.
@@ -104,11 +108,19 @@ class SendRequest(_Model):
     sender: Optional[str] = None
 
     @classmethod
-    def create(cls, **fields: Any) -> SendRequest:
-        """Validate and build; raises InvalidRequestError naming the first bad field."""
+    def create(cls, *, local_urls: bool = False, **fields: Any) -> SendRequest:
+        """Validate and build; raises InvalidRequestError naming the first bad field.
+
+        `local_urls` accepts http(s) URLs on loopback hosts: only for a LoopMessage stand-in
+        on this machine (the emulator serves uploads there), never for LoopMessage itself.
+        """
         data = _typed_fields(fields)
-        for check in _CHECKS:
-            check(data)
+        token = _LOCAL_URLS.set(local_urls)
+        try:
+            for check in _CHECKS:
+                check(data)
+        finally:
+            _LOCAL_URLS.reset(token)
         return parse_obj(cls, data)
 
 
@@ -157,7 +169,26 @@ def _check_content(data: Dict[str, Any]) -> None:
         )
 
 
+def is_loopback_url(url: str) -> bool:
+    """True for http(s) URLs whose host is this machine (127.0.0.0/8, ::1, localhost)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https"):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _check_url(field: str, url: str, item: str = "") -> None:
+    if _LOCAL_URLS.get() and is_loopback_url(url) and len(url) <= MAX_URL_LENGTH:
+        return
     if not url.lower().startswith("https://"):
         raise InvalidRequestError(field, f"{item}must be a public https:// URL (http is refused)")
     if len(url) > MAX_URL_LENGTH:
