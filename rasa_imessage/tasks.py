@@ -4,9 +4,9 @@ Webhooks are acked before their Rasa turn runs. Each turn is queued behind the e
 of its conversation (a FIFO per conversation, dropped once empty so memory stays bounded),
 and at most `max_concurrent` turns compute at once, so the event loop that also answers
 webhooks is never flooded by CPU-bound turns. A turn waiting on LoopMessage computes nothing:
-inside `network_wait` it lends its place to another turn while LoopMessage answers (measured
-in BENCHMARKS.md: with a 100 ms round trip, 8 places held through two sends each capped
-throughput near 30 turns/s).
+inside `network_wait` it lends its place to another turn while LoopMessage answers, up to
+`max_concurrent` lent places (BENCHMARKS.md: with a 100 ms round trip, 8 places held
+through two sends each capped throughput near 30 turns/s).
 Because a conversation's turns never overlap, Rasa's
 ticket lock is always free when a turn starts and never makes it wait for its 1 s poll.
 """
@@ -55,6 +55,7 @@ class _Gate:
 
     def __init__(self, slots: int) -> None:
         self.lending = False  # set by `network_wait` from how LoopMessage answers
+        self.lendable = slots  # places that may be lent at once: turns in flight <= 2 x slots
         self._free = slots
         self._resuming: Deque[asyncio.Future[None]] = deque()
         self._starting: Deque[asyncio.Future[None]] = deque()
@@ -123,16 +124,20 @@ async def network_wait() -> AsyncIterator[None]:
 
     Only while LoopMessage answers: a wait that failed or took over `HEALTHY_WAIT` seconds
     stops the lending until one succeeds in time, so a slow or dead API never has more than
-    `max_concurrent` turns started against it. Outside a turn (a reminder, `trigger_intent`)
-    it does nothing. Coming back, the turn gets a place before turns that have not started.
+    `max_concurrent` turns started against it. At most `max_concurrent` places are lent at
+    once: every turn in flight adds HTTP work to the loop that acks webhooks (bench, 100 ms
+    API: lending without a limit doubled throughput but took ack p99 from ~40 to ~350 ms).
+    Outside a turn (a reminder, `trigger_intent`) it does nothing. Coming back, the turn
+    gets a place before turns that have not started.
     """
     slot = _current_slot.get()
     if slot is None:
         yield
         return
     gate = slot.gate
-    lend = slot.held and gate.lending
+    lend = slot.held and gate.lending and gate.lendable > 0
     if lend:
+        gate.lendable -= 1
         slot.give_up()
     loop = asyncio.get_running_loop()
     started, healthy = loop.time(), False
@@ -141,8 +146,10 @@ async def network_wait() -> AsyncIterator[None]:
         healthy = loop.time() - started < HEALTHY_WAIT
     finally:
         gate.lending = healthy
-        if lend and slot.open:
-            await slot.take(resuming=True)
+        if lend:
+            gate.lendable += 1
+            if slot.open:
+                await slot.take(resuming=True)
 
 
 class TurnRunner:
@@ -172,8 +179,8 @@ class TurnRunner:
 
     @property
     def running(self) -> int:
-        """Jobs started and not finished: at most `max_concurrent` of them computing, the
-        others waiting on the network (`network_wait`)."""
+        """Jobs started and not finished: at most `max_concurrent` of them computing, and at
+        most as many again waiting on the network (`network_wait`)."""
         return self._running
 
     @property
