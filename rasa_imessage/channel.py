@@ -105,7 +105,7 @@ class IMessageInput(InputChannel):
             config.dedupe_lease_seconds,
         )
         self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
-        self._leases = LeaseKeeper(self.store, self._recover)
+        self._leases = LeaseKeeper(self.store, self._recover, self._can_take_over)
         self._stopping = False  # set while the server drains: new webhooks get 503
         self._app: Any = None
         self._client = client
@@ -178,7 +178,7 @@ class IMessageInput(InputChannel):
         async def drain(app: Any, *_: Any) -> None:
             # Turns in flight finish (their delivery-failed follow-ups included); webhooks
             # arriving now get 503 and come back with LoopMessage's retry.
-            self._stopping, self._leases.take_over = True, False
+            self._stopping = True
             await self.turns.drain(self.config.shutdown_timeout)
             # Typing indicators had the turns' grace period; one to a hung API must not
             # hold the shutdown.
@@ -287,6 +287,16 @@ class IMessageInput(InputChannel):
             _releasing(run, failed),
             label=f"{event.event} {event.webhook_id}",
             on_cancel=cancelled,
+        )
+
+    def _can_take_over(self) -> bool:
+        """Room to run another replica's orphaned webhooks: model loaded, queue half empty."""
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        return (
+            not self._stopping
+            and agent is not None
+            and _agent_ready(agent)
+            and self.turns.pending < self.config.max_queued_turns // 2
         )
 
     async def _recover(self, recovered: List[Recovered]) -> None:

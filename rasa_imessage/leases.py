@@ -20,17 +20,22 @@ __all__ = ["LeaseKeeper"]
 logger = logging.getLogger(__name__)
 
 OnRecovered = Callable[[List[Recovered]], Awaitable[None]]
+CanTakeOver = Callable[[], bool]
 
 
 class LeaseKeeper:
     """One background task calling `store.maintain()` between `start()` and `stop()`."""
 
-    def __init__(self, store: IdempotencyStore, on_recovered: OnRecovered) -> None:
+    def __init__(
+        self, store: IdempotencyStore, on_recovered: OnRecovered, can_take_over: CanTakeOver
+    ) -> None:
         self._store = store
         self._on_recovered = on_recovered
+        # Asked before each round: while the model loads, the queue is full or the server
+        # drains, leases are still renewed but nothing is taken over (a take-over that
+        # could not run would count against the webhook's few attempts).
+        self._can_take_over = can_take_over
         self._task: Optional[asyncio.Task[None]] = None
-        # Off while the server drains: leases are still renewed, nothing new is taken over.
-        self.take_over = True
 
     @property
     def running(self) -> bool:
@@ -40,7 +45,6 @@ class LeaseKeeper:
         interval = self._store.maintenance_interval
         if interval is None or self.running:
             return
-        self.take_over = True
         self._task = asyncio.get_running_loop().create_task(self._keep(interval))
 
     async def stop(self) -> None:
@@ -53,7 +57,7 @@ class LeaseKeeper:
     async def _keep(self, interval: float) -> None:
         while True:
             try:
-                recovered = await self._store.maintain(take_over=self.take_over)
+                recovered = await self._store.maintain(take_over=self._can_take_over())
                 if recovered:
                     await self._on_recovered(recovered)
             except asyncio.CancelledError:

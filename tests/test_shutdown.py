@@ -187,3 +187,37 @@ async def test_a_replica_that_falls_silent_after_the_ack_loses_nothing(
         assert (await send_webhook(http_b, body)).json() == {"status": "duplicate"}
     assert a.gate.finished == [] and b.gate.finished == ["orphan"]
     figures(acked_then_silent=1, taken_over=1, turns_on_the_survivor=len(b.gate.finished))
+
+
+@pytest.mark.redis
+async def test_nothing_is_taken_over_until_the_model_is_loaded(lm: Any, redis_url: str) -> None:
+    a = Replica(redis_url, open=False, shutdown_timeout="0")
+    b = Replica(redis_url, open=True)
+    b.gate.bot.ready = False  # B is still loading its model
+    taken_over: List[int] = []
+    rounds: asyncio.Queue[bool] = asyncio.Queue()
+    maintain = b.channel.store.maintain
+
+    async def counted(take_over: bool = True) -> Any:
+        taken = await maintain(take_over)
+        taken_over.extend(r.attempt for r in taken)
+        rounds.put_nowait(take_over)
+        return taken
+
+    b.channel.store.maintain = counted  # type: ignore[method-assign]
+    body = inbound("patience", webhook_id="W-patience-" + str(id(a)))
+    async with served(b.app):
+        async with served(a.app) as http_a:
+            assert (await send_webhook(http_a, body)).status_code == 200
+            await asyncio.wait_for(a.gate.arrived.wait(), GUARD)
+        # A stopped and handed the webhook on; B goes round three times without taking it.
+        while not rounds.empty():
+            rounds.get_nowait()
+        for _ in range(3):
+            assert await asyncio.wait_for(rounds.get(), GUARD) is False
+        assert not b.gate.started and taken_over == []
+        b.gate.bot.ready = True
+        await asyncio.wait_for(b.gate.arrived.wait(), GUARD)
+        await b.channel.turns.join()
+    assert b.gate.finished == ["patience"]
+    assert taken_over == [1]  # on its first take-over: no attempt was spent while waiting
