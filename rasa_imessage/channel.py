@@ -22,7 +22,7 @@ from sanic.response import HTTPResponse
 from .auth import WebhookAuth
 from .buttons import MAX_REPLY_LENGTH, Button, buttons_from_events, match_button
 from .config import IMessageConfig, load_config
-from .idempotency import Claim, IdempotencyStore, Recovered, create_store
+from .idempotency import Claim, IdempotencyStore, Recovered, StoreUnavailable, create_store
 from .inbound import TurnInput, conversation_of, to_turn
 from .leases import LeaseKeeper
 from .loopmessage import (
@@ -242,7 +242,11 @@ class IMessageInput(InputChannel):
             # The body goes along: a shared store hands it to another replica if this one
             # dies before the turn has run (LoopMessage does not re-send what got a 200).
             keep = self.store.maintenance_interval is not None  # only a shared store uses it
-            claim = await self.store.claim(key, body.decode("utf-8") if keep else None)
+            try:
+                claim = await self.store.claim(key, body.decode("utf-8") if keep else None)
+            except StoreUnavailable as exc:
+                logger.error("iMessage webhook deferred: the dedupe store failed: %s", exc)
+                return _error(503, "the dedupe store is unavailable; LoopMessage will retry")
             if claim is Claim.DONE:
                 logger.info("iMessage webhook %s already handled: not answered twice", key)
                 return response.json({"status": "duplicate"})

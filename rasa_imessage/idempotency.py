@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 __all__ = [
     "MAX_RECOVERIES",
@@ -30,6 +30,7 @@ __all__ = [
     "MemoryStore",
     "Recovered",
     "RedisStore",
+    "StoreUnavailable",
     "create_store",
 ]
 
@@ -38,6 +39,10 @@ _DONE = "done"
 # A webhook whose turn never completes after this many take-overs (it crashes its replica
 # every time, say) is given up rather than passed around until the TTL.
 MAX_RECOVERIES = 3
+
+
+class StoreUnavailable(Exception):
+    """The shared store did not answer; the webhook is deferred (503) for LoopMessage's retry."""
 
 
 class Claim(enum.Enum):
@@ -228,6 +233,15 @@ return taken
 _RECOVER_BATCH = 50
 
 
+def _redis_errors() -> Tuple[Type[BaseException], ...]:
+    """redis-py's error base (connection refused, timeouts, READONLY replicas, ...)."""
+    try:
+        from redis.exceptions import RedisError
+    except ModuleNotFoundError:  # pragma: no cover - a client passed in without redis-py
+        return ()
+    return (RedisError,)
+
+
 class RedisStore(IdempotencyStore):
     """Shared store: `SET key pending:<token> NX PX lease`, then `done` for the TTL.
 
@@ -256,6 +270,7 @@ class RedisStore(IdempotencyStore):
                 ) from exc
             client = redis_asyncio.from_url(url, decode_responses=True)
         self._redis = client
+        self._errors: Tuple[Type[BaseException], ...] = (OSError, *_redis_errors())
         self._ttl = int(ttl_seconds)
         self._lease = lease_seconds
         self._lease_ms = max(1, int(lease_seconds * 1000))
@@ -267,9 +282,13 @@ class RedisStore(IdempotencyStore):
 
     async def claim(self, key: str, body: Optional[str] = None) -> Claim:
         token = f"{_PENDING}:{uuid.uuid4().hex}"
-        state = await self._redis.eval(
-            _CLAIM_SCRIPT, 3, *self._keys(key), token, self._lease_ms, self._ttl, key, body or ""
-        )
+        try:
+            state = await self._redis.eval(
+                _CLAIM_SCRIPT, 3, *self._keys(key), token, self._lease_ms, self._ttl, key,
+                body or "",
+            )  # fmt: skip
+        except self._errors as exc:
+            raise StoreUnavailable(f"redis did not answer: {type(exc).__name__}") from exc
         if state == "new":
             self._tokens[key] = token
             return Claim.NEW

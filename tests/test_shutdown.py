@@ -221,3 +221,15 @@ async def test_nothing_is_taken_over_until_the_model_is_loaded(lm: Any, redis_ur
         await b.channel.turns.join()
     assert b.gate.finished == ["patience"]
     assert taken_over == [1]  # on its first take-over: no attempt was spent while waiting
+
+
+async def test_a_dead_dedupe_store_defers_the_webhook_with_503_not_500() -> None:
+    from channel_kit import inbound, make_app, post
+
+    from rasa_imessage.idempotency import RedisStore
+
+    store = RedisStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    app, channel, bot = make_app(store=store)
+    response = await post(app, inbound())
+    assert response.status == 503 and "dedupe store" in response.json["error"]
+    assert channel.turns.pending == 0 and not bot.messages
