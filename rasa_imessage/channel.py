@@ -38,7 +38,7 @@ from .loopmessage import (
     parse_webhook,
 )
 from .outbound import CHANNEL_NAME, IMessageOutput
-from .tasks import QueueFull, TurnRunner
+from .tasks import QueueFull, TurnRunner, freeze_startup_objects
 
 __all__ = ["IMessageInput", "LoopMessageInput"]
 
@@ -173,6 +173,12 @@ class IMessageInput(InputChannel):
         async def start(app: Any, *_: Any) -> None:
             self._app, self._stopping = app, False
             self._leases.start()
+
+        @webhook.listener("after_server_start")
+        async def started(app: Any, *_: Any) -> None:
+            frozen = freeze_startup_objects()  # after Rasa has loaded the model
+            if frozen:
+                logger.info("%d start-up objects exempted from full GC passes", frozen)
 
         @webhook.listener("before_server_stop")
         async def drain(app: Any, *_: Any) -> None:
