@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 # (concurrent conversations, turns per conversation): about 40-800 turns per run.
-LEVELS: Tuple[Tuple[int, int], ...] = ((1, 100), (50, 12), (200, 6))
+LEVELS: Tuple[Tuple[int, int], ...] = ((1, 50), (50, 12), (200, 6))
 QUICK_LEVELS: Tuple[Tuple[int, int], ...] = ((1, 10), (50, 2), (200, 1))
 # LoopMessage is not on loopback: an assumed round trip for its API, and the levels run with it.
 API_LATENCY = 0.1
