@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable
 
 import httpx
 
-from rasa_imessage.channel import IMessageInput, _client_config
+from rasa_imessage.channel import IMessageInput
 from rasa_imessage.config import load_config
 from rasa_imessage.loopmessage import LoopMessageClient, RetryPolicy
 
@@ -54,7 +54,7 @@ class Harness:
     def __init__(self, **options: Any) -> None:
         config = load_config({"api_key": "bench", "webhook_auth": AUTH, **options})
         http = httpx.AsyncClient(transport=httpx.MockTransport(_loopmessage))
-        client = LoopMessageClient(_client_config(config), http, retry=RetryPolicy(0))
+        client = LoopMessageClient(config.client_config(), http, retry=RetryPolicy(0))
         self.channel = IMessageInput(config, client=client)
         self.app = SimpleNamespace(ctx=SimpleNamespace(agent=_Agent()))
         self.headers: Dict[str, str] = {"Authorization": AUTH}

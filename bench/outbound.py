@@ -20,7 +20,7 @@ from typing import AsyncIterator, Awaitable, Callable, Dict, List, Tuple
 import aiohttp
 import httpx
 
-from rasa_imessage.channel import IMessageInput, _client_config
+from rasa_imessage.channel import IMessageInput
 from rasa_imessage.config import load_config
 from rasa_imessage.loopmessage import LoopMessageClient, SendRequest, to_current_body
 
@@ -85,7 +85,7 @@ async def outbound(
         body = json.dumps(to_current_body(request, sender=None)).encode()
         pooled = IMessageInput(config).client()
         fresh = LoopMessageClient(
-            _client_config(config),
+            config.client_config(),
             httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0)),
         )
         session = aiohttp.ClientSession()
@@ -94,7 +94,7 @@ async def outbound(
             await client.send_message(request)
 
         async def new_client() -> None:
-            async with LoopMessageClient(_client_config(config)) as client:
+            async with LoopMessageClient(config.client_config()) as client:
                 await client.send_message(request)
 
         async def bare() -> None:

@@ -27,7 +27,6 @@ from .inbound import TurnInput, conversation_of, to_turn
 from .leases import LeaseKeeper
 from .loopmessage import (
     APIError,
-    ClientConfig,
     EventKind,
     InboundEvent,
     LoopMessageClient,
@@ -57,19 +56,6 @@ _SENT_IDS_KEPT = 10000  # outbound message ids remembered to spot replies to the
 # Typing indicators are cosmetic. While LoopMessage is slow or down each call may wait
 # request_timeout per attempt, so past this many in flight new ones are skipped, not piled up.
 _MAX_TYPING_CALLS = 100
-
-
-def _client_config(config: IMessageConfig) -> ClientConfig:
-    return ClientConfig(
-        api=config.api,
-        api_key=config.api_key,
-        sender=config.sender,
-        authorization_key=config.authorization_key,
-        secret_key=config.secret_key,
-        sender_name=config.sender_name,
-        base_url=config.base_url,
-        timeout=config.request_timeout,
-    )
 
 
 class IMessageInput(InputChannel):
@@ -120,7 +106,7 @@ class IMessageInput(InputChannel):
     def client(self) -> LoopMessageClient:
         if self._client is None:
             self._client = LoopMessageClient(
-                _client_config(self.config),
+                self.config.client_config(),
                 retry=RetryPolicy(max_retries=self.config.max_retries),
             )
         return self._client

@@ -20,7 +20,6 @@ from .config import ConfigError, IMessageConfig, load_config
 from .loopmessage import (
     APIConnectionError,
     APIError,
-    ClientConfig,
     LoopMessageClient,
     LoopMessageError,
 )
@@ -87,11 +86,7 @@ def _offline(block: Mapping[str, Any], report: CheckReport) -> Optional[IMessage
 
 async def _check_keys(config: IMessageConfig, report: CheckReport) -> None:
     """Ask for the status of a message that does not exist: 404 means the keys were accepted."""
-    client_config = ClientConfig(
-        api=config.api, api_key=config.api_key, sender=config.sender,
-        authorization_key=config.authorization_key, secret_key=config.secret_key,
-        sender_name=config.sender_name, base_url=config.base_url, timeout=config.request_timeout,
-    )  # fmt: skip
+    client_config = config.client_config()
     async with LoopMessageClient(client_config) as client:
         try:
             await client.get_status("rasa-imessage-check-" + uuid.uuid4().hex)

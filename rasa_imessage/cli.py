@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -73,16 +74,15 @@ def client_config(credentials: Path | None, overrides: Mapping[str, str | None])
 
     Flags win over the file, so ``--base-url`` can point real credentials at the emulator.
     """
-    values: dict[str, Any] = {}
+    flags: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
     if credentials is not None:
         from rasa_imessage.config import load_config
 
         block = dict(read_channel_block(credentials))
         block.setdefault("allow_unauthenticated_webhooks", True)  # not needed to send
-        loaded = load_config(block)
-        values.update({name: getattr(loaded, name) for name in CLIENT_KEYS})
-    values.update({name: value for name, value in overrides.items() if value is not None})
-    config = ClientConfig(**values)
+        config = dataclasses.replace(load_config(block).client_config(), **flags)
+    else:
+        config = ClientConfig(**flags)
     missing = config.missing_credentials()
     if missing:
         raise ValueError(

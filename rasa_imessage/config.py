@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from .loopmessage import ClientConfig
+
 __all__ = ["OPTIONS", "ConfigError", "IMessageConfig", "Option", "load_config"]
 
 
@@ -422,6 +424,19 @@ class IMessageConfig:
     reaction_intent: Optional[str] = "imessage_reaction"
     delivery_failed_intent: Optional[str] = "imessage_delivery_failed"
     conversation_started_intent: Optional[str] = "imessage_conversation_started"
+
+    def client_config(self) -> ClientConfig:
+        """The LoopMessage client's settings: the one place credentials map onto the API layer."""
+        return ClientConfig(
+            api=self.api,
+            api_key=self.api_key,
+            sender=self.sender,
+            authorization_key=self.authorization_key,
+            secret_key=self.secret_key,
+            sender_name=self.sender_name,
+            base_url=self.base_url,
+            timeout=self.request_timeout,
+        )
 
     def __repr__(self) -> str:
         shown = []

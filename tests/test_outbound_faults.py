@@ -32,7 +32,6 @@ from channel_kit import (
     served,
 )
 
-from rasa_imessage.channel import _client_config
 from rasa_imessage.config import load_config
 from rasa_imessage.loopmessage import LoopMessageClient, RetryPolicy
 
@@ -100,7 +99,7 @@ def app_with_client(
     settings.update(credentials or {})
     config = load_config(settings)
     policy = RetryPolicy(max_retries=config.max_retries, sleep=sleeps or Sleeps())
-    client = LoopMessageClient(_client_config(config), retry=policy)
+    client = LoopMessageClient(config.client_config(), retry=policy)
     return make_app(credentials, client=client)
 
 
