@@ -143,9 +143,7 @@ def _message_text(event: InboundEvent) -> str:
     return text
 
 
-def _attachment_turn(
-    event: InboundEvent, config: IMessageConfig, metadata: Dict[str, Any]
-) -> Optional[str]:
+def _attachment_turn(event: InboundEvent, config: IMessageConfig) -> Optional[str]:
     if config.attachment_intent is None:
         return None
     urls: List[str] = list(event.attachments)
@@ -211,7 +209,7 @@ def to_turn(
             if not config.allow_intent_payloads:
                 text = _escape_intent_prefix(text)
             return turn(text, False)
-        attachment = _attachment_turn(event, config, metadata)
+        attachment = _attachment_turn(event, config)
         return turn(attachment, True) if attachment else None
     if kind is EventKind.reaction and config.reaction_intent:
         return turn(

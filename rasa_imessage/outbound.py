@@ -65,7 +65,6 @@ class IMessageOutput(OutputChannel):
         # The typing indicator's call, started with the turn: the first reply waits for it
         # (briefly), or the indicator would show up after the reply and linger.
         self._before_first_send = before_first_send
-        self.sent: List[SendResult] = []
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         """Plan the whole response at once (text and image share a send), then send it."""
@@ -95,7 +94,6 @@ class IMessageOutput(OutputChannel):
                 if self._on_failure is not None:
                     await self._on_failure(recipient_id, exc)
                 return  # later bubbles would arrive out of context, or fail the same way
-            self.sent.append(result)
             if self._on_sent is not None:
                 self._on_sent(result)
 

@@ -53,7 +53,6 @@ class Plan:
 
 @dataclass(frozen=True)
 class _Target:
-    conversation: str
     contact: Optional[str]
     group: Optional[str]
     passthrough: Optional[str]
@@ -264,9 +263,7 @@ def plan_response(
 ) -> Plan:
     """Every send for one Rasa response dict (`BotUttered.message()` shape)."""
     contact, group = recipient_of(conversation)
-    target = _Target(
-        conversation, contact, group, encode_conversation(conversation), last_user_message_id
-    )
+    target = _Target(contact, group, encode_conversation(conversation), last_user_message_id)
     builder = _Builder(target, config)
     numbered = _main_part(message, builder)
     custom = message.get("custom")
