@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 
 from .auth import WebhookAuth
 from .buttons import MAX_REPLY_LENGTH, Button, buttons_from_events, match_button
+from .cancelling import cancel_and_wait
 from .config import IMessageConfig, load_config
 from .idempotency import Claim, IdempotencyStore, Recovered, StoreUnavailable, create_store
 from .inbound import TurnInput, conversation_of, to_turn
@@ -174,11 +175,7 @@ class IMessageInput(InputChannel):
             await self.turns.drain(self.config.shutdown_timeout)
             # Typing indicators had the turns' grace period; one to a hung API must not
             # hold the shutdown.
-            side_tasks = list(self._side_tasks)
-            for task in side_tasks:
-                task.cancel()
-            if side_tasks:
-                await asyncio.gather(*side_tasks, return_exceptions=True)
+            await cancel_and_wait(list(self._side_tasks))
 
         @webhook.listener("after_server_stop")
         async def close(app: Any, *_: Any) -> None:

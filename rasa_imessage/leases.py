@@ -9,10 +9,10 @@ to run. A store without a maintenance interval (the in-memory one) starts no tas
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Awaitable, Callable, List, Optional
 
+from .cancelling import cancel_and_wait
 from .idempotency import IdempotencyStore, Recovered
 
 __all__ = ["LeaseKeeper"]
@@ -50,9 +50,7 @@ class LeaseKeeper:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
 
     async def _keep(self, interval: float) -> None:
         while True:

@@ -21,6 +21,8 @@ from collections import deque
 from contextvars import ContextVar, Token
 from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, Optional, Set
 
+from .cancelling import cancel_and_wait
+
 __all__ = ["Draining", "QueueFull", "TurnRunner", "freeze_startup_objects", "network_wait"]
 
 logger = logging.getLogger(__name__)
@@ -187,6 +189,8 @@ class TurnRunner:
         self._gate = _Gate(max_concurrent)
         self._queues: Dict[str, Deque[_Entry]] = {}
         self._workers: Set[asyncio.Task[None]] = set()
+        # Cancelled workers running their `on_cancel` hooks: not to be cancelled again.
+        self._cleaning: Set[Optional[asyncio.Task[Any]]] = set()
         self._pending = 0
         # Created on first use, inside the server's loop: on Python 3.8/3.9 an Event made in
         # __init__ binds to whatever loop was current then, not the one Sanic runs.
@@ -232,6 +236,7 @@ class TurnRunner:
 
     async def _work(self, key: str) -> None:
         queue = self._queues[key]
+        worker = asyncio.current_task()
         try:
             while queue:
                 entry = queue[0]
@@ -248,7 +253,10 @@ class TurnRunner:
                     logger.exception("iMessage turn failed: %s", entry.label)
                 queue.popleft()
                 self._finish_one()
+                if self._draining:  # the job ran on through a lost cancellation: stop here
+                    raise asyncio.CancelledError
         except asyncio.CancelledError:
+            self._cleaning.add(worker)
             for entry in list(queue):
                 if entry.on_cancel is not None:
                     try:
@@ -259,6 +267,7 @@ class TurnRunner:
             queue.clear()
             raise
         finally:
+            self._cleaning.discard(worker)
             if self._queues.get(key) is queue:
                 del self._queues[key]
 
@@ -299,11 +308,7 @@ class TurnRunner:
             # created just now reach their `try` before they are cancelled.
             await asyncio.sleep(0)
             left = self._pending
-            workers = list(self._workers)
-            for worker in workers:
-                worker.cancel()
-            if workers:
-                await asyncio.gather(*workers, return_exceptions=True)
+            await cancel_and_wait(list(self._workers), cleaning_up=self._cleaning.__contains__)
         finally:
             self._draining = False
         if left:

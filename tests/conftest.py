@@ -21,12 +21,25 @@ _FIGURES: List[Tuple[str, Dict[str, Any]]] = []
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_server_url() -> Iterator[str]:
     """URL of a real redis-server started for this test session."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed: apt-get install redis-server")
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """The session's Redis with its test database emptied: no test sees another's keys."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return redis_server_url
 
 
 @pytest.fixture(scope="session")

@@ -39,12 +39,12 @@ def endpoints_yaml(redis_url: str) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(
-    trained_bot: Path, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    trained_bot: Path, redis_server_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BotStack]:
     bot = tmp_path_factory.mktemp("replicas") / "bot"
     shutil.copytree(trained_bot, bot)
-    (bot / "endpoints.yml").write_text(endpoints_yaml(redis_url), encoding="utf-8")
-    dedupe = redis_url.rsplit("/", 1)[0] + "/3"
+    (bot / "endpoints.yml").write_text(endpoints_yaml(redis_server_url), encoding="utf-8")
+    dedupe = redis_server_url.rsplit("/", 1)[0] + "/3"
     extra = f'  dedupe_store: "{dedupe}"\n  dedupe_lease_seconds: {LEASE_SECONDS}\n'
     with bot_stack(
         bot,

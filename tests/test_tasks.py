@@ -327,3 +327,22 @@ async def test_no_state_is_left_after_ten_thousand_conversations():
 def test_bounds_below_one_are_refused(concurrent, queued):
     with pytest.raises(ValueError, match="must be at least 1"):
         TurnRunner(max_concurrent=concurrent, max_queued=queued)
+
+
+async def test_a_job_that_lost_its_cancellation_holds_back_what_waits_behind_it():
+    """A redis-py call can return to a cancelled turn; the turns behind it must not start."""
+    runner = TurnRunner()
+    log: List[str] = []
+
+    async def forgetful() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            log.append("cancellation lost")
+
+    runner.submit("a", forgetful)
+    runner.submit("a", blocked(asyncio.Event(), log, "a2"), on_cancel=recorder(log, "cancel a2"))
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(runner.drain(timeout=0), GUARD) == 2
+    assert log == ["cancellation lost", "cancel a2"]
+    assert (runner.pending, runner.running, runner.conversations) == (0, 0, 0)
