@@ -8,13 +8,14 @@ LoopMessage marks as unknown, so the bot acknowledges it without running a turn.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
-import httpx
+import aiohttp
 
 from .config import ConfigError, IMessageConfig, load_config
 from .loopmessage import (
@@ -114,31 +115,47 @@ def _probe_body(api: str) -> Dict[str, str]:
 async def _check_webhook(config: IMessageConfig, bot_url: str, report: CheckReport) -> None:
     base = bot_url.rstrip("/")
     secret = config.webhook_auth.get_secret_value() if config.webhook_auth else None
-    async with httpx.AsyncClient(timeout=15) as http:
+    timeout = aiohttp.ClientTimeout(total=15)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
         try:
-            health = await http.get(base + HEALTH_PATH)
-        except httpx.HTTPError as exc:
+            await _round_trip(http, base, secret, _probe_body(config.api), report)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             report.fail(f"the bot at {base} did not answer: {type(exc).__name__}")
-            return
-        if health.status_code != 200:
-            report.fail(f"{base}{HEALTH_PATH} answered {health.status_code}: is the channel in "
-                        "credentials.yml of that bot?")  # fmt: skip
-            return
-        report.good(f"{base}{HEALTH_PATH} answers: the imessage channel is loaded")
-        body = _probe_body(config.api)
-        wrong = await http.post(base + WEBHOOK_PATH, json=body,
-                                headers={"Authorization": "rasa-imessage-check-wrong"})  # fmt: skip
-        if secret is not None and wrong.status_code != 401:
-            report.fail(f"a wrong Authorization header got {wrong.status_code}, not 401")
-        elif secret is not None:
-            report.good("a wrong Authorization header is refused (401)")
-        headers = {"Authorization": secret} if secret is not None else {}
-        right = await http.post(base + WEBHOOK_PATH, json=body, headers=headers)
-        if right.status_code == 200:
-            report.good("the webhook accepts LoopMessage's Authorization header (200)")
-        else:
-            report.fail(f"the webhook answered {right.status_code} to the configured header: "
-                        "the bot runs with a different webhook_auth")  # fmt: skip
+
+
+async def _status(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> int:
+    async with http.request(method, url, **kwargs) as answer:
+        await answer.read()
+        return answer.status
+
+
+async def _round_trip(
+    http: aiohttp.ClientSession,
+    base: str,
+    secret: Optional[str],
+    body: Dict[str, str],
+    report: CheckReport,
+) -> None:
+    """Health route, then the webhook with a wrong and with the configured header."""
+    health = await _status(http, "GET", base + HEALTH_PATH)
+    if health != 200:
+        report.fail(f"{base}{HEALTH_PATH} answered {health}: is the channel in "
+                    "credentials.yml of that bot?")  # fmt: skip
+        return
+    report.good(f"{base}{HEALTH_PATH} answers: the imessage channel is loaded")
+    wrong = await _status(http, "POST", base + WEBHOOK_PATH, json=body,
+                          headers={"Authorization": "rasa-imessage-check-wrong"})  # fmt: skip
+    if secret is not None and wrong != 401:
+        report.fail(f"a wrong Authorization header got {wrong}, not 401")
+    elif secret is not None:
+        report.good("a wrong Authorization header is refused (401)")
+    headers = {"Authorization": secret} if secret is not None else {}
+    right = await _status(http, "POST", base + WEBHOOK_PATH, json=body, headers=headers)
+    if right == 200:
+        report.good("the webhook accepts LoopMessage's Authorization header (200)")
+    else:
+        report.fail(f"the webhook answered {right} to the configured header: "
+                    "the bot runs with a different webhook_auth")  # fmt: skip
 
 
 async def check_credentials(

@@ -17,17 +17,18 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import httpx
+from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
 from sanic import Sanic
 
 from rasa_imessage.channel import IMessageInput
+
+__all__ = ["SEND_PATH", "TYPING_PATH"]  # re-exported: the tests import the paths from here
 
 API = "https://a.loopmessage.com"
 LEGACY_API = "https://server.loopmessage.com"
 AUTH = "hook-secret-7f3a9c"
 API_KEY = "org-key-5d1e2b"
 URL = "/webhooks/imessage/webhook"
-SEND_PATH = "/api/v1/message/send/"
-TYPING_PATH = "/api/v1/message/show-typing/"
 
 
 def inbound(text: str = "hi", **fields: Any) -> Dict[str, Any]:
@@ -62,15 +63,23 @@ class Bot:
 
 
 def make_app(
-    credentials: Optional[Dict[str, Any]] = None, **channel_options: Any
+    credentials: Optional[Dict[str, Any]] = None,
+    *,
+    lm: Optional[LoopMessageStandIn] = None,
+    **channel_options: Any,
 ) -> Tuple[Any, IMessageInput, Bot]:
-    """configure_app([channel]) with a stand-in agent; `channel_options` go to IMessageInput."""
+    """configure_app([channel]) with a stand-in agent; `channel_options` go to IMessageInput.
+
+    With `lm`, the channel talks to that LoopMessage stand-in (its `base_url`).
+    """
     from rasa.core import run as rasa_run
 
     from rasa_imessage.config import load_config
 
     Sanic.test_mode = True
     settings = {"api_key": API_KEY, "webhook_auth": AUTH}
+    if lm is not None:
+        settings["base_url"] = lm.url
     settings.update(credentials or {})
     if channel_options:
         channel = IMessageInput(load_config(settings), **channel_options)
@@ -126,10 +135,9 @@ async def send_webhook(
     return response
 
 
-def sends(router: Any) -> List[Dict[str, Any]]:
-    """The bodies of the sends a respx router received, in order."""
-    return [json.loads(call.request.content) for call in router.calls
-            if call.request.url.path.endswith("/message/send/")]  # fmt: skip
+def sends(lm: LoopMessageStandIn) -> List[Dict[str, Any]]:
+    """The bodies of the sends the LoopMessage stand-in received, in order."""
+    return lm.sends()
 
 
 class ServedAppThread:
@@ -137,15 +145,30 @@ class ServedAppThread:
 
     Hypothesis runs its examples synchronously; with the app in a thread, hundreds of
     examples share one app and one server lifetime instead of building one each (0.4 s).
+    With `lm` (a stand-in not yet started), the stand-in is started on a second thread's
+    loop, the app talks to it, and it stops after the app: its connection handlers are not
+    tasks on the app's loop, so a count of the app loop's tasks sees the app's only.
     """
 
-    def __init__(self, credentials: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(
+        self,
+        credentials: Optional[Dict[str, Any]] = None,
+        *,
+        lm: Optional[LoopMessageStandIn] = None,
+    ) -> None:
         import asyncio
         import threading
 
         self._credentials = credentials
+        self._lm = lm
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._lm_loop = asyncio.new_event_loop() if lm is not None else None
+        self._lm_thread = (
+            threading.Thread(target=self._lm_loop.run_forever, daemon=True)
+            if self._lm_loop is not None
+            else None
+        )
         self._stop: Optional[asyncio.Event] = None
         self._serving: Any = None
         self.http: Optional[httpx.AsyncClient] = None
@@ -156,25 +179,54 @@ class ServedAppThread:
 
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
+    def run_lm(self, coroutine: Any, timeout: float = 60) -> Any:
+        """Run `coroutine` on the stand-in's loop and return its result."""
+        import asyncio
+
+        assert self._lm_loop is not None, "ServedAppThread(lm=...) only"
+        return asyncio.run_coroutine_threadsafe(coroutine, self._lm_loop).result(timeout)
+
     def __enter__(self) -> Tuple[ServedAppThread, IMessageInput, Bot]:
         self._thread.start()
+        if self._lm is not None and self._lm_thread is not None:
+            self._lm_thread.start()
+            try:
+                self.run_lm(self._lm.start())
+            except BaseException:
+                self._close_loops()
+                raise
 
         async def start() -> Tuple[IMessageInput, Bot]:
-            self.app, channel, bot = make_app(self._credentials)
+            self.app, channel, bot = make_app(self._credentials, lm=self._lm)
             self._serving = served(self.app)
             self.http = await self._serving.__aenter__()
             return channel, bot
 
-        channel, bot = self.run(start())
+        try:
+            channel, bot = self.run(start())
+        except BaseException:
+            self._close_loops()
+            raise
         return self, channel, bot
 
     def __exit__(self, *exc_info: Any) -> None:
         try:
             self.run(self._serving.__aexit__(None, None, None))
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
+            self._close_loops()
+
+    def _close_loops(self) -> None:
+        try:
+            if self._lm is not None and self._lm_loop is not None and self._lm_loop.is_running():
+                self.run_lm(self._lm.stop())  # after the app: its client has let go
+        finally:
+            for loop, thread in ((self._loop, self._thread), (self._lm_loop, self._lm_thread)):
+                if loop is None or thread is None:
+                    continue
+                if thread.is_alive():
+                    loop.call_soon_threadsafe(loop.stop)
+                    thread.join(10)
+                loop.close()
 
     def post(self, content: Any, headers: Optional[Dict[str, Any]] = None) -> httpx.Response:
         assert self.http is not None

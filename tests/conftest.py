@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Tuple
 
 import pytest
+from lm_standin import LoopMessageStandIn
 from rasa_bot import train_example_bot
 from servers import redis_server
 
@@ -40,6 +41,13 @@ def redis_url(redis_server_url: str) -> str:
     finally:
         client.close()
     return redis_server_url
+
+
+@pytest.fixture
+async def lm() -> AsyncIterator[LoopMessageStandIn]:
+    """LoopMessage's API as a local server on 127.0.0.1; each test sets its answers."""
+    async with LoopMessageStandIn() as stand_in:
+        yield stand_in
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """The channel inside Rasa's own app (`configure_app`), with a stand-in agent.
 
 This is the registration path `rasa run` uses, without a model, so it runs on Rasa Open
-Source 3.6 and on Rasa Pro without a licence. LoopMessage's HTTP API is mocked with respx.
+Source 3.6 and on Rasa Pro without a licence. LoopMessage's HTTP API is the `lm` stand-in,
+a real HTTP server on 127.0.0.1 (tests/lm_standin.py).
 """
 
 from __future__ import annotations
@@ -9,21 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Optional
+from typing import Any, List, Optional
 from unittest.mock import MagicMock
 
-import httpx
 import pytest
-import respx
+from lm_standin import LoopMessageStandIn
 
 rasa_run = pytest.importorskip(
     "rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'"
 )
 from channel_kit import (  # noqa: E402
-    API,
     API_KEY,
     AUTH,
-    LEGACY_API,
+    SEND_PATH,
+    TYPING_PATH,
     inbound,
     make_app,
     post,
@@ -37,17 +37,15 @@ pytestmark = pytest.mark.rasa
 
 
 @pytest.fixture
-def lm() -> Any:
-    with respx.mock(assert_all_called=False) as router:
-        router.post(f"{API}/api/v1/message/send/").mock(
-            return_value=httpx.Response(
-                200, json={"message_id": "OUT-1", "contact": "+13231112233"}
-            )
-        )
-        router.post(f"{API}/api/v1/message/show-typing/").mock(
-            return_value=httpx.Response(200, json={})
-        )
-        yield router
+async def lm(lm: LoopMessageStandIn) -> LoopMessageStandIn:
+    """The stand-in accepting every send and typing call; a test may change a route."""
+    lm.post(SEND_PATH).respond(200, json={"message_id": "OUT-1", "contact": "+13231112233"})
+    lm.post(TYPING_PATH).respond(200, json={})
+    return lm
+
+
+def paths(lm: LoopMessageStandIn) -> List[str]:
+    return [call.path for call in lm.calls]
 
 
 def test_routes_are_registered_under_webhooks_imessage() -> None:
@@ -76,8 +74,10 @@ def test_bad_credentials_are_named_not_hidden_behind_failed_to_find_class() -> N
                                {"api_key": "k", "webhook_auth": "s", "typing_secnds": 3})  # fmt: skip
 
 
-async def test_text_webhook_starts_one_turn_with_the_right_user_message(lm: Any) -> None:
-    app, channel, bot = make_app()
+async def test_text_webhook_starts_one_turn_with_the_right_user_message(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app(lm=lm)
     response = await post(app, inbound("hello there"))
     assert response.status == 200 and response.json == {"status": "ok"}
     await channel.turns.join()
@@ -90,45 +90,48 @@ async def test_text_webhook_starts_one_turn_with_the_right_user_message(lm: Any)
     assert message.output_channel.name() == "imessage"
     (sent,) = sends(lm)
     assert sent["contact"] == "+13231112233" and sent["text"] == "hello"
-    assert lm.calls[0].request.headers["Authorization"] == API_KEY
+    assert lm.calls and all(call.headers["Authorization"] == API_KEY for call in lm.calls)
+    assert not lm.unrouted
 
 
-async def test_current_api_shows_typing_and_marks_read_for_the_inbound_message(lm: Any) -> None:
-    app, channel, _ = make_app({"typing_seconds": "5"})
+async def test_current_api_shows_typing_and_marks_read_for_the_inbound_message(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, _ = make_app({"typing_seconds": "5"}, lm=lm)
     await post(app, inbound())
     await channel.turns.join()
     await asyncio.gather(*channel._side_tasks)
-    typing = [
-        json.loads(c.request.content) for c in lm.calls if "show-typing" in str(c.request.url)
-    ]
+    typing = [call.json for call in lm.post(TYPING_PATH).calls]
     assert typing == [{"message_id": "M-1", "typing": 5, "read": True}]
 
 
-async def test_legacy_api_answers_typing_and_read_in_the_200_body() -> None:
+async def test_legacy_api_answers_typing_and_read_in_the_200_body(
+    lm: LoopMessageStandIn,
+) -> None:
     app, channel, _ = make_app({"api": "legacy", "api_key": None, "authorization_key": "a",
-                                "secret_key": "s", "sender_name": "bot@imsg.co"})  # fmt: skip
-    with respx.mock() as router:
-        route = router.post(f"{LEGACY_API}/api/v1/message/send/").mock(
-            return_value=httpx.Response(200, json={"message_id": "O", "success": True})
-        )
-        body = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": "hi",
-                "message_id": "M", "webhook_id": "W"}  # fmt: skip
-        response = await post(app, body)
-        await channel.turns.join()
+                                "secret_key": "s", "sender_name": "bot@imsg.co"}, lm=lm)  # fmt: skip
+    route = lm.post(SEND_PATH).respond(200, json={"message_id": "O", "success": True})
+    body = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": "hi",
+            "message_id": "M", "webhook_id": "W"}  # fmt: skip
+    response = await post(app, body)
+    await channel.turns.join()
     assert response.json == {"status": "ok", "typing": 8, "read": True}
-    sent = json.loads(route.calls.last.request.content)
+    assert paths(lm) == [SEND_PATH]  # the legacy API has no typing endpoint: nothing else
+    sent = route.calls[-1].json
     assert sent["recipient"] == "+13231112233" and sent["sender_name"] == "bot@imsg.co"
-    assert route.calls.last.request.headers["Loop-Secret-Key"] == "s"
+    assert route.calls[-1].headers["Authorization"] == "a"
+    assert route.calls[-1].headers["Loop-Secret-Key"] == "s"
 
 
 @pytest.mark.parametrize("auth", [None, "", "wrong", AUTH + " "])
 async def test_missing_or_wrong_authorization_is_401_and_starts_nothing(
-    auth: Optional[str],
+    auth: Optional[str], lm: LoopMessageStandIn
 ) -> None:
-    app, channel, bot = make_app()
+    app, channel, bot = make_app(lm=lm)
     response = await post(app, inbound(), auth=auth)
     assert response.status == 401 and "Authorization" in response.json["error"]
     assert channel.turns.pending == 0 and not bot.messages
+    assert not lm.calls  # no typing indicator, no send
 
 
 @pytest.mark.parametrize(
@@ -141,22 +144,27 @@ async def test_missing_or_wrong_authorization_is_401_and_starts_nothing(
         (json.dumps({"text": "no event"}), "event"),
     ],
 )
-async def test_bad_bodies_get_400_with_a_one_line_reason(body: Any, reason: str) -> None:
-    app, _, bot = make_app()
+async def test_bad_bodies_get_400_with_a_one_line_reason(
+    body: Any, reason: str, lm: LoopMessageStandIn
+) -> None:
+    app, _, bot = make_app(lm=lm)
     response = await post(app, body)
     assert response.status == 400
     assert reason.lower() in response.json["error"].lower() and "\n" not in response.json["error"]
-    assert not bot.messages
+    assert not bot.messages and not lm.calls
 
 
-async def test_oversized_body_is_413() -> None:
-    app, _, _ = make_app({"max_body_bytes": 2048})
+async def test_oversized_body_is_413(lm: LoopMessageStandIn) -> None:
+    app, _, bot = make_app({"max_body_bytes": 2048}, lm=lm)
     response = await post(app, inbound("x" * 4096))
     assert response.status == 413
+    assert not bot.messages and not lm.calls
 
 
-async def test_unknown_events_and_statuses_are_acknowledged_without_a_turn(lm: Any) -> None:
-    app, channel, bot = make_app()
+async def test_unknown_events_and_statuses_are_acknowledged_without_a_turn(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app(lm=lm)
     for body in ({"event": "brand_new_event", "webhook_id": "U1", "surprise": {"a": [1]}},
                  {"event": "message_delivered", "contact": "+13231112233", "message_id": "O",
                   "webhook_id": "U2"},
@@ -164,10 +172,11 @@ async def test_unknown_events_and_statuses_are_acknowledged_without_a_turn(lm: A
         assert (await post(app, body)).status == 200
     await channel.turns.join()
     assert not bot.messages
+    assert SEND_PATH not in paths(lm)
 
 
-async def test_the_same_webhook_three_times_runs_one_turn(lm: Any) -> None:
-    app, channel, bot = make_app()
+async def test_the_same_webhook_three_times_runs_one_turn(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(lm=lm)
     first = await post(app, inbound())
     while_running = await post(app, inbound())
     await channel.turns.join()
@@ -178,8 +187,8 @@ async def test_the_same_webhook_three_times_runs_one_turn(lm: Any) -> None:
     assert len(bot.messages) == 1 and len(sends(lm)) == 1
 
 
-async def test_a_failed_turn_is_released_so_a_retry_runs_it(lm: Any) -> None:
-    app, channel, bot = make_app()
+async def test_a_failed_turn_is_released_so_a_retry_runs_it(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(lm=lm)
     bot.agent.handle_message.side_effect = [RuntimeError("boom"), None]
     await post(app, inbound())
     await channel.turns.join()
@@ -188,17 +197,22 @@ async def test_a_failed_turn_is_released_so_a_retry_runs_it(lm: Any) -> None:
     assert retry.json == {"status": "ok"} and bot.agent.handle_message.await_count == 2
 
 
-async def test_model_not_loaded_is_503_so_loopmessage_retries() -> None:
-    app, channel, bot = make_app()
+async def test_model_not_loaded_is_503_so_loopmessage_retries(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(lm=lm)
     bot.ready = False
     response = await post(app, inbound())
     assert response.status == 503 and channel.turns.pending == 0
+    assert not lm.calls
     bot.ready = True
     assert (await post(app, inbound())).status == 200  # the retry is not mistaken for a duplicate
+    await channel.turns.join()
+    assert len(bot.messages) == 1 and len(sends(lm)) == 1
 
 
-async def test_group_messages_are_one_conversation_answered_in_the_group(lm: Any) -> None:
-    app, channel, bot = make_app()
+async def test_group_messages_are_one_conversation_answered_in_the_group(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app(lm=lm)
     group = {"id": "G-1", "name": "Dinner", "participants": ["+13231112233", "+13233332211"]}
     await post(app, inbound("hi", group=group))
     await channel.turns.join()
@@ -208,15 +222,15 @@ async def test_group_messages_are_one_conversation_answered_in_the_group(lm: Any
     assert sent["group"] == "G-1" and "contact" not in sent
 
 
-async def test_typed_intent_payloads_are_neutralised(lm: Any) -> None:
-    app, channel, bot = make_app()
+async def test_typed_intent_payloads_are_neutralised(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(lm=lm)
     await post(app, inbound('/restart{"x": 1}'))
     await channel.turns.join()
     assert not bot.messages[0].text.startswith("/")
 
 
-async def test_button_answered_by_number_sends_the_payload(lm: Any) -> None:
-    app, channel, bot = make_app()
+async def test_button_answered_by_number_sends_the_payload(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(lm=lm)
     bot.tracker_events.extend([
         MagicMock(type_name="user"),
         MagicMock(type_name="bot", data={"buttons": [{"title": "Yes", "payload": "/affirm"},
@@ -227,25 +241,32 @@ async def test_button_answered_by_number_sends_the_payload(lm: Any) -> None:
     assert bot.messages[0].text == "/deny"
 
 
-async def test_send_failures_never_escape_into_rasa_and_reach_the_bot_as_an_intent() -> None:
-    app, channel, bot = make_app({"max_retries": "0"})
-    with respx.mock() as router:
-        router.post(f"{API}/api/v1/message/send/").mock(
-            return_value=httpx.Response(400, json={"success": False, "code": 520, "message": "x"})
-        )
-        router.post(f"{API}/api/v1/message/show-typing/").mock(return_value=httpx.Response(200))
-        await post(app, inbound())
-        await channel.turns.join()
+async def test_send_failures_never_escape_into_rasa_and_reach_the_bot_as_an_intent(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({"max_retries": "0"}, lm=lm)
+    send = lm.post(SEND_PATH).respond(400, json={"success": False, "code": 520, "message": "x"})
+    typing = lm.post(TYPING_PATH).respond(200)
+    await post(app, inbound())
+    await channel.turns.join()
+    assert send.call_count == 2 and typing.called and not lm.unrouted
     texts = [m.text for m in bot.messages]
     assert texts[0] == "hi"
     assert texts[1].startswith('/imessage_delivery_failed{"error_code":520')
     assert len(texts) == 2  # the failure turn's own failed reply does not loop
 
 
-async def test_output_channel_works_without_a_request_for_trigger_intent(lm: Any) -> None:
-    _, channel, _ = make_app()
+async def test_output_channel_works_without_a_request_for_trigger_intent(
+    lm: LoopMessageStandIn,
+) -> None:
+    _, channel, _ = make_app(lm=lm)
     output = channel.get_output_channel()
-    await output.send_response("+13231112233", {"text": "reminder", "image": "https://x.io/a.png"})
+    try:
+        await output.send_response(
+            "+13231112233", {"text": "reminder", "image": "https://x.io/a.png"}
+        )
+    finally:
+        await channel.client().aclose()  # no server ran, so no stop listener closes it
     (sent,) = sends(lm)
     assert sent == {"contact": "+13231112233", "text": "reminder",
                     "attachments": ["https://x.io/a.png"], "passthrough": sent["passthrough"]}  # fmt: skip
@@ -259,13 +280,14 @@ async def test_health_route_reports_the_channel() -> None:
 
 
 async def test_no_secret_reaches_the_logs_even_at_debug(
-    lm: Any, caplog: pytest.LogCaptureFixture
+    lm: LoopMessageStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    app, channel, _ = make_app()
+    caplog.set_level(logging.DEBUG)  # the stand-in's own server log lines are checked too
+    app, channel, _ = make_app(lm=lm)
     await post(app, inbound("my secret message text"))
     await post(app, inbound(), auth="wrong-" + AUTH)
     await channel.turns.join()
+    assert len(sends(lm)) == 1  # a whole turn ran, its reply sent
     logged = "\n".join(r.getMessage() for r in caplog.records) + repr(channel.config)
     assert AUTH not in logged and API_KEY not in logged
     assert "+13231112233" not in logged  # contacts are masked

@@ -1,15 +1,33 @@
-"""`rasa-imessage check` offline and against a mocked LoopMessage."""
+"""`rasa-imessage check` offline and against the LoopMessage stand-in on 127.0.0.1."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
-import respx
+import uuid
+from types import SimpleNamespace
+from typing import Any, Dict
 
+import pytest
+from lm_standin import LoopMessageStandIn, Reply
+
+from rasa_imessage import checks
 from rasa_imessage.checks import check_credentials
 
 BLOCK = {"api_key": "org-key", "webhook_auth": "a" * 40}
-STATUS = "https://a.loopmessage.com/v1/message/status/"
+LEGACY_BLOCK = {"api": "legacy", "authorization_key": "auth-key", "secret_key": "secret-key",
+                "sender_name": "bot@imsg.co", "webhook_auth": "a" * 40}  # fmt: skip
+# The key check asks for the status of a random message id; a fixed one gives a fixed path.
+PROBE_ID = uuid.UUID(int=0x5EED)
+STATUS = f"/v1/message/status/rasa-imessage-check-{PROBE_ID.hex}/"
+LEGACY_STATUS = f"/api/v1/message/status/rasa-imessage-check-{PROBE_ID.hex}/"
+
+
+@pytest.fixture
+def fixed_probe_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checks, "uuid", SimpleNamespace(uuid4=lambda: PROBE_ID))
+
+
+def against(block: Dict[str, Any], lm: LoopMessageStandIn) -> Dict[str, Any]:
+    return {**block, "base_url": lm.url}
 
 
 async def test_offline_check_names_unset_variables_and_bad_keys(
@@ -29,20 +47,34 @@ async def test_short_webhook_auth_is_a_warning_not_a_failure() -> None:
 
 
 @pytest.mark.parametrize(
-    ("response", "ok"),
+    ("reply", "ok"),
     [
-        (httpx.Response(404), True),
-        (httpx.Response(400, json={"error_code": 130, "message": "bad key"}), False),
-        (httpx.Response(400, json={"success": False, "code": 110}), False),
+        (Reply(404), True),
+        (Reply(400, json={"error_code": 130, "message": "bad key"}), False),
+        (Reply(400, json={"success": False, "code": 110}), False),
     ],
 )
-async def test_key_check_reads_loopmessages_answer(response: httpx.Response, ok: bool) -> None:
-    with respx.mock() as router:
-        route = router.route(method="GET", url__startswith=STATUS).mock(return_value=response)
-        report = await check_credentials(BLOCK)
-    assert route.called and route.calls.last.request.headers["Authorization"] == "org-key"
+async def test_key_check_reads_loopmessages_answer(
+    reply: Reply, ok: bool, lm: LoopMessageStandIn, fixed_probe_id: None
+) -> None:
+    route = lm.get(STATUS).queue(reply)
+    report = await check_credentials(against(BLOCK, lm))
+    assert route.call_count == 1 and route.calls[-1].headers["Authorization"] == "org-key"
+    assert lm.calls == route.calls  # the one status query, nothing else
     assert report.ok is ok, report.render()
     assert "org-key" not in report.render()
+
+
+async def test_legacy_key_check_uses_the_legacy_path_and_headers(
+    lm: LoopMessageStandIn, fixed_probe_id: None
+) -> None:
+    route = lm.get(LEGACY_STATUS).respond(404)
+    report = await check_credentials(against(LEGACY_BLOCK, lm))
+    assert report.ok, report.render()
+    assert lm.calls == route.calls and route.call_count == 1
+    headers = route.calls[-1].headers
+    assert headers["Authorization"] == "auth-key" and headers["Loop-Secret-Key"] == "secret-key"
+    assert "auth-key" not in report.render() and "secret-key" not in report.render()
 
 
 def test_cli_check_reads_the_file_and_exits_non_zero_on_problems(tmp_path, capsys) -> None:

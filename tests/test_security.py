@@ -1,9 +1,10 @@
 """Nobody in, nothing out: secrets stay out of logs, URLs are checked, user text stays text.
 
 The log test runs whole turns over real HTTP both ways: the emulator posts LoopMessage's
-webhooks to the channel served by Sanic on loopback, the channel's real client sends the
-replies back to the emulator, with the root logger (httpx, httpcore, Sanic, asyncio
-included) at DEBUG.
+webhooks to the channel served by Sanic on loopback, the channel's real client (aiohttp)
+sends the replies back to the emulator, with the root logger (aiohttp, Sanic, asyncio, the
+test's own httpx client included) at DEBUG. The other tests answer the channel with the `lm`
+stand-in on 127.0.0.1 (tests/lm_standin.py).
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from hypothesis import strategies as st
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 import httpx
-import respx
 from aiohttp import web
+from channel_kit import API_KEY as KIT_API_KEY
 from channel_kit import (
-    API,
     AUTH,
     SEND_PATH,
     TYPING_PATH,
@@ -35,12 +35,14 @@ from channel_kit import (
     sends,
     served,
 )
+from lm_standin import LoopMessageStandIn
+from pydantic import SecretStr
 
 from rasa_imessage.config import load_config
 from rasa_imessage.emulator import Emulator, EmulatorConfig
 from rasa_imessage.emulator.lifecycle import Inbound
 from rasa_imessage.inbound import to_turn
-from rasa_imessage.loopmessage import parse_webhook
+from rasa_imessage.loopmessage import ClientConfig, LoopMessageClient, parse_webhook
 
 pytestmark = pytest.mark.rasa
 
@@ -50,8 +52,10 @@ PHONE, EMAIL = "+13231112233", "jane.appleseed@icloud.com"
 PRIVATE_TEXT = "my bank pin is 4321"
 GUARD = 20  # a guard against a hang when a test fails, never a wait a test relies on
 # The emulator and the CDN stand in for LoopMessage and the internet: they hold the keys
-# and see contacts by design, so their own log lines are not the connector's.
-STAND_IN_LOGGERS = ("rasa_imessage.emulator", "aiohttp")
+# and see contacts by design, so their own log lines are not the connector's. Only aiohttp's
+# server-side loggers are theirs: the connector's client is aiohttp too, and its loggers
+# (aiohttp.client, aiohttp.internal) are checked with the connector's own.
+STAND_IN_LOGGERS = ("rasa_imessage.emulator", "aiohttp.access", "aiohttp.server", "aiohttp.web")
 
 
 async def until(check: Callable[[], bool], what: str) -> None:
@@ -95,7 +99,7 @@ def credentials_for(api: str, emulator_url: str) -> Dict[str, Any]:
 async def test_whole_turns_at_debug_log_no_secret_no_contact_and_fetch_no_inbound_url(
     api: str, cdn: Dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # the root logger: httpx, httpcore, sanic, asyncio too
+    caplog.set_level(logging.DEBUG)  # the root logger: aiohttp, sanic, asyncio, httpx too
     emulator = Emulator(EmulatorConfig(
         api=api, webhook_auth=AUTH, api_keys=(API_KEY,), authorization_key=LEGACY_KEY,
         secret_key=LEGACY_SECRET, retry_scale=0.01, delivery_delay=0.0,
@@ -146,6 +150,7 @@ async def test_whole_turns_at_debug_log_no_secret_no_contact_and_fetch_no_inboun
     assert cdn["seen"] == []  # the connector never fetched the user's attachment
     ours = [r for r in caplog.records if not r.name.startswith(STAND_IN_LOGGERS)]
     names = {r.name.split(".")[0] for r in ours}
+    # Third-party DEBUG records are captured and checked (httpx: the test's own client).
     assert {"rasa_imessage", "sanic"} <= names and names & {"httpx", "httpcore"}
     logged = "\n".join(_rendered(r) for r in ours)
     reprs = repr(channel.config) + repr(channel.client()) + repr(channel.auth)
@@ -171,34 +176,41 @@ def _rendered(record: logging.LogRecord) -> str:
      "https://169.254.169.254/latest/meta-data", "https://cdn.example.com/" + "a" * 300],
 )  # fmt: skip
 async def test_outbound_attachment_urls_are_validated_before_any_send(
-    url: str, caplog: pytest.LogCaptureFixture
+    url: str, lm: LoopMessageStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app, channel, bot = make_app({"typing_seconds": "0", "mark_read": "false"})
+    # The channel's config names no base_url, so LoopMessage's own URL rules apply (a
+    # loopback base_url, the emulator's, would admit loopback URLs); its client is given
+    # and sends to the stand-in.
+    client = LoopMessageClient(ClientConfig(api_key=SecretStr(KIT_API_KEY), base_url=lm.url))
+    options = {"typing_seconds": "0", "mark_read": "false"}
+    app, channel, bot = make_app(options, client=client)
+    assert channel.config.base_url is None
     bot.reply = [{"text": None, "image": url}, {"text": None, "attachment": url},
                  {"custom": {"attachments": [url]}}, {"custom": {"media_url": url}},
                  {"text": None, "image": "https://cdn.example.com/fine.png"}]  # fmt: skip
-    with respx.mock(assert_all_called=False) as router:
-        router.post(API + SEND_PATH).mock(
-            return_value=httpx.Response(200, json={"message_id": "O"})
-        )
+    lm.post(SEND_PATH).respond(200, json={"message_id": "O"})
+    try:
         async with served(app) as http:
             assert (await send_webhook(http, inbound())).status_code == 200
             await channel.turns.join()
-        sent = sends(router)
+    finally:
+        await client.aclose()  # a client passed in is the caller's to close
+    sent = sends(lm)
     assert len(bot.messages) == 1
+    assert {call.path for call in lm.calls} == {SEND_PATH}  # sends only, no other call
     assert [body["attachments"] for body in sent] == [["https://cdn.example.com/fine.png"]]
     refusals = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]
     assert len(refusals) == 4  # one line per refused response
     assert all(url not in line for line in refusals)  # a signed URL is not echoed
 
 
-async def test_the_webhook_fetches_nothing_it_is_given() -> None:
-    app, channel, bot = make_app({"typing_seconds": "2"})
+async def test_the_webhook_fetches_nothing_it_is_given(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app({"typing_seconds": "2"}, lm=lm)
     bot.reply = []
-    attacker = "https://attacker.example"
-    with respx.mock(assert_all_called=False) as router:
-        router.post(API + TYPING_PATH).mock(return_value=httpx.Response(200, json={}))
-        other = router.route().mock(return_value=httpx.Response(200))
+    lm.post(TYPING_PATH).respond(200, json={})
+    # The URLs in the webhooks point at a second loopback server that records any request.
+    async with LoopMessageStandIn() as other:
+        attacker = other.url
         async with served(app) as http:
             for body in (
                 inbound("", attachments=[f"{attacker}/a.png", f"{attacker}/b.mov"], webhook_id="A"),
@@ -210,10 +222,9 @@ async def test_the_webhook_fetches_nothing_it_is_given() -> None:
                 assert (await send_webhook(http, body)).status_code == 200
             await channel.turns.join()
             await asyncio.gather(*channel._side_tasks)
-        hosts = {call.request.url.host for call in router.calls}
     assert len(bot.messages) == 3
-    assert other.call_count == 0
-    assert hosts == {"a.loopmessage.com"}  # the typing indicators, nothing else
+    assert other.calls == []
+    assert lm.calls and {call.path for call in lm.calls} == {TYPING_PATH}  # nothing else
 
 
 # -- user text cannot become an intent or entities ---------------------------------------------

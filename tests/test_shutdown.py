@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 import httpx
-import respx
-from channel_kit import API, SEND_PATH, inbound, make_app, send_webhook, served
+from channel_kit import SEND_PATH, inbound, make_app, send_webhook, served
+from lm_standin import LoopMessageStandIn
 
 pytestmark = pytest.mark.rasa
 
@@ -49,16 +49,14 @@ async def stop_server(app: Any) -> None:
 
 
 @pytest.fixture
-def lm() -> Any:
-    with respx.mock(assert_all_called=False) as router:
-        router.post(API + SEND_PATH).mock(
-            return_value=httpx.Response(200, json={"message_id": "O"})
-        )
-        yield router
+async def lm(lm: LoopMessageStandIn) -> LoopMessageStandIn:
+    """The stand-in, accepting every send."""
+    lm.post(SEND_PATH).respond(200, json={"message_id": "O"})
+    return lm
 
 
-async def test_a_turn_in_flight_finishes_during_the_grace_period(lm: Any) -> None:
-    app, channel, bot = make_app({**QUIET, "shutdown_timeout": "30"})
+async def test_a_turn_in_flight_finishes_during_the_grace_period(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app({**QUIET, "shutdown_timeout": "30"}, lm=lm)
     gate = Gate(bot)
     async with served(app) as http:
         assert (await send_webhook(http, inbound("slow"))).status_code == 200
@@ -78,44 +76,38 @@ async def _post_after_restart(app: Any, body: Dict[str, Any]) -> httpx.Response:
         return await send_webhook(http, body)
 
 
-async def test_new_webhooks_get_503_while_follow_ups_of_turns_in_flight_still_run() -> None:
-    app, channel, bot = make_app({**QUIET, "shutdown_timeout": "30", "max_retries": "0"})
+async def test_new_webhooks_get_503_while_follow_ups_of_turns_in_flight_still_run(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({**QUIET, "shutdown_timeout": "30", "max_retries": "0"}, lm=lm)
     gate = Gate(bot)
-    with respx.mock(assert_all_called=False) as router:
-        router.post(API + SEND_PATH).mock(
-            return_value=httpx.Response(400, json={"success": False, "code": 520, "message": "x"})
-        )
-        async with served(app) as http:
-            assert (await send_webhook(http, inbound("in flight"))).status_code == 200
-            await asyncio.wait_for(gate.arrived.wait(), GUARD)
-            stopping = asyncio.ensure_future(stop_server(app))
-            await asyncio.sleep(0)
-            late = await send_webhook(http, inbound("late", webhook_id="W-late", message_id="M2"))
-            assert late.status_code == 503 and "shutting down" in late.json()["error"]
-            gate.open.set()  # the reply fails: the delivery-failed turn is queued mid-drain
-            await asyncio.wait_for(stopping, GUARD)
+    send = lm.post(SEND_PATH).respond(400, json={"success": False, "code": 520, "message": "x"})
+    async with served(app) as http:
+        assert (await send_webhook(http, inbound("in flight"))).status_code == 200
+        await asyncio.wait_for(gate.arrived.wait(), GUARD)
+        stopping = asyncio.ensure_future(stop_server(app))
+        await asyncio.sleep(0)
+        late = await send_webhook(http, inbound("late", webhook_id="W-late", message_id="M2"))
+        assert late.status_code == 503 and "shutting down" in late.json()["error"]
+        gate.open.set()  # the reply fails: the delivery-failed turn is queued mid-drain
+        await asyncio.wait_for(stopping, GUARD)
     texts = [m.text for m in bot.messages]
     assert texts[0] == "in flight"
     assert texts[1].startswith('/imessage_delivery_failed{"error_code":520')
     assert len(texts) == 2 and channel.turns.pending == 0
     async with served(app) as http:  # the retry of the refused webhook, after the restart
-        with respx.mock(assert_all_called=False) as router:
-            router.post(API + SEND_PATH).mock(
-                return_value=httpx.Response(200, json={"message_id": "O"})
-            )
-            gate.open.set()
-            assert (
-                await send_webhook(http, inbound("late", webhook_id="W-late"))
-            ).status_code == 200
-            await channel.turns.join()
+        send.respond(200, json={"message_id": "O"})
+        gate.open.set()
+        assert (await send_webhook(http, inbound("late", webhook_id="W-late"))).status_code == 200
+        await channel.turns.join()
     assert [m.text for m in bot.messages][2:] == ["late"]
 
 
 async def test_what_cannot_finish_in_time_is_released_for_a_redelivery(
-    lm: Any, figures: Any
+    lm: LoopMessageStandIn, figures: Any
 ) -> None:
     """In-memory store: released claims let LoopMessage's duplicate or 409-retried delivery run."""
-    app, channel, bot = make_app({**QUIET, "shutdown_timeout": "0.05"})
+    app, channel, bot = make_app({**QUIET, "shutdown_timeout": "0.05"}, lm=lm)
     gate = Gate(bot)
     webhooks = [inbound(f"m{i}", webhook_id=f"W{i}", message_id=f"M{i}") for i in range(3)]
     async with served(app) as http:
@@ -141,9 +133,12 @@ async def test_what_cannot_finish_in_time_is_released_for_a_redelivery(
 class Replica:
     """One replica of the bot sharing Redis; its turns wait at `gate` unless `open`."""
 
-    def __init__(self, redis_url: str, open: bool, **credentials: Any) -> None:
+    def __init__(
+        self, lm: LoopMessageStandIn, redis_url: str, open: bool, **credentials: Any
+    ) -> None:
         self.app, self.channel, bot = make_app(
-            {**QUIET, "dedupe_store": redis_url, "dedupe_lease_seconds": "1", **credentials}
+            {**QUIET, "dedupe_store": redis_url, "dedupe_lease_seconds": "1", **credentials},
+            lm=lm,
         )
         self.gate = Gate(bot)
         if open:
@@ -152,10 +147,10 @@ class Replica:
 
 @pytest.mark.redis
 async def test_a_turn_cancelled_at_shutdown_runs_on_another_replica(
-    lm: Any, redis_url: str
+    lm: LoopMessageStandIn, redis_url: str
 ) -> None:
-    a = Replica(redis_url, open=False, shutdown_timeout="0")
-    b = Replica(redis_url, open=True)
+    a = Replica(lm, redis_url, open=False, shutdown_timeout="0")
+    b = Replica(lm, redis_url, open=True)
     body = inbound("handed over", webhook_id="W-handover-" + str(id(a)))
     async with served(b.app):
         async with served(a.app) as http_a:
@@ -171,10 +166,10 @@ async def test_a_turn_cancelled_at_shutdown_runs_on_another_replica(
 
 @pytest.mark.redis
 async def test_a_replica_that_falls_silent_after_the_ack_loses_nothing(
-    lm: Any, redis_url: str, figures: Any
+    lm: LoopMessageStandIn, redis_url: str, figures: Any
 ) -> None:
-    a = Replica(redis_url, open=False, shutdown_timeout="0")
-    b = Replica(redis_url, open=True)
+    a = Replica(lm, redis_url, open=False, shutdown_timeout="0")
+    b = Replica(lm, redis_url, open=True)
     body = inbound("orphan", webhook_id="W-orphan-" + str(id(a)))
     async with served(b.app) as http_b:
         async with served(a.app) as http_a:
@@ -190,9 +185,11 @@ async def test_a_replica_that_falls_silent_after_the_ack_loses_nothing(
 
 
 @pytest.mark.redis
-async def test_nothing_is_taken_over_until_the_model_is_loaded(lm: Any, redis_url: str) -> None:
-    a = Replica(redis_url, open=False, shutdown_timeout="0")
-    b = Replica(redis_url, open=True)
+async def test_nothing_is_taken_over_until_the_model_is_loaded(
+    lm: LoopMessageStandIn, redis_url: str
+) -> None:
+    a = Replica(lm, redis_url, open=False, shutdown_timeout="0")
+    b = Replica(lm, redis_url, open=True)
     b.gate.bot.ready = False  # B is still loading its model
     taken_over: List[int] = []
     rounds: asyncio.Queue[bool] = asyncio.Queue()
@@ -223,13 +220,16 @@ async def test_nothing_is_taken_over_until_the_model_is_loaded(lm: Any, redis_ur
     assert taken_over == [1]  # on its first take-over: no attempt was spent while waiting
 
 
-async def test_a_dead_dedupe_store_defers_the_webhook_with_503_not_500() -> None:
+async def test_a_dead_dedupe_store_defers_the_webhook_with_503_not_500(
+    lm: LoopMessageStandIn,
+) -> None:
     from channel_kit import inbound, make_app, post
 
     from rasa_imessage.idempotency import RedisStore
 
     store = RedisStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
-    app, channel, bot = make_app(store=store)
+    app, channel, bot = make_app(lm=lm, store=store)
     response = await post(app, inbound())
     assert response.status == 503 and "dedupe store" in response.json["error"]
     assert channel.turns.pending == 0 and not bot.messages
+    assert lm.calls == []  # nor a typing indicator for a webhook that was not taken

@@ -4,7 +4,8 @@ Random JSON, mutated LoopMessage webhooks of both generations, wrong types, huge
 deep nesting, invalid UTF-8, wrong content types and oversized bodies go through
 `configure_app`'s ASGI app. The properties: every answer is a 200, or a 4xx whose JSON body
 names the reason on one line; no turn crashes (the runner logs a crash as an ERROR); once the
-turns are joined, nothing is pending and no task is left behind.
+turns are joined, nothing is pending and no task is left behind. The turns' replies go to
+the LoopMessage stand-in on 127.0.0.1, served from a thread of its own (see ServedAppThread).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
-import httpx
-import respx
-from channel_kit import API, AUTH, SEND_PATH, TYPING_PATH, ServedAppThread
+from channel_kit import AUTH, SEND_PATH, TYPING_PATH, ServedAppThread
+from lm_standin import LoopMessageStandIn
 
 pytestmark = pytest.mark.rasa
 
@@ -160,20 +160,22 @@ class Errors(logging.Handler):
 def endpoint(figures_log) -> Iterator[Tuple[ServedAppThread, Any, Any, Errors, Dict[int, int]]]:
     errors = Errors()
     logging.getLogger().addHandler(errors)
-    with respx.mock(assert_all_called=False) as router:
-        router.post(API + SEND_PATH).mock(
-            return_value=httpx.Response(200, json={"message_id": "OUT"})
-        )
-        router.post(API + TYPING_PATH).mock(return_value=httpx.Response(200, json={}))
-        with ServedAppThread({"max_body_bytes": MAX_BODY}) as (served, channel, bot):
-            statuses: Dict[int, int] = {}
-            yield served, channel, bot, errors, statuses
-            served.run(channel.turns.join())
-            served.run(_side_tasks_done(channel))
-            assert channel.turns.pending == 0 and channel.turns.conversations == 0
-            assert not channel._side_tasks
-            assert served.run(_other_tasks()) == 0, "tasks left behind on the app's loop"
+    lm = LoopMessageStandIn()
+    lm.post(SEND_PATH).respond(200, json={"message_id": "OUT"})
+    lm.post(TYPING_PATH).respond(200, json={})
+    with ServedAppThread({"max_body_bytes": MAX_BODY}, lm=lm) as (served, channel, bot):
+        statuses: Dict[int, int] = {}
+        yield served, channel, bot, errors, statuses
+        served.run(channel.turns.join())
+        served.run(_side_tasks_done(channel))
+        assert channel.turns.pending == 0 and channel.turns.conversations == 0
+        assert not channel._side_tasks
+        assert served.run(_other_tasks()) == 0, "tasks left behind on the app's loop"
     logging.getLogger().removeHandler(errors)
+    assert lm.sends() and not lm.unrouted  # the turns' replies reached the stand-in
+    unanswered = [r.getMessage() for r in errors.records if r.name == "rasa_imessage.outbound"
+                  and ("could not reach" in r.getMessage() or "in time" in r.getMessage())]  # fmt: skip
+    assert unanswered == [], unanswered  # every send got the stand-in's answer
     crashes = [r.getMessage() for r in errors.records if r.name != "rasa_imessage.outbound"]
     assert crashes == [], crashes
     figures_log(

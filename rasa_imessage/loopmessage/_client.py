@@ -1,21 +1,26 @@
-"""The async LoopMessage client: one pooled httpx client, bounded retries, typed errors.
+"""The async LoopMessage client: one pooled aiohttp session, bounded retries, typed errors.
 
-Every httpx call goes through `_translated`, so what leaves this module is a
-LoopMessageError (or a bug of ours, loudly, once): timeouts and transport failures
-become APIConnectionError and are retried; an answer with an error becomes the
-APIError subclass its code calls for. Log lines carry the endpoint, HTTP status,
-attempt and code, never a key, a header value or the message text.
+aiohttp, not httpx: both Rasa lines ship it, and a request costs about a fifth of the CPU
+(BENCHMARKS.md, outbound client: ~0.35 ms against ~1.8 ms on the same loopback stand-in);
+a turn makes up to three of them. Every request goes through `_translated`, so what leaves
+this module is a LoopMessageError (or a bug of ours, loudly, once): timeouts and transport
+failures become APIConnectionError and are retried; an answer with an error becomes the
+APIError subclass its code calls for. Log lines carry the endpoint, HTTP status, attempt
+and code, never a key, a header value or the message text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Union
-from urllib.parse import quote
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Dict, Mapping, Union
+from urllib.parse import quote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
-import httpx
+import aiohttp
 
 from ._codes import ErrorKind
 from ._config import ClientConfig, secret_value
@@ -31,7 +36,13 @@ from ._errors import (
 )
 from ._models import MessageStatus, SendResult, parse_send_result, parse_status
 from ._retry import RetryPolicy, parse_retry_after
-from ._send import MAX_ATTACHMENTS, SendRequest, to_current_body, to_legacy_body
+from ._send import (
+    MAX_ATTACHMENTS,
+    SendRequest,
+    is_loopback_url,
+    to_current_body,
+    to_legacy_body,
+)
 
 __all__ = ["ClientConfig", "LoopMessageClient", "mask_contact"]  # ClientConfig: re-exported
 
@@ -79,29 +90,50 @@ def mask_contact(contact: str | None) -> str:
     return f"{contact[:2]}•••{contact[-2:]}" if len(contact) >= 8 else "•••"
 
 
-@contextmanager
-def _translated(endpoint: str) -> Iterator[None]:
-    """The one boundary where httpx exceptions become ours."""
+def _proxy_for(base_url: str) -> str | None:
+    """The proxy that HTTPS_PROXY/HTTP_PROXY name for this host, unless NO_PROXY exempts it.
+
+    A local emulator is never proxied: a proxy cannot reach this machine's loopback.
+    """
+    parts = urlsplit(base_url)
+    proxy = getproxies().get(parts.scheme)
+    if proxy is None or is_loopback_url(base_url) or proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one HTTP attempt brought back: nothing of aiohttp outlives the request."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@asynccontextmanager
+async def _translated(endpoint: str) -> AsyncIterator[None]:
+    """The one boundary where aiohttp exceptions become ours."""
     try:
         yield
-    except httpx.TimeoutException as exc:
+    except asyncio.TimeoutError as exc:  # aiohttp's timeouts subclass it
         raise APITimeoutError(
             f"LoopMessage {endpoint}: no answer in time ({type(exc).__name__}); retry later"
         ) from exc
-    except httpx.TransportError as exc:
+    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
         raise APIConnectionError(
             f"LoopMessage {endpoint}: could not reach LoopMessage ({type(exc).__name__}); "
             "check the network and base_url"
         ) from exc
-    except httpx.RequestError as exc:  # undecodable body, redirect loop: an answer, unusable
+    except aiohttp.ClientError as exc:  # a malformed answer, a redirect loop: unusable
         raise PayloadError(
             f"LoopMessage {endpoint}: unusable answer ({type(exc).__name__})"
         ) from exc
 
 
-def _json_object(response: httpx.Response) -> Dict[str, Any] | None:
+def _json_object(body: bytes) -> Dict[str, Any] | None:
     try:
-        data = response.json()
+        data = json.loads(body)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
         return None
     return data if isinstance(data, dict) else None
@@ -113,14 +145,14 @@ _Outcome = Union[Dict[str, Any], LoopMessageError]
 class LoopMessageClient:
     """Sends messages, typing indicators and status queries to one LoopMessage account.
 
-    Give it an `httpx.AsyncClient` to share a pool or to mock the transport; without
-    one it makes its own pooled client and closes it in `aclose()`.
+    Give it an `aiohttp.ClientSession` to share a pool; without one it makes its own pooled
+    session on first use (inside the running event loop) and closes it in `aclose()`.
     """
 
     def __init__(
         self,
         config: ClientConfig,
-        http: httpx.AsyncClient | None = None,
+        session: aiohttp.ClientSession | None = None,
         *,
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -135,20 +167,30 @@ class LoopMessageClient:
         self._api = config.api
         self._base = config.effective_base_url
         self._headers = _headers(config)
-        self._owns_http = http is None
-        self._http = http if http is not None else self._pooled_client(config)
+        self._owns_session = session is None
+        self._http = session
+        self._proxy = _proxy_for(self._base)
         self._closed = False
 
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = self._pooled_session(self.config)
+        return self._http
+
     @staticmethod
-    def _pooled_client(config: ClientConfig) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=config.max_connections,
-                # Every connection stays warm: with many conversations at once, closing idle
-                # ones past 20 meant new TLS handshakes (~9% of server CPU in a profile).
-                max_keepalive_connections=config.max_connections,
+    def _pooled_session(config: ClientConfig) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=config.timeout,  # a free connection from the pool, or a new one
+                sock_connect=config.connect_timeout,
+                sock_read=config.timeout,
             ),
+            # Not trust_env: aiohttp would then read the environment and ~/.netrc on every
+            # request (a fifth of the client's CPU in BENCHMARKS.md); the proxy is looked up
+            # once instead (`_proxy_for`).
+            trust_env=False,
         )
 
     def __repr__(self) -> str:
@@ -167,8 +209,8 @@ class LoopMessageClient:
         if self._closed:
             return
         self._closed = True
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owns_session and self._http is not None:
+            await self._http.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -278,23 +320,26 @@ class LoopMessageClient:
 
     async def _attempt(
         self, method: str, path: str, content: bytes | None, endpoint: str
-    ) -> httpx.Response:
-        with _translated(endpoint):
-            return await self._http.request(
-                method, self._base + path, content=content, headers=self._headers
-            )
+    ) -> _Answer:
+        async with _translated(endpoint), self._session().request(
+            method,
+            self._base + path,
+            data=content,
+            headers=self._headers,
+            proxy=self._proxy,
+            allow_redirects=False,  # a redirect would carry the keys to another host
+        ) as response:
+            return _Answer(response.status, response.headers, await response.read())
 
-    def _outcome(
-        self, response: httpx.Response, endpoint: str, attempt: int, *, strict: bool
-    ) -> _Outcome:
+    def _outcome(self, response: _Answer, endpoint: str, attempt: int, *, strict: bool) -> _Outcome:
         """The JSON body of a success, or the error that this answer amounts to."""
-        body = _json_object(response)
+        body = _json_object(response.body)
         error = self._error_in(response, body, endpoint, strict=strict)
         _log.debug(
             "LoopMessage %s attempt %d: HTTP %d, code %s",
             endpoint,
             attempt + 1,
-            response.status_code,
+            response.status,
             error.code if isinstance(error, APIError) else None,
         )
         if error is not None:
@@ -303,13 +348,13 @@ class LoopMessageClient:
 
     def _error_in(
         self,
-        response: httpx.Response,
+        response: _Answer,
         body: Dict[str, Any] | None,
         endpoint: str,
         *,
         strict: bool,
     ) -> LoopMessageError | None:
-        status = response.status_code
+        status = response.status
         if 200 <= status < 300:
             if not strict:
                 return None
