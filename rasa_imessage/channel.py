@@ -37,6 +37,7 @@ from .loopmessage import (
     mask_contact,
     parse_webhook,
 )
+from .offers import OfferCache
 from .outbound import CHANNEL_NAME, IMessageOutput
 from .tasks import QueueFull, TurnRunner, freeze_startup_objects
 
@@ -92,6 +93,9 @@ class IMessageInput(InputChannel):
             config.dedupe_lease_seconds,
         )
         self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
+        # Buttons on the table per conversation, so a reply needs no tracker read; not with
+        # a shared store, where other replicas run some of the turns (offers.py).
+        self._offers = None if self.store.shared else OfferCache()
         self._leases = LeaseKeeper(self.store, self._recover, self._can_take_over)
         self._stopping = False  # set while the server drains: new webhooks get 503
         self._app: Any = None
@@ -125,6 +129,7 @@ class IMessageInput(InputChannel):
             last_user_message_id=last_user_message_id,
             on_failure=self._delivery_failed if report_failures else None,
             on_sent=self._remember_sent,
+            on_offer=self._offers.offered if self._offers is not None else None,
             # The typing call for this message, if still on its way: the reply waits for it.
             before_first_send=self._typing.get(last_user_message_id or ""),
         )
@@ -362,7 +367,7 @@ class IMessageInput(InputChannel):
         if event.kind is EventKind.message and 0 < len(event.text or "") <= MAX_REPLY_LENGTH:
             conversation = conversation_of(event)
             if conversation:
-                payload = match_button(event.text, await _offered(agent, conversation))
+                payload = match_button(event.text, await self._offered(agent, conversation))
         turn = to_turn(
             event,
             self.config,
@@ -371,6 +376,8 @@ class IMessageInput(InputChannel):
         )
         if turn is None:
             return
+        if self._offers is not None:
+            self._offers.answered(turn.sender_id)
         is_failure_turn = event.kind is EventKind.failed
         output = self._output(
             last_user_message_id=event.message_id if event.kind is EventKind.message else None,
@@ -399,6 +406,8 @@ class IMessageInput(InputChannel):
             return
 
         async def run() -> None:
+            if self._offers is not None:
+                self._offers.answered(conversation)
             await handler(_user_message(turn, self._output(report_failures=False)))
 
         try:
@@ -407,6 +416,11 @@ class IMessageInput(InputChannel):
             logger.error(
                 "delivery-failed turn for %s dropped: queue full", mask_contact(conversation)
             )
+
+    async def _offered(self, agent: Any, conversation: str) -> List[Button]:
+        """Buttons on the table in this conversation: from the cache, else the tracker."""
+        known = self._offers.get(conversation) if self._offers is not None else None
+        return known if known is not None else await _tracker_offer(agent, conversation)
 
     def _log_status(self, event: InboundEvent) -> None:
         if event.kind is EventKind.delivered:
@@ -439,7 +453,7 @@ def _agent_ready(agent: Any) -> bool:
     return True
 
 
-async def _offered(agent: Any, conversation: str) -> List[Button]:
+async def _tracker_offer(agent: Any, conversation: str) -> List[Button]:
     """Buttons the bot offered last in this conversation, read from the tracker store."""
     store = getattr(agent, "tracker_store", None)
     if store is None:

@@ -67,6 +67,8 @@ class IdempotencyStore:
 
     # Seconds between `maintain` calls; None: this store has nothing to maintain.
     maintenance_interval: Optional[float] = None
+    # Shared by replicas: each sees only some turns of a conversation.
+    shared: bool = False
 
     async def claim(self, key: str, body: Optional[str] = None) -> Claim:
         """Reserve `key`; `body` (the raw webhook) is kept where another replica can use it."""
@@ -252,6 +254,8 @@ class RedisStore(IdempotencyStore):
     Each claim holds its own token, so a replica whose lease ran out while its turn was still
     running cannot end the claim another replica has taken over since.
     """
+
+    shared = True
 
     prefix = "rasa_imessage:webhook:"
     inbox_prefix = "rasa_imessage:inbox:"

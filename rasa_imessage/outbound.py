@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
 
 from rasa.core.channels.channel import OutputChannel
 
+from .buttons import Button, offered_buttons
 from .config import IMessageConfig
 from .loopmessage import (
     APIError,
@@ -54,6 +55,7 @@ class IMessageOutput(OutputChannel):
         last_user_message_id: Optional[str] = None,
         on_failure: Optional[SendFailure] = None,
         on_sent: Optional[Callable[[SendResult], None]] = None,
+        on_offer: Optional[Callable[[str, List[Button]], None]] = None,
         before_first_send: Optional[asyncio.Future[None]] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
@@ -62,12 +64,17 @@ class IMessageOutput(OutputChannel):
         self._last_user_message_id = last_user_message_id
         self._on_failure = on_failure
         self._on_sent = on_sent
+        self._on_offer = on_offer  # told of each message with buttons, before it is sent
         # The typing indicator's call, started with the turn: the first reply waits for it
         # (briefly), or the indicator would show up after the reply and linger.
         self._before_first_send = before_first_send
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         """Plan the whole response at once (text and image share a send), then send it."""
+        if self._on_offer is not None:
+            buttons = offered_buttons(message)
+            if buttons:
+                self._on_offer(recipient_id, buttons)
         plan = plan_response(
             message,
             recipient_id,
