@@ -1,9 +1,10 @@
 """Section 6: CPU per message in the connector's own code, and where it goes.
 
-The connector runs in-process with a stand-in agent (bench/inproc.py): no Rasa turn, no
-sockets. CPU per message is measured without a profiler; then cProfile runs the same load
-and its time is attributed to the connector, the HTTP client library, pydantic, Sanic and
-the rest (the profiler inflates every figure; the shares are what to read).
+The connector runs in-process with a stand-in agent (bench/inproc.py): no Rasa turn;
+LoopMessage is the stand-in in its own process. CPU per message is measured without a
+profiler; then cProfile runs the same load and its time is attributed to the connector,
+the HTTP client library, pydantic, Sanic and the rest (the profiler inflates every
+figure; the shares are what to read).
 """
 
 from __future__ import annotations
@@ -17,18 +18,16 @@ from typing import Callable, Dict, List, Tuple
 
 from .inproc import Harness
 from .load import webhook_body
+from .outbound import standin_process
 
 __all__ = ["CpuResult", "profile_connector"]
 
 CONVERSATIONS = 300
 _GROUPS: Tuple[Tuple[str, str], ...] = (
     ("/rasa_imessage/", "connector (rasa_imessage)"),
-    ("/httpx/", "httpx"),
-    ("/httpcore/", "httpx"),
-    ("/rfc3986/", "httpx"),
-    ("/h11/", "httpx"),
-    ("/anyio/", "httpx"),
-    ("/sniffio/", "httpx"),
+    ("/aiohttp/", "aiohttp"),
+    ("/yarl/", "aiohttp"),
+    ("/multidict/", "aiohttp"),
     ("/pydantic/", "pydantic"),
     ("/sanic/", "sanic"),
     ("/rasa/", "rasa"),
@@ -45,7 +44,7 @@ STAGES: Tuple[Tuple[str, str, str], ...] = (
     ("output planning (plan_response)", "rasa_imessage/responses.py", "plan_response"),
     ("send_message (2 per message)", "loopmessage/_client.py", "send_message"),
     ("show_typing (typing + read)", "loopmessage/_client.py", "show_typing"),
-    ("  of which httpx (all requests)", "httpx/_client.py", "request"),
+    ("  of which aiohttp (all requests)", "aiohttp/client.py", "_request"),
 )
 
 
@@ -101,8 +100,8 @@ def _attribute(profile: cProfile.Profile, messages: int, result: CpuResult) -> N
         )
 
 
-async def _measure(messages: int) -> CpuResult:
-    harness = Harness()
+async def _measure(messages: int, url: str) -> CpuResult:
+    harness = Harness(url)
     contacts = [f"+1555{n:07d}" for n in range(CONVERSATIONS)]
     await harness.run(webhook_body(contact, "hi") for contact in contacts)  # warm-up
     bodies = [webhook_body(contacts[n % CONVERSATIONS], "hi") for n in range(messages)]
@@ -121,7 +120,8 @@ async def _measure(messages: int) -> CpuResult:
 
 
 async def profile_connector(messages: int, progress: Callable[[str], None]) -> CpuResult:
-    result = await _measure(messages)
+    async with standin_process() as url:
+        result = await _measure(messages, url)
     progress(f"  {result.cpu_per_message * 1e6:.0f} µs CPU per message")
     return result
 

@@ -3,18 +3,15 @@
 A stand-in agent answers every message the way example_bot answers "hi" (one response of
 two paragraphs: two sends), so what runs is exactly the connector's own path: auth, parse,
 dedupe claim, turn queue, mapping to a `UserMessage`, output planning, the LoopMessage
-client, and the typing/read call. HTTP ends in an in-memory transport, so no socket or
-server cost is counted.
+client, and the typing/read call. LoopMessage is bench/standin.py in a process of its own
+(`url`), so its CPU is not counted; the client's sockets are, as in production.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from types import SimpleNamespace
 from typing import Any, Dict, Iterable
-
-import httpx
 
 from rasa_imessage.channel import IMessageInput
 from rasa_imessage.config import load_config
@@ -27,12 +24,6 @@ GREETING = {
     "Try one of these: *mood*, *picture*, *voice*, *celebrate*, *menu* — or send me a photo."
 }
 AUTH = "bench-in-process"
-
-
-def _loopmessage(request: httpx.Request) -> httpx.Response:
-    if request.url.path.endswith("/send/"):
-        return httpx.Response(200, json={"success": True, "message_id": uuid.uuid4().hex})
-    return httpx.Response(200, json={"success": True})
 
 
 class _Agent:
@@ -49,12 +40,12 @@ async def _answer(message: Any) -> None:
 
 
 class Harness:
-    """One channel instance with a stand-in agent and an in-memory LoopMessage."""
+    """One channel instance with a stand-in agent, sending to the LoopMessage stand-in at `url`."""
 
-    def __init__(self, **options: Any) -> None:
-        config = load_config({"api_key": "bench", "webhook_auth": AUTH, **options})
-        http = httpx.AsyncClient(transport=httpx.MockTransport(_loopmessage))
-        client = LoopMessageClient(config.client_config(), http, retry=RetryPolicy(0))
+    def __init__(self, url: str, **options: Any) -> None:
+        settings = {"api_key": "bench", "webhook_auth": AUTH, "base_url": url, **options}
+        config = load_config(settings)
+        client = LoopMessageClient(config.client_config(), retry=RetryPolicy(0))
         self.channel = IMessageInput(config, client=client)
         self.app = SimpleNamespace(ctx=SimpleNamespace(agent=_Agent()))
         self.headers: Dict[str, str] = {"Authorization": AUTH}

@@ -2,9 +2,10 @@
 
 The stand-in runs in its own process, so the figures are the client's alone. Variants:
 the connector's own pooled client (as `IMessageInput.client()` builds it), the same client
-on a pool that keeps no connection alive (a TCP connect per send), a new client per send
-(what a naive connector does), and a bare aiohttp session posting the same body, which is
-not the connector but shows how much of the cost is the HTTP library's.
+on a session that keeps no connection alive (a TCP connect per send), a new client per send
+(what a naive connector does), and two references that are not the connector: a bare
+aiohttp session posting the same body (the floor under the connector's client) and a
+pooled httpx client doing the same (the connector's transport before it moved to aiohttp).
 """
 
 from __future__ import annotations
@@ -84,11 +85,12 @@ async def outbound(
         request = SendRequest.create(contact="+15550000001", text="Hi! I'm the example bot 👋")
         body = json.dumps(to_current_body(request, sender=None)).encode()
         pooled = IMessageInput(config).client()
-        fresh = LoopMessageClient(
-            config.client_config(),
-            httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0)),
-        )
+        fresh_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+        fresh = LoopMessageClient(config.client_config(), fresh_session)
         session = aiohttp.ClientSession()
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        httpx_client = httpx.AsyncClient(limits=limits)
+        headers = {"Authorization": "bench", "Content-Type": "application/json"}
 
         async def via(client: LoopMessageClient) -> None:
             await client.send_message(request)
@@ -98,15 +100,21 @@ async def outbound(
                 await client.send_message(request)
 
         async def bare() -> None:
-            headers = {"Authorization": "bench", "Content-Type": "application/json"}
             async with session.post(url + "/api/v1/message/send/", data=body, headers=headers) as r:
                 await r.read()
+
+        async def bare_httpx() -> None:
+            answer = await httpx_client.post(
+                url + "/api/v1/message/send/", content=body, headers=headers
+            )
+            answer.json()
 
         variants: Dict[str, SendOnce] = {
             "connector client (pooled)": lambda: via(pooled),
             "connection per send": lambda: via(fresh),
             "new client per send": new_client,
             "bare aiohttp session (reference)": bare,
+            "bare httpx client, pooled (reference: the former transport)": bare_httpx,
         }
         try:
             for name, send in variants.items():
@@ -122,5 +130,7 @@ async def outbound(
         finally:
             await pooled.aclose()
             await fresh.aclose()
+            await fresh_session.close()
             await session.close()
+            await httpx_client.aclose()
     return results

@@ -267,8 +267,9 @@ def render(r: Results, *, quick: bool = False) -> str:
         "## 6. CPU per message in the connector",
         "",
         "In-process (bench/inproc.py): webhooks go straight into the channel's handler, a "
-        "stand-in agent answers each with the greeting (two sends), HTTP ends in httpx's "
-        "MockTransport (no sockets). Rasa itself is not run; pydantic 1 is compiled, so "
+        "stand-in agent answers each with the greeting (two sends), LoopMessage is "
+        "bench/standin.py in its own process (its CPU is not counted; the client's sockets "
+        "are). Rasa itself is not run; pydantic 1 is compiled, so "
         "its time shows under the connector function that calls it (`parse_obj`).",
         "",
     ]
