@@ -9,6 +9,7 @@ this module; the mapping to Rasa lives in inbound.py and responses.py.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from .cancelling import cancel_and_wait
 from .config import IMessageConfig, load_config
 from .idempotency import Claim, IdempotencyStore, Recovered, StoreUnavailable, create_store
 from .inbound import TurnInput, conversation_of, to_turn
+from .indicator import TypingIndicator
 from .leases import LeaseKeeper
 from .loopmessage import (
     APIError,
@@ -102,7 +104,7 @@ class IMessageInput(InputChannel):
         self._client = client
         self._owns_client = client is None  # a client passed in is the caller's to close
         self._side_tasks: Set[asyncio.Future[None]] = set()
-        self._typing: Dict[str, asyncio.Future[None]] = {}  # typing calls still in flight
+        self._typing: Dict[str, TypingIndicator] = {}  # indicators not yet shown or done
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
         self._handler: Optional[OnNewMessage] = None  # set by blueprint(); runs failure turns
 
@@ -130,8 +132,8 @@ class IMessageInput(InputChannel):
             on_failure=self._delivery_failed if report_failures else None,
             on_sent=self._remember_sent,
             on_offer=self._offers.offered if self._offers is not None else None,
-            # The typing call for this message, if still on its way: the reply waits for it.
-            before_first_send=self._typing.get(last_user_message_id or ""),
+            # The typing indicator of this message, if still pending or on its way.
+            indicator=self._typing.get(last_user_message_id or ""),
         )
 
     def _remember_sent(self, result: Any) -> None:
@@ -341,8 +343,10 @@ class IMessageInput(InputChannel):
             return response.json(body)
         message_id = event.message_id
         if message_id and len(self._side_tasks) < _MAX_TYPING_CALLS:
-            task = self._spawn(self._show_typing(message_id, seconds, read))
-            self._typing[message_id] = task
+            show = functools.partial(self._show_typing, message_id)
+            indicator = TypingIndicator(show, seconds, read, self.config.typing_delay)
+            task = self._spawn(indicator.start())
+            self._typing[message_id] = indicator
             task.add_done_callback(lambda _: self._typing.pop(message_id, None))
         return response.json({"status": "ok"})
 
@@ -379,11 +383,14 @@ class IMessageInput(InputChannel):
         if self._offers is not None:
             self._offers.answered(turn.sender_id)
         is_failure_turn = event.kind is EventKind.failed
-        output = self._output(
-            last_user_message_id=event.message_id if event.kind is EventKind.message else None,
-            report_failures=not is_failure_turn,
-        )
-        await on_new_message(_user_message(turn, output))
+        answered = event.message_id if event.kind is EventKind.message else None
+        output = self._output(last_user_message_id=answered, report_failures=not is_failure_turn)
+        try:
+            await on_new_message(_user_message(turn, output))
+        finally:
+            indicator = self._typing.get(answered or "")
+            if indicator is not None:  # no reply yet, and none coming: mark read, no indicator
+                self._spawn(indicator.turn_ended())
 
     async def _delivery_failed(self, conversation: str, error: LoopMessageError) -> None:
         """A send failed for good: tell the bot, in that conversation, after the current turn."""

@@ -233,6 +233,16 @@ OPTIONS: Tuple[Option, ...] = (
         minimum=0,
         maximum=60,
     ),
+    Option(
+        "typing_delay",
+        "number",
+        0.0,
+        "current API: seconds the bot may take before the typing indicator shows; a "
+        "reply within them needs no indicator and no show-typing call (0 = at once)",
+        _as_float,
+        minimum=0,
+        maximum=60,
+    ),
     Option("mark_read", "bool", True, "mark inbound messages read", _as_bool),
     Option(
         "allow_intent_payloads",
@@ -404,6 +414,7 @@ class IMessageConfig:
     allow_unauthenticated_webhooks: bool = False
     base_url: Optional[str] = None
     typing_seconds: int = 8
+    typing_delay: float = 0.0
     mark_read: bool = True
     allow_intent_payloads: bool = False
     split_paragraphs: bool = True

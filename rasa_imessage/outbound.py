@@ -8,7 +8,6 @@ the optional `on_failure` hook (which starts the bot's delivery-failed intent).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
 
@@ -16,6 +15,7 @@ from rasa.core.channels.channel import OutputChannel
 
 from .buttons import Button, offered_buttons
 from .config import IMessageConfig
+from .indicator import TypingIndicator
 from .loopmessage import (
     APIError,
     LoopMessageClient,
@@ -32,9 +32,6 @@ __all__ = ["CHANNEL_NAME", "IMessageOutput", "SendFailure"]
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "imessage"
-# How long the first reply waits for the typing indicator's call (it normally takes one
-# round trip to LoopMessage; a slow API must not hold the reply).
-TYPING_WAIT_SECONDS = 2.0
 
 SendFailure = Callable[[str, LoopMessageError], Awaitable[None]]
 ClientFactory = Callable[[], LoopMessageClient]
@@ -56,7 +53,7 @@ class IMessageOutput(OutputChannel):
         on_failure: Optional[SendFailure] = None,
         on_sent: Optional[Callable[[SendResult], None]] = None,
         on_offer: Optional[Callable[[str, List[Button]], None]] = None,
-        before_first_send: Optional[asyncio.Future[None]] = None,
+        indicator: Optional[TypingIndicator] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
         self._client = client
@@ -65,9 +62,9 @@ class IMessageOutput(OutputChannel):
         self._on_failure = on_failure
         self._on_sent = on_sent
         self._on_offer = on_offer  # told of each message with buttons, before it is sent
-        # The typing indicator's call, started with the turn: the first reply waits for it
-        # (briefly), or the indicator would show up after the reply and linger.
-        self._before_first_send = before_first_send
+        # The typing indicator of the message answered: told of the first reply, which
+        # either makes it unneeded or waits (briefly) for it to land first.
+        self._indicator = indicator
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         """Plan the whole response at once (text and image share a send), then send it."""
@@ -90,9 +87,9 @@ class IMessageOutput(OutputChannel):
 
     async def _send_all(self, recipient_id: str, requests: Iterable[SendRequest]) -> None:
         for request in requests:
-            if self._before_first_send is not None:
-                pending, self._before_first_send = self._before_first_send, None
-                await asyncio.wait({pending}, timeout=TYPING_WAIT_SECONDS)
+            if self._indicator is not None:
+                indicator, self._indicator = self._indicator, None
+                await indicator.before_reply()
             try:
                 async with network_wait():  # another turn may compute meanwhile
                     result = await self._client().send_message(request)

@@ -49,6 +49,8 @@ COERCIONS = [
     ("typing_seconds", "5", 5),
     ("typing_seconds", " 60 ", 60),
     ("typing_seconds", 0, 0),
+    ("typing_delay", "0.5", 0.5),
+    ("typing_delay", 0, 0.0),
     ("mark_read", "false", False),
     ("mark_read", "YES", True),
     ("mark_read", "off", False),
@@ -208,6 +210,7 @@ def test_wrong_types_are_refused_naming_the_key(key, raw, says):
     [
         ("typing_seconds", "61", "61 is above the maximum 60"),
         ("typing_seconds", "-1", "-1 is below the minimum 0"),
+        ("typing_delay", "61", "61.0 is above the maximum 60"),
         ("request_timeout", "0.5", "0.5 is below the minimum 1"),
         ("request_timeout", "120.5", "120.5 is above the maximum 120"),
         ("max_retries", "11", "above the maximum 10"),

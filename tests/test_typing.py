@@ -8,7 +8,7 @@ from typing import List
 import pytest
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
-from channel_kit import SEND_PATH, TYPING_PATH, inbound, make_app, post
+from channel_kit import SEND_PATH, TYPING_PATH, inbound, make_app, post, send_webhook, served
 from lm_standin import Call, LoopMessageStandIn, Outcome, Reply
 
 pytestmark = pytest.mark.rasa
@@ -51,3 +51,62 @@ def _reply_after(typing_arrived: asyncio.Event, typing_may_finish: asyncio.Event
         await sending
 
     return handle
+
+
+# -- typing_delay: the indicator only for a reply that keeps the user waiting ----------------
+
+DELAY = {"typing_seconds": "5", "typing_delay": "0.2"}
+
+
+@pytest.fixture
+async def routes(lm: LoopMessageStandIn) -> LoopMessageStandIn:
+    lm.post(SEND_PATH).respond(200, json={"message_id": "OUT"})
+    lm.post(TYPING_PATH).respond(200, json={})
+    return lm
+
+
+async def _settle(channel) -> None:  # type: ignore[no-untyped-def]
+    """The turns, then what they left behind (a read receipt, a cancelled timer)."""
+    await asyncio.wait_for(channel.turns.join(), GUARD)
+    side = list(channel._side_tasks)
+    if side:
+        await asyncio.wait(side, timeout=GUARD)
+
+
+async def test_a_reply_within_the_delay_makes_no_typing_call(routes: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(DELAY, lm=routes)
+    async with served(app) as http:
+        await send_webhook(http, inbound())  # the stand-in bot answers at once
+        await _settle(channel)
+    assert [call.path for call in routes.calls] == [SEND_PATH]
+    assert bot.messages[0].text == "hi"
+
+
+async def test_a_silent_turn_marks_read_without_an_indicator(routes: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(DELAY, lm=routes)
+    bot.reply = []  # the bot says nothing
+    async with served(app) as http:
+        await send_webhook(http, inbound())
+        await _settle(channel)
+    (call,) = routes.calls
+    assert call.path == TYPING_PATH and call.json == {"message_id": "M-1", "read": True}
+
+
+async def test_a_slow_reply_shows_the_indicator_first(routes: LoopMessageStandIn) -> None:
+    app, channel, _ = make_app(DELAY, lm=routes)
+    typing_route = routes.post(TYPING_PATH)
+
+    async def handle(message):  # type: ignore[no-untyped-def]
+        async def typing_shown() -> None:
+            while not typing_route.called:  # the bot works until the indicator is up
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(typing_shown(), GUARD)
+        await message.output_channel.send_response(message.sender_id, {"text": "done"})
+
+    app.ctx.agent.handle_message.side_effect = handle
+    async with served(app) as http:
+        await send_webhook(http, inbound())
+        await _settle(channel)
+    assert [call.path for call in routes.calls] == [TYPING_PATH, SEND_PATH]
+    assert routes.calls[0].json == {"message_id": "M-1", "read": True, "typing": 5}

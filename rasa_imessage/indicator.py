@@ -1,0 +1,79 @@
+"""The typing indicator and read receipt of one inbound message (current API).
+
+The indicator is for a user who waits: it is shown only when the bot has not started its
+reply within `delay` seconds of the webhook. A reply that fast needs none, and it shows by
+itself that the message was read, so no show-typing call is made at all: one request less
+per turn for most bots (BENCHMARKS.md). A turn that ends without any reply marks the
+message read and shows no indicator, since no reply is coming. `delay` 0 shows the
+indicator at once, for every message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable, Optional
+
+__all__ = ["TypingIndicator"]
+
+# How long the first reply waits for a show-typing call already on its way, so the
+# indicator does not appear after the reply and linger.
+REPLY_WAITS_AT_MOST = 2.0
+
+ShowTyping = Callable[[int, bool], Awaitable[None]]  # (seconds, read); never raises
+
+
+class TypingIndicator:
+    """One message's indicator: `start`, then `before_reply` and/or `turn_ended`."""
+
+    def __init__(self, show: ShowTyping, seconds: int, read: bool, delay: float) -> None:
+        self._show = show
+        self._seconds = seconds
+        self._read = read
+        self._delay = delay
+        self._timer: Optional[asyncio.Future[None]] = None  # the delay, then the call
+        self._calling = False  # the delay is over: the show-typing request is made
+        self._replied = False
+
+    @property
+    def shown(self) -> bool:
+        """Whether the show-typing call was made (for the indicator or the read receipt)."""
+        return self._calling
+
+    def start(self) -> asyncio.Future[None]:
+        """Arm the timer; the returned future ends when nothing of this indicator is left."""
+        wanted = self._seconds > 0 or self._read
+        if self._delay <= 0 and wanted:
+            self._calling = True  # at once: even the quickest reply waits for the call
+        self._timer = asyncio.ensure_future(self._after_delay(wanted))
+        return self._timer
+
+    async def _after_delay(self, wanted: bool) -> None:
+        if self._delay > 0:
+            await asyncio.sleep(self._delay)
+        if wanted:
+            self._calling = True
+            await self._show(self._seconds, self._read)
+
+    async def before_reply(self) -> None:
+        """The bot's first send is ready: too soon for an indicator, or let the shown one land."""
+        if self._replied:
+            return
+        self._replied = True
+        if not self._calling:
+            await self._cancel_timer()
+        elif self._timer is not None:
+            await asyncio.wait({self._timer}, timeout=REPLY_WAITS_AT_MOST)
+
+    async def turn_ended(self) -> None:
+        """The turn is over: without a reply and without an indicator, mark the message read."""
+        if self._replied or self._calling:
+            return
+        await self._cancel_timer()
+        if self._read:
+            await self._show(0, True)
+
+    async def _cancel_timer(self) -> None:
+        timer = self._timer
+        if timer is not None and not timer.done():
+            timer.cancel()
+            await asyncio.wait({timer})  # unlike `await timer`, never swallows our own cancel

@@ -1,0 +1,98 @@
+"""TypingIndicator: shown only for a reply that keeps the user waiting; read marked once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import List, Tuple
+
+from rasa_imessage.indicator import TypingIndicator
+
+GUARD = 5  # a guard against a hang when a test fails, never a wait a test relies on
+LONG = 30.0  # a delay no test waits out
+
+
+class Calls:
+    """A show-typing stand-in that records (seconds, read) and can be held open."""
+
+    def __init__(self) -> None:
+        self.made: List[Tuple[int, bool]] = []
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def __call__(self, seconds: int, read: bool) -> None:
+        self.made.append((seconds, read))
+        await self.release.wait()
+
+
+async def test_a_reply_before_the_delay_makes_no_call_at_all() -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 8, True, LONG)
+    timer = indicator.start()
+    await asyncio.sleep(0)
+    await asyncio.wait_for(indicator.before_reply(), GUARD)
+    await indicator.turn_ended()
+    assert calls.made == [] and timer.done() and not indicator.shown
+
+
+async def test_a_slow_reply_gets_the_indicator_and_waits_for_it() -> None:
+    calls = Calls()
+    calls.release.clear()
+    indicator = TypingIndicator(calls, 8, True, 0)
+    indicator.start()
+    await asyncio.sleep(0)
+    assert calls.made == [(8, True)] and indicator.shown
+    waiting = asyncio.ensure_future(indicator.before_reply())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the reply waits for the indicator's call ...
+    calls.release.set()
+    await asyncio.wait_for(waiting, GUARD)  # ... which lands first
+    await indicator.turn_ended()
+    assert calls.made == [(8, True)]  # no second call
+
+
+async def test_a_turn_without_a_reply_marks_read_and_shows_no_indicator() -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 8, True, LONG)
+    timer = indicator.start()
+    await asyncio.wait_for(indicator.turn_ended(), GUARD)
+    assert calls.made == [(0, True)] and timer.cancelled()
+
+
+async def test_without_mark_read_a_silent_turn_makes_no_call() -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 8, False, LONG)
+    indicator.start()
+    await indicator.turn_ended()
+    assert calls.made == []
+
+
+async def test_with_typing_and_read_off_nothing_is_ever_sent() -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 0, False, 0)
+    await asyncio.wait_for(indicator.start(), GUARD)
+    await indicator.before_reply()
+    assert calls.made == []
+
+
+async def test_only_the_first_reply_waits() -> None:
+    calls = Calls()
+    calls.release.clear()
+    indicator = TypingIndicator(calls, 8, True, 0)
+    indicator.start()
+    await asyncio.sleep(0)
+    calls.release.set()
+    await asyncio.wait_for(indicator.before_reply(), GUARD)
+    calls.release.clear()  # a second reply must not wait on anything
+    await asyncio.wait_for(indicator.before_reply(), GUARD)
+
+
+async def test_cancelling_the_turn_is_not_swallowed_while_the_timer_stops() -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 8, True, LONG)
+    timer = indicator.start()
+    ending = asyncio.ensure_future(indicator.before_reply())
+    ending.cancel()
+    await asyncio.wait({ending}, timeout=GUARD)
+    assert ending.cancelled()
+    timer.cancel()  # the test's own cleanup: nothing left pending on the loop
+    await asyncio.wait({timer}, timeout=GUARD)
