@@ -5,8 +5,8 @@ of its conversation (a FIFO per conversation, dropped once empty so memory stays
 and at most `max_concurrent` turns compute at once, so the event loop that also answers
 webhooks is never flooded by CPU-bound turns. A turn waiting on LoopMessage computes nothing:
 inside `network_wait` it lends its place to another turn while LoopMessage answers, up to
-`max_concurrent` lent places (BENCHMARKS.md: with a 100 ms round trip, 8 places held
-through two sends each capped throughput near 30 turns/s).
+`MAX_LENT` lent places (BENCHMARKS.md: with a 100 ms round trip, places held through the
+sends capped throughput near 30 turns/s, and 8 lent places near 50).
 Because a conversation's turns never overlap, Rasa's
 ticket lock is always free when a turn starts and never makes it wait for its 1 s poll.
 """
@@ -58,7 +58,7 @@ class _Gate:
 
     def __init__(self, slots: int) -> None:
         self.lending = False  # set by `network_wait` from how LoopMessage answers
-        self.lendable = slots  # places that may be lent at once: turns in flight <= 2 x slots
+        self.lendable = MAX_LENT  # places lent at once: turns in flight <= slots + MAX_LENT
         self._free = slots
         self._resuming: Deque[asyncio.Future[None]] = deque()
         self._starting: Deque[asyncio.Future[None]] = deque()
@@ -117,6 +117,9 @@ class _Slot:
 
 
 _current_slot: ContextVar[Optional[_Slot]] = ContextVar("rasa_imessage_turn", default=None)
+# Turns that may wait on LoopMessage at once beyond `max_concurrent`; each holds only its
+# conversation, and aiohttp makes their requests cheap for the loop that acks webhooks.
+MAX_LENT = 64
 # LoopMessage answers far faster than this; a longer wait means it is slow or down.
 HEALTHY_WAIT = 2.0
 
@@ -127,10 +130,10 @@ async def network_wait() -> AsyncIterator[None]:
 
     Only while LoopMessage answers: a wait that failed or took over `HEALTHY_WAIT` seconds
     stops the lending until one succeeds in time, so a slow or dead API never has more than
-    `max_concurrent` turns started against it. At most `max_concurrent` places are lent at
-    once: every turn in flight adds HTTP work to the loop that acks webhooks (bench, 100 ms
-    API, 200 conversations: lending without a limit gave 65-69 turns/s instead of 35-41,
-    but ack p99 110-140 ms instead of ~33 ms).
+    `max_concurrent` turns started against it. At most `MAX_LENT` places are lent at once:
+    with LoopMessage 100 ms away each turn spends ~300 ms on its calls, so lending only
+    `max_concurrent` (8) places capped throughput near 50 turns/s; 64 gave ~140-180 turns/s
+    on the same machine (BENCHMARKS.md).
     Outside a turn (a reminder, `trigger_intent`) it does nothing. Coming back, the turn
     gets a place before turns that have not started.
     """

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rasa_imessage import tasks
 from rasa_imessage.tasks import Draining, QueueFull, TurnRunner
 
 # A guard against a hang when a test fails, never a wait the test relies on.
@@ -346,3 +347,73 @@ async def test_a_job_that_lost_its_cancellation_holds_back_what_waits_behind_it(
     assert await asyncio.wait_for(runner.drain(timeout=0), GUARD) == 2
     assert log == ["cancellation lost", "cancel a2"]
     assert (runner.pending, runner.running, runner.conversations) == (0, 0, 0)
+
+
+# -- network_wait: a turn waiting on LoopMessage lends its place ---------------------------------
+
+
+def network_job(log: List[str], name: str, answer: asyncio.Event):
+    async def run() -> None:
+        log.append(f"start {name}")
+        async with tasks.network_wait():
+            await answer.wait()
+        log.append(f"end {name}")
+
+    return run
+
+
+async def test_a_turn_waiting_on_the_network_lends_its_place_and_resumes_first():
+    runner = TurnRunner(max_concurrent=1)
+    runner._gate.lending = True  # LoopMessage answered in time before
+    answer, never = asyncio.Event(), asyncio.Event()
+    log: List[str] = []
+    runner.submit("a", network_job(log, "a", answer))
+    runner.submit("b", blocked(answer, log, "b"))  # computes while a waits
+    runner.submit("c", blocked(never, log, "c"))  # waits for a place
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert log == ["start a", "start b"] and runner.running == 2
+    answer.set()  # a's answer and b's work end together: a resumes before c starts
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert log.index("end a") < log.index("start c")
+    never.set()
+    await settle(runner)
+
+
+async def test_no_place_is_lent_once_the_network_was_slow(monkeypatch):
+    monkeypatch.setattr(tasks, "HEALTHY_WAIT", 0.0)  # every wait now counts as too slow
+    runner = TurnRunner(max_concurrent=1)
+    runner._gate.lending = True
+    first, second = asyncio.Event(), asyncio.Event()
+    log: List[str] = []
+    runner.submit("a", network_job(log, "a", first))
+    runner.submit("b", network_job(log, "b", second))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert log == ["start a", "start b"]  # the first wait lent a's place ...
+    first.set()
+    await asyncio.sleep(0.01)
+    assert not runner._gate.lending  # ... but took too long: lending stops
+    runner.submit("c", network_job(log, "c", asyncio.Event()))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    second.set()  # b's answer is in, but c waits on the network holding the only place
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert "start c" in log and "end b" not in log
+    await runner.drain(timeout=0)
+
+
+async def test_at_most_max_lent_places_are_lent(monkeypatch):
+    monkeypatch.setattr(tasks, "MAX_LENT", 1)
+    runner = TurnRunner(max_concurrent=1)
+    runner._gate.lending = True
+    never = asyncio.Event()
+    log: List[str] = []
+    for name in ("a", "b", "c"):
+        runner.submit(name, network_job(log, name, never))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert log == ["start a", "start b"] and runner.running == 2  # c waits: one place lent
+    await runner.drain(timeout=0)
