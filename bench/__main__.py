@@ -66,8 +66,23 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                     rss_after=rss_of(server.pid),
                     cpu_seconds=cpu_of(server.pid) - cpu_before,
                 )
+        await _fewer_turns(results, stand_in, url, quick)
     finally:
         await stand_in.stop()
+
+
+async def _fewer_turns(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
+    """The iMessage runs again on a server with `max_concurrent_turns: 2`: the acks' lever."""
+    progress("2b. acks with max_concurrent_turns: 2")
+    async with rasa_server(url, {"max_concurrent_turns": 2}, progress=progress) as server:
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            driver = Driver(server, stand_in, session)
+            await driver.calibrate(("hi",))
+            for conversations, turns in (QUICK_LEVELS if quick else LEVELS)[1:]:
+                run = await driver.closed_loop("imessage", conversations, turns, "hi", 60.0)
+                progress(f"  {conversations} conversations: {run.turns_per_second:.1f}/s")
+                results.fewer_turns[conversations] = run
 
 
 async def main(quick: bool) -> Results:
