@@ -9,7 +9,6 @@ this module; the mapping to Rasa lives in inbound.py and responses.py.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from collections import OrderedDict
@@ -21,12 +20,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from .auth import WebhookAuth
-from .buttons import MAX_REPLY_LENGTH, Button, buttons_from_events, match_button
+from .buttons import MAX_REPLY_LENGTH, match_button
 from .cancelling import cancel_and_wait
 from .config import IMessageConfig, load_config
 from .idempotency import Claim, IdempotencyStore, Recovered, StoreUnavailable, create_store
 from .inbound import TurnInput, conversation_of, to_turn
-from .indicator import TypingIndicator
+from .indicator import TypingIndicators
 from .leases import LeaseKeeper
 from .loopmessage import (
     APIError,
@@ -39,7 +38,7 @@ from .loopmessage import (
     mask_contact,
     parse_webhook,
 )
-from .offers import OfferCache
+from .offers import ButtonOffers
 from .outbound import CHANNEL_NAME, IMessageOutput
 from .tasks import QueueFull, TurnRunner, freeze_startup_objects
 
@@ -97,14 +96,21 @@ class IMessageInput(InputChannel):
         self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
         # Buttons on the table per conversation, so a reply needs no tracker read; not with
         # a shared store, where other replicas run some of the turns (offers.py).
-        self._offers = None if self.store.shared else OfferCache()
+        self._offers = ButtonOffers(cached=not self.store.shared)
         self._leases = LeaseKeeper(self.store, self._recover, self._can_take_over)
         self._stopping = False  # set while the server drains: new webhooks get 503
         self._app: Any = None
         self._client = client
         self._owns_client = client is None  # a client passed in is the caller's to close
         self._side_tasks: Set[asyncio.Future[None]] = set()
-        self._typing: Dict[str, TypingIndicator] = {}  # indicators not yet shown or done
+        self._typing = TypingIndicators(
+            self._show_typing,
+            self._spawn,
+            seconds=config.typing_seconds,
+            read=config.mark_read,
+            delay=config.typing_delay,
+            limit=_MAX_TYPING_CALLS,
+        )
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
         self._handler: Optional[OnNewMessage] = None  # set by blueprint(); runs failure turns
 
@@ -131,9 +137,9 @@ class IMessageInput(InputChannel):
             last_user_message_id=last_user_message_id,
             on_failure=self._delivery_failed if report_failures else None,
             on_sent=self._remember_sent,
-            on_offer=self._offers.offered if self._offers is not None else None,
+            on_offer=self._offers.offered if self._offers.cached else None,
             # The typing indicator of this message, if still pending or on its way.
-            indicator=self._typing.get(last_user_message_id or ""),
+            indicator=self._typing.get(last_user_message_id),
         )
 
     def _remember_sent(self, result: Any) -> None:
@@ -341,13 +347,8 @@ class IMessageInput(InputChannel):
             if read:
                 body["read"] = True
             return response.json(body)
-        message_id = event.message_id
-        if message_id and len(self._side_tasks) < _MAX_TYPING_CALLS:
-            show = functools.partial(self._show_typing, message_id)
-            indicator = TypingIndicator(show, seconds, read, self.config.typing_delay)
-            task = self._spawn(indicator.start())
-            self._typing[message_id] = indicator
-            task.add_done_callback(lambda _: self._typing.pop(message_id, None))
+        if event.message_id:
+            self._typing.start(event.message_id)
         return response.json({"status": "ok"})
 
     async def _show_typing(self, message_id: str, seconds: int, read: bool) -> None:
@@ -371,7 +372,8 @@ class IMessageInput(InputChannel):
         if event.kind is EventKind.message and 0 < len(event.text or "") <= MAX_REPLY_LENGTH:
             conversation = conversation_of(event)
             if conversation:
-                payload = match_button(event.text, await self._offered(agent, conversation))
+                offered = await self._offers.on_the_table(agent, conversation)
+                payload = match_button(event.text, offered)
         turn = to_turn(
             event,
             self.config,
@@ -380,17 +382,14 @@ class IMessageInput(InputChannel):
         )
         if turn is None:
             return
-        if self._offers is not None:
-            self._offers.answered(turn.sender_id)
+        self._offers.answered(turn.sender_id)
         is_failure_turn = event.kind is EventKind.failed
         answered = event.message_id if event.kind is EventKind.message else None
         output = self._output(last_user_message_id=answered, report_failures=not is_failure_turn)
         try:
             await on_new_message(_user_message(turn, output))
         finally:
-            indicator = self._typing.get(answered or "")
-            if indicator is not None:  # no reply yet, and none coming: mark read, no indicator
-                self._spawn(indicator.turn_ended())
+            self._typing.turn_ended(answered)  # no reply yet, and none coming: mark read
 
     async def _delivery_failed(self, conversation: str, error: LoopMessageError) -> None:
         """A send failed for good: tell the bot, in that conversation, after the current turn."""
@@ -413,8 +412,7 @@ class IMessageInput(InputChannel):
             return
 
         async def run() -> None:
-            if self._offers is not None:
-                self._offers.answered(conversation)
+            self._offers.answered(conversation)
             await handler(_user_message(turn, self._output(report_failures=False)))
 
         try:
@@ -423,11 +421,6 @@ class IMessageInput(InputChannel):
             logger.error(
                 "delivery-failed turn for %s dropped: queue full", mask_contact(conversation)
             )
-
-    async def _offered(self, agent: Any, conversation: str) -> List[Button]:
-        """Buttons on the table in this conversation: from the cache, else the tracker."""
-        known = self._offers.get(conversation) if self._offers is not None else None
-        return known if known is not None else await _tracker_offer(agent, conversation)
 
     def _log_status(self, event: InboundEvent) -> None:
         if event.kind is EventKind.delivered:
@@ -458,21 +451,6 @@ def _agent_ready(agent: Any) -> bool:
         except Exception:  # a stand-in agent in tests, or a future Rasa
             return True
     return True
-
-
-async def _tracker_offer(agent: Any, conversation: str) -> List[Button]:
-    """Buttons the bot offered last in this conversation, read from the tracker store."""
-    store = getattr(agent, "tracker_store", None)
-    if store is None:
-        store = getattr(getattr(agent, "processor", None), "tracker_store", None)
-    if store is None:
-        return []
-    try:
-        tracker = await store.retrieve(conversation)
-    except Exception:  # the tracker store is the user's: never let it cost the turn
-        logger.exception("could not read the tracker to map a button reply")
-        return []
-    return buttons_from_events(tracker.events) if tracker is not None else []
 
 
 def _dedupe_key(event: InboundEvent) -> Optional[str]:

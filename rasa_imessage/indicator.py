@@ -11,9 +11,10 @@ indicator at once, for every message.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Optional
+import functools
+from typing import Awaitable, Callable, Dict, Optional
 
-__all__ = ["TypingIndicator"]
+__all__ = ["TypingIndicator", "TypingIndicators"]
 
 # How long the first reply waits for a show-typing call already on its way, so the
 # indicator does not appear after the reply and linger.
@@ -77,3 +78,55 @@ class TypingIndicator:
         if timer is not None and not timer.done():
             timer.cancel()
             await asyncio.wait({timer})  # unlike `await timer`, never swallows our own cancel
+
+
+ShowFor = Callable[[str, int, bool], Awaitable[None]]  # (message_id, seconds, read)
+Spawn = Callable[[Awaitable[None]], "asyncio.Future[None]"]
+
+
+class TypingIndicators:
+    """The indicators of the inbound messages whose turns are under way, by message id.
+
+    At most `limit` timers and calls are alive at once: against a hung API the indicators
+    are the first thing to give up (the turns still run, just without one).
+    """
+
+    def __init__(
+        self, show: ShowFor, spawn: Spawn, *, seconds: int, read: bool, delay: float, limit: int
+    ) -> None:
+        self._show = show
+        self._spawn = spawn
+        self._seconds = seconds
+        self._read = read
+        self._delay = delay
+        self._limit = limit
+        self._pending: Dict[str, TypingIndicator] = {}  # not yet shown, or being shown
+        self._alive = 0  # timers and calls not finished
+
+    def start(self, message_id: str) -> None:
+        """Arm the indicator of an inbound message, unless `limit` are alive already."""
+        if self._alive >= self._limit:
+            return
+        show = functools.partial(self._show, message_id)
+        indicator = TypingIndicator(show, self._seconds, self._read, self._delay)
+        self._pending[message_id] = indicator
+        self._track(self._spawn(indicator.start()), message_id)
+
+    def get(self, message_id: Optional[str]) -> Optional[TypingIndicator]:
+        return self._pending.get(message_id) if message_id else None
+
+    def turn_ended(self, message_id: Optional[str]) -> None:
+        """The turn of this message is over: a pending indicator marks it read instead."""
+        indicator = self.get(message_id)
+        if indicator is not None:
+            self._track(self._spawn(indicator.turn_ended()), None)
+
+    def _track(self, task: asyncio.Future[None], message_id: Optional[str]) -> None:
+        self._alive += 1
+
+        def done(_: object) -> None:
+            self._alive -= 1
+            if message_id is not None:
+                self._pending.pop(message_id, None)
+
+        task.add_done_callback(done)

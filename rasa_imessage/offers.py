@@ -15,12 +15,15 @@ since, so the channel does not use it there and reads the tracker.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
-from .buttons import Button
+from .buttons import Button, buttons_from_events
 
-__all__ = ["OfferCache"]
+__all__ = ["ButtonOffers", "OfferCache", "read_tracker_offer"]
+
+logger = logging.getLogger(__name__)
 
 
 class OfferCache:
@@ -58,3 +61,45 @@ class OfferCache:
     def answered(self, conversation: str) -> None:
         """A turn of the user's started: nothing is on the table until the bot offers again."""
         self.put(conversation, ())
+
+
+class ButtonOffers:
+    """Where the channel finds the buttons on the table: its cache, else the tracker store.
+
+    `cached=False` (a shared dedupe store: replicas) reads the tracker every time and
+    ignores what this process sends.
+    """
+
+    def __init__(self, *, cached: bool, max_conversations: int = 50000) -> None:
+        self._cache = OfferCache(max_conversations) if cached else None
+
+    @property
+    def cached(self) -> bool:
+        return self._cache is not None
+
+    async def on_the_table(self, agent: Any, conversation: str) -> List[Button]:
+        known = self._cache.get(conversation) if self._cache is not None else None
+        return known if known is not None else await read_tracker_offer(agent, conversation)
+
+    def offered(self, conversation: str, buttons: Sequence[Button]) -> None:
+        if self._cache is not None:
+            self._cache.offered(conversation, buttons)
+
+    def answered(self, conversation: str) -> None:
+        if self._cache is not None:
+            self._cache.answered(conversation)
+
+
+async def read_tracker_offer(agent: Any, conversation: str) -> List[Button]:
+    """Buttons the bot offered last in this conversation, read from Rasa's tracker store."""
+    store = getattr(agent, "tracker_store", None)
+    if store is None:
+        store = getattr(getattr(agent, "processor", None), "tracker_store", None)
+    if store is None:
+        return []
+    try:
+        tracker = await store.retrieve(conversation)
+    except Exception:  # the tracker store is the user's: never let it cost the turn
+        logger.exception("could not read the tracker to map a button reply")
+        return []
+    return buttons_from_events(tracker.events) if tracker is not None else []

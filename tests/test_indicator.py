@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import List, Tuple
 
-from rasa_imessage.indicator import TypingIndicator
+from rasa_imessage.indicator import TypingIndicator, TypingIndicators
 
 GUARD = 5  # a guard against a hang when a test fails, never a wait a test relies on
 LONG = 30.0  # a delay no test waits out
@@ -96,3 +96,62 @@ async def test_cancelling_the_turn_is_not_swallowed_while_the_timer_stops() -> N
     assert ending.cancelled()
     timer.cancel()  # the test's own cleanup: nothing left pending on the loop
     await asyncio.wait({timer}, timeout=GUARD)
+
+
+# -- TypingIndicators: the channel's registry, by message id, with a ceiling -------------------
+
+
+class Registry:
+    """TypingIndicators with a recording show-typing call and a task set as the channel has."""
+
+    def __init__(self, *, delay: float, limit: int = 100) -> None:
+        self.calls: List[Tuple[str, int, bool]] = []
+        self.release = asyncio.Event()
+        self.tasks: List[asyncio.Future[None]] = []
+
+        async def show(message_id: str, seconds: int, read: bool) -> None:
+            self.calls.append((message_id, seconds, read))
+            await self.release.wait()
+
+        def spawn(coroutine) -> asyncio.Future[None]:  # type: ignore[no-untyped-def]
+            task = asyncio.ensure_future(coroutine)
+            self.tasks.append(task)
+            return task
+
+        self.indicators = TypingIndicators(
+            show, spawn, seconds=8, read=True, delay=delay, limit=limit
+        )
+
+    async def finish(self) -> None:
+        self.release.set()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.wait(self.tasks, timeout=GUARD)
+
+
+async def test_at_most_limit_indicators_are_alive_against_a_hung_api() -> None:
+    registry = Registry(delay=0, limit=3)
+    for n in range(5):
+        registry.indicators.start(f"M{n}")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert [call[0] for call in registry.calls] == ["M0", "M1", "M2"]
+    assert registry.indicators.get("M4") is None  # over the ceiling: no indicator
+    await registry.finish()
+
+
+async def test_an_indicator_is_forgotten_once_shown_and_a_silent_turn_marks_read() -> None:
+    registry = Registry(delay=LONG)
+    registry.release.set()
+    registry.indicators.start("M1")
+    registry.indicators.start("M2")
+    await asyncio.sleep(0)
+    first = registry.indicators.get("M1")
+    assert first is not None
+    await first.before_reply()  # M1 answered quickly: nothing shown, nothing left
+    registry.indicators.turn_ended("M2")  # M2's turn said nothing: read only
+    await asyncio.wait(registry.tasks, timeout=GUARD)
+    assert registry.calls == [("M2", 0, True)]
+    assert registry.indicators.get("M1") is None and registry.indicators.get("M2") is None
+    registry.indicators.turn_ended(None)  # a turn without a message id: nothing to do
+    assert len(registry.tasks) == 3

@@ -121,3 +121,63 @@ async def test_with_a_shared_store_every_reply_reads_the_tracker(standin, redis_
         await channel.turns.join()
     assert retrieve.await_count == 2
     assert [m.text for m in bot.messages] == ["hi", "/affirm"]
+
+
+# -- ButtonOffers: the cache, or the tracker every time ------------------------------------------
+
+
+class _Store:
+    def __init__(self, events, fail: bool = False) -> None:  # type: ignore[no-untyped-def]
+        self.events, self.fail, self.reads = events, fail, 0
+
+    async def retrieve(self, conversation: str):  # type: ignore[no-untyped-def]
+        from types import SimpleNamespace
+
+        self.reads += 1
+        if self.fail:
+            raise ConnectionError("tracker store down")
+        return SimpleNamespace(events=self.events)
+
+
+def _agent(store):  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    return SimpleNamespace(tracker_store=store)
+
+
+def _events():  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(type_name="user", data={}),
+            SimpleNamespace(type_name="bot", data={"buttons": [YES, NO]})]  # fmt: skip
+
+
+async def test_without_the_cache_the_tracker_is_read_every_time() -> None:
+    from rasa_imessage.offers import ButtonOffers
+
+    store = _Store(_events())
+    offers = ButtonOffers(cached=False)
+    offers.offered("a", [NO])  # ignored: another replica may have offered since
+    offers.answered("a")
+    assert await offers.on_the_table(_agent(store), "a") == [YES, NO]
+    assert await offers.on_the_table(_agent(store), "a") == [YES, NO]
+    assert store.reads == 2 and not offers.cached
+
+
+async def test_with_the_cache_the_tracker_is_read_only_for_an_unknown_conversation() -> None:
+    from rasa_imessage.offers import ButtonOffers
+
+    store = _Store(_events())
+    offers = ButtonOffers(cached=True)
+    assert await offers.on_the_table(_agent(store), "a") == [YES, NO]  # unknown: read
+    offers.answered("a")
+    assert await offers.on_the_table(_agent(store), "a") == []
+    assert store.reads == 1
+
+
+async def test_a_failing_tracker_store_costs_the_reply_nothing_but_a_log_line(caplog) -> None:
+    from rasa_imessage.offers import read_tracker_offer
+
+    assert await read_tracker_offer(_agent(_Store([], fail=True)), "a") == []
+    assert "could not read the tracker" in caplog.text
+    assert await read_tracker_offer(_agent(None), "a") == []  # an agent without a store
