@@ -57,8 +57,9 @@ _TURN_EVENTS = {
 }
 _SENT_IDS_KEPT = 10000  # outbound message ids remembered to spot replies to the bot
 # Typing indicators are cosmetic. While LoopMessage is slow or down each call may wait
-# request_timeout per attempt, so past this many in flight new ones are skipped, not piled up.
-_MAX_TYPING_CALLS = 100
+# request_timeout per attempt, so past this many in flight new ones are skipped, not piled up;
+# half the client's 100 pooled connections, so hung typing calls never starve the replies.
+_MAX_TYPING_CALLS = 50
 
 
 class IMessageInput(InputChannel):
