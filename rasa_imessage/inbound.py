@@ -61,8 +61,23 @@ def recipient_of(sender_id: str) -> Tuple[Optional[str], Optional[str]]:
     return sender_id, None
 
 
+# Webhook fields the metadata carries under its own keys (both generations' names), and the
+# connector's own `passthrough`; everything else in a webhook goes to `extra`.
+_MAPPED_FIELDS = frozenset({
+    "event", "alert_type", "webhook_id", "message_id", "contact", "recipient", "group", "text",
+    "subject", "attachments", "message_type", "channel", "delivery_type", "reaction",
+    "thread_id", "error_code", "success", "passthrough", "sender", "sender_name", "language",
+    "speech", "sandbox", "type", "parameters",
+})  # fmt: skip
+
+
 def event_metadata(event: InboundEvent) -> Dict[str, Any]:
-    """The whole event, JSON-safe, for `tracker.latest_message["metadata"]`."""
+    """The whole event, JSON-safe, for `tracker.latest_message["metadata"]`.
+
+    Not the raw webhook as well: Rasa stores the metadata with every user message and reads
+    it back every turn, and the raw body would double it (BENCHMARKS.md). Fields no key here
+    carries (ones LoopMessage adds later, `api_version`) are kept in `extra`.
+    """
     group = event.group
     speech = event.speech
     language = event.language
@@ -102,7 +117,7 @@ def event_metadata(event: InboundEvent) -> Dict[str, Any]:
         "sandbox": event.sandbox,
         "opt_in": event.opt_in,
         "parameters": dict(event.parameters),
-        "raw": dict(event.raw),
+        "extra": {key: value for key, value in event.raw.items() if key not in _MAPPED_FIELDS},
     }
 
 

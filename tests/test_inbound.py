@@ -421,9 +421,19 @@ def test_metadata_is_json_and_keeps_the_whole_event(name, api, body):
     event = parse_webhook(body)
     metadata = event_metadata(event)
     assert json.loads(json.dumps(metadata)) == metadata
-    assert metadata["raw"] == body
+    mapped = {key: value for key, value in body.items() if key not in metadata["extra"]}
+    assert {**mapped, **metadata["extra"]} == body  # nothing of the webhook is lost ...
+    assert not set(metadata["extra"]) & {"text", "contact", "message_id", "webhook_id"}
     assert (metadata["channel"], metadata["api"]) == ("imessage", api)
     assert metadata["webhook_id"] == body["webhook_id"]
     turn: Optional[TurnInput] = to_turn(event, DEFAULT)
     if turn is not None:
         assert turn.metadata == metadata
+
+
+def test_fields_the_connector_does_not_map_are_kept_in_extra():
+    body = {**S.F7_CURRENT_INBOUND_AUDIO_GROUP, "api_version": "1.0", "brand_new_field": {"x": 1}}
+    metadata = event_metadata(parse_webhook(body))
+    assert metadata["extra"] == {"api_version": "1.0", "brand_new_field": {"x": 1}}
+    assert "raw" not in metadata
+    assert len(json.dumps(metadata)) < len(json.dumps(body)) + 700  # not the webhook twice
