@@ -67,8 +67,24 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                     cpu_seconds=cpu_of(server.pid) - cpu_before,
                 )
         await _fewer_turns(results, stand_in, url, quick)
+        await _lean(results, stand_in, url, quick)
     finally:
         await stand_in.stop()
+
+
+LEAN_OPTIONS = {"typing_delay": 0.5, "split_paragraphs": False}
+
+
+async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
+    """Both channels on a server where a turn makes one request to LoopMessage."""
+    progress("1b. one request per turn: " + ", ".join(f"{k}: {v}" for k, v in LEAN_OPTIONS.items()))
+    async with rasa_server(url, LEAN_OPTIONS, progress=progress) as server:
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            driver = Driver(server, stand_in, session)
+            await driver.calibrate(("hi",))
+            results.lean = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
 
 
 async def _fewer_turns(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:

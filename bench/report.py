@@ -40,6 +40,8 @@ class Results:
     bursts: List[BurstResult] = field(default_factory=list)
     # iMessage runs on a second server with `max_concurrent_turns: 2`, by conversations
     fewer_turns: Dict[int, RunResult] = field(default_factory=dict)
+    # both channels on a third server where a turn is one request (LEAN_OPTIONS)
+    lean: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
 
 
 def _ms(seconds: float) -> str:
@@ -79,9 +81,9 @@ def _summary(r: Results) -> List[str]:
     return _table(["what", "target", "measured", ""], rows)
 
 
-def _throughput(r: Results) -> List[str]:
+def _throughput(by_level: Dict[int, Dict[str, RunResult]]) -> List[str]:
     rows = []
-    for conversations, runs in r.throughput.items():
+    for conversations, runs in by_level.items():
         i, rest = runs["imessage"], runs["rest"]
         rows.append([
             str(conversations), f"{i.turns}", f"{i.turns_per_second:.1f}",
@@ -248,7 +250,13 @@ def render(r: Results, *, quick: bool = False) -> str:
             "- The in-process sections (4-6) run before `rasa run` starts. Memory runs each "
             "measurement in a fresh interpreter and reads RSS from /proc.",
             ""]  # fmt: skip
-    out += ["## 1. End-to-end throughput", "", *_throughput(r)]
+    out += ["## 1. End-to-end throughput", "", *_throughput(r.throughput)]
+    if r.lean:
+        out += ["", "### One request per turn", "",
+                "A third `rasa run` with `typing_delay: 0.5` and `split_paragraphs: false`: the "
+                "greeting goes as one bubble and no show-typing call is made for a reply that "
+                "quick, so a turn is the webhook and one send. Both channels again, back to back "
+                "on that server.", "", *_throughput(r.lean)]  # fmt: skip
     if r.latency:
         out += ["", f"### With LoopMessage answering in {API_LATENCY * 1000:.0f} ms", "",
                 "The stand-in waits before each answer, as the real API over the internet "
