@@ -19,7 +19,16 @@ from typing import Any, Dict
 import aiohttp
 
 from .cpu import profile_connector
-from .e2e import LATENCY_LEVELS, LEVELS, QUICK_LEVELS, bursts, throughput, with_latency
+from .e2e import (
+    LATENCY_LEVELS,
+    LEVELS,
+    PACED,
+    PAUSE,
+    QUICK_LEVELS,
+    bursts,
+    throughput,
+    with_latency,
+)
 from .load import Driver
 from .machine import describe, load_average
 from .memory import measure_all
@@ -56,6 +65,12 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                 results.latency = await with_latency(
                     driver, QUICK_LEVELS[1:] if quick else LATENCY_LEVELS, progress
                 )
+                conversations, turns = PACED
+                results.paced = await driver.closed_loop(
+                    "imessage", conversations, 1 if quick else turns, "hi", 60.0,
+                    ramp=PAUSE, pause=PAUSE,
+                )  # fmt: skip
+                progress(f"  paced: {results.paced.turns_per_second:.1f} turns/s")
                 herd = await driver.herd(200, "hi")
                 results.herd = herd
                 progress(f"  herd: 200 webhooks at once, {herd.errors} errors")

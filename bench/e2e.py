@@ -19,6 +19,8 @@ __all__ = [
     "API_LATENCY",
     "BURST_TEXTS",
     "LEVELS",
+    "PACED",
+    "PAUSE",
     "BurstResult",
     "bursts",
     "throughput",
@@ -31,6 +33,10 @@ QUICK_LEVELS: Tuple[Tuple[int, int], ...] = ((1, 10), (50, 2), (200, 1))
 # LoopMessage is not on loopback: an assumed round trip for its API, and the levels run with it.
 API_LATENCY = 0.1
 LATENCY_LEVELS: Tuple[Tuple[int, int], ...] = ((50, 8), (200, 4))
+# Users pause between messages: 200 senders each waiting this long after a reply load the
+# server at about half of what it can do, instead of saturating it as the closed loop does.
+PAUSE = 4.0
+PACED = (200, 5)  # conversations, turns each
 TEXT = "hi"  # example_bot's greeting: two paragraphs, so two bubbles on both channels
 BURST_TEXTS = ("hi", "help", "mood", "picture", "bye")
 RUN_BUDGET = 60.0  # seconds at most per run

@@ -141,11 +141,13 @@ class Driver:
         text: str,
         budget: float,
         ramp: float = 1.0,
+        pause: float = 0.0,
     ) -> RunResult:
         """`conversations` senders, `turns` turns each, stopped after `budget` s.
 
         Senders start spread over `ramp` seconds, as users do; all at the same instant
-        would measure one thundering herd instead (see `herd`).
+        would measure one thundering herd instead (see `herd`). `pause`: seconds a sender
+        waits after a reply before the next message (0: at once, the server saturated).
         """
         result = RunResult(channel, conversations)
         turn = self.imessage_turn if channel == "imessage" else self.rest_turn
@@ -163,6 +165,8 @@ class Driver:
                     result.errors += 1
                     return
                 result.turns += 1
+                if pause:
+                    await asyncio.sleep(pause)
 
         cpu, own = cpu_of(self.server.pid), time.process_time()
         started = time.perf_counter()
