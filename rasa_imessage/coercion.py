@@ -1,0 +1,154 @@
+"""Parsers of credentials values: strings from YAML or `${VAR}` into typed settings.
+
+Rasa hands over every substituted value as a string, so each parser accepts the string
+form as well as the YAML type, and names the key in a `ConfigError` when it cannot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from typing import Any, Callable, Optional, Tuple
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+__all__ = [
+    "ConfigError",
+    "as_base_url",
+    "as_bool",
+    "as_float",
+    "as_int",
+    "as_intent",
+    "as_names",
+    "as_optional_text",
+    "as_secret",
+    "as_store_url",
+    "as_str",
+    "one_of",
+]
+
+
+class ConfigError(ValueError):
+    """A credentials.yml value is missing, unknown or of the wrong type."""
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(f"credentials key '{key}': expected true or false, got {value!r}")
+
+
+def as_int(key: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"credentials key '{key}': expected a whole number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"credentials key '{key}': expected a whole number, got {value!r}")
+
+
+def as_float(key: str, value: Any) -> float:
+    number: Optional[float] = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value.strip())
+    # "nan" parses as a float and slips past every range check (nan < 1 is False).
+    if number is None or not math.isfinite(number):
+        raise ConfigError(f"credentials key '{key}': expected a number, got {value!r}")
+    return number
+
+
+def as_str(key: str, value: Any) -> str:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"credentials key '{key}': expected text, got {type(value).__name__}")
+
+
+def as_names(key: str, value: Any) -> Tuple[str, ...]:
+    if isinstance(value, str):
+        items = [part.strip() for part in value.split(",")]
+    elif isinstance(value, (list, tuple)):
+        items = [as_str(key, item).strip() for item in value]
+    else:
+        raise ConfigError(f"credentials key '{key}': expected a list of names or a comma list")
+    return tuple(item for item in items if item)
+
+
+def as_intent(key: str, value: Any) -> Optional[str]:
+    """An intent name, or None when switched off with `false`/`null`/empty."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, str) and value.strip().lower() in _FALSE | {"", "null", "none"}:
+        return None
+    name = as_str(key, value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_\-.]+", name):
+        raise ConfigError(
+            f"credentials key '{key}': '{name}' is not a valid intent name "
+            "(letters, digits, _ - . only), or write false to switch it off"
+        )
+    return name
+
+
+def one_of(*allowed: str) -> Callable[[str, Any], str]:
+    def parse(key: str, value: Any) -> str:
+        text = as_str(key, value).strip().lower()
+        if text not in allowed:
+            raise ConfigError(
+                f"credentials key '{key}': '{value}' is not one of {', '.join(allowed)}"
+            )
+        return text
+
+    return parse
+
+
+def as_secret(key: str, value: Any) -> SecretStr:
+    # HTTP trims a header value's outer whitespace, so a secret with a stray space or newline
+    # (a pasted key, an env file) could never match a webhook nor be sent as a header.
+    return SecretStr(as_str(key, value).strip())
+
+
+def as_optional_text(key: str, value: Any) -> Optional[str]:
+    text = as_str(key, value).strip()
+    return text or None
+
+
+def as_base_url(key: str, value: Any) -> Optional[str]:
+    text = as_optional_text(key, value)
+    if text is None:
+        return None
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    else:
+        host = host if parts.scheme in ("https", "http") else None
+    if not host:
+        raise ConfigError(
+            f"credentials key '{key}': expected an https:// URL with a host "
+            f"(http:// for a local emulator), got {text!r}"
+        )
+    return text
+
+
+def as_store_url(key: str, value: Any) -> str:
+    text = as_str(key, value).strip()
+    if text == "memory" or text.startswith(("redis://", "rediss://", "unix://")):
+        return text
+    raise ConfigError(
+        f"credentials key '{key}': expected 'memory' or a redis://host:port/db URL, got {text!r}"
+    )

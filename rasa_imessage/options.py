@@ -1,0 +1,269 @@
+"""Every credentials key, declared once: type, default, one line of help, its parser.
+
+The README's configuration table, `credentials.yml.example` and `rasa-imessage check` are
+all checked against this table (tests/test_docs.py), so they never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Tuple
+
+from .coercion import (
+    as_base_url,
+    as_bool,
+    as_float,
+    as_int,
+    as_intent,
+    as_names,
+    as_optional_text,
+    as_secret,
+    as_store_url,
+    one_of,
+)
+
+__all__ = ["OPTIONS", "Option"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One credentials key: how to read it and how to document it."""
+
+    key: str
+    kind: str  # shown in the README: text, secret, bool, int, number, choice, names, intent
+    default: Any
+    help: str
+    parse: Callable[[str, Any], Any]
+    choices: Tuple[str, ...] = ()
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+
+
+OPTIONS: Tuple[Option, ...] = (
+    Option(
+        "api",
+        "choice",
+        "current",
+        "LoopMessage API generation: `current` "
+        "(a.loopmessage.com, one organization key) or `legacy` (server.loopmessage.com)",
+        one_of("current", "legacy"),
+        choices=("current", "legacy"),
+    ),
+    Option(
+        "api_key",
+        "secret",
+        None,
+        "current API: the organization API key, sent as `Authorization`",
+        as_secret,
+    ),
+    Option(
+        "sender",
+        "text",
+        None,
+        "current API: sender-name id to send from (default: LoopMessage picks)",
+        as_optional_text,
+    ),
+    Option("authorization_key", "secret", None, "legacy API: the Authorization key", as_secret),
+    Option(
+        "secret_key",
+        "secret",
+        None,
+        "legacy API: the API secret key, sent as `Loop-Secret-Key`",
+        as_secret,
+    ),
+    Option(
+        "sender_name",
+        "text",
+        None,
+        "legacy API: your sender name, e.g. `brand@imsg.co` (required on legacy)",
+        as_optional_text,
+    ),
+    Option(
+        "webhook_auth",
+        "secret",
+        None,
+        "the exact `Authorization` header value set for webhooks in the LoopMessage dashboard",
+        as_secret,
+    ),
+    Option(
+        "allow_unauthenticated_webhooks",
+        "bool",
+        False,
+        "accept webhooks without an `Authorization` check (local experiments only; logs a warning)",
+        as_bool,
+    ),
+    Option(
+        "base_url",
+        "text",
+        None,
+        "API base URL override: the local emulator or a proxy",
+        as_base_url,
+    ),
+    Option(
+        "typing_seconds",
+        "int",
+        8,
+        "typing indicator shown while the bot works (0 = off, at most 60)",
+        as_int,
+        minimum=0,
+        maximum=60,
+    ),
+    Option(
+        "typing_delay",
+        "number",
+        0.0,
+        "current API: seconds the bot may take before the typing indicator shows; a "
+        "reply within them needs no indicator and no show-typing call (0 = at once)",
+        as_float,
+        minimum=0,
+        maximum=60,
+    ),
+    Option("mark_read", "bool", True, "mark inbound messages read", as_bool),
+    Option(
+        "allow_intent_payloads",
+        "bool",
+        False,
+        "let users trigger intents by typing "
+        "`/intent{...}` (off: a leading `/` is removed before NLU)",
+        as_bool,
+    ),
+    Option(
+        "split_paragraphs",
+        "bool",
+        True,
+        "send each paragraph (text split on blank "
+        "lines) as its own bubble, like Rasa's built-in channels",
+        as_bool,
+    ),
+    Option(
+        "request_timeout",
+        "number",
+        10.0,
+        "seconds to wait for a LoopMessage answer",
+        as_float,
+        minimum=1,
+        maximum=120,
+    ),
+    Option(
+        "max_retries",
+        "int",
+        2,
+        "retries of a send after a transient failure (network, 5xx, 429, codes 1000/1010)",
+        as_int,
+        minimum=0,
+        maximum=10,
+    ),
+    Option(
+        "max_concurrent_turns",
+        "int",
+        8,
+        "Rasa turns run at once; more wait in order, so webhook acks stay fast under bursts",
+        as_int,
+        minimum=1,
+        maximum=1000,
+    ),
+    Option(
+        "max_queued_turns",
+        "int",
+        10000,
+        "turns waiting at most; beyond it webhooks get 503 and LoopMessage retries them later",
+        as_int,
+        minimum=1,
+    ),
+    Option(
+        "dedupe_store",
+        "text",
+        "memory",
+        "where handled `webhook_id`s are kept: `memory` or a `redis://` URL shared by all replicas",
+        as_store_url,
+    ),
+    Option(
+        "dedupe_ttl_seconds",
+        "int",
+        21600,
+        "how long a `webhook_id` is remembered (LoopMessage retries for about 3 h 05 min)",
+        as_int,
+        minimum=14400,
+    ),
+    Option(
+        "dedupe_lease_seconds",
+        "number",
+        60.0,
+        "Redis store: a replica that stops renewing its claims for this long is taken for "
+        "dead, and the webhooks it acked but did not finish run on another replica",
+        as_float,
+        minimum=1,
+        maximum=3600,
+    ),
+    Option(
+        "dedupe_max_entries",
+        "int",
+        200000,
+        "in-memory store: most `webhook_id`s kept (oldest dropped first)",
+        as_int,
+        minimum=1000,
+    ),
+    Option(
+        "max_body_bytes",
+        "int",
+        1048576,
+        "largest webhook body accepted (413 beyond)",
+        as_int,
+        minimum=1024,
+    ),
+    Option(
+        "shutdown_timeout",
+        "number",
+        10.0,
+        "seconds turns in flight may finish in on "
+        "shutdown; unfinished ones are left for LoopMessage's retry",
+        as_float,
+        minimum=0,
+        maximum=600,
+    ),
+    Option(
+        "voice_messages",
+        "bool",
+        True,
+        "send audio URLs (mp3, wav, m4a, caf, aac) as iMessage voice messages",
+        as_bool,
+    ),
+    Option(
+        "group_reply",
+        "choice",
+        "always",
+        "in group chats answer `always`, or only on a "
+        "`mention` of one of `bot_names` (or a reply to the bot)",
+        one_of("always", "mention"),
+        choices=("always", "mention"),
+    ),
+    Option("bot_names", "names", (), "names that count as a mention in group chats", as_names),
+    Option(
+        "attachment_intent",
+        "intent",
+        "imessage_attachment",
+        "intent for attachments without text (false = off)",
+        as_intent,
+    ),
+    Option(
+        "reaction_intent",
+        "intent",
+        "imessage_reaction",
+        "intent for tapbacks on bot messages (false = off)",
+        as_intent,
+    ),
+    Option(
+        "delivery_failed_intent",
+        "intent",
+        "imessage_delivery_failed",
+        "intent when an outbound message fails (false = off)",
+        as_intent,
+    ),
+    Option(
+        "conversation_started_intent",
+        "intent",
+        "imessage_conversation_started",
+        "intent on first contact / opt-in (false = off)",
+        as_intent,
+    ),
+)
