@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, Dict
 
 import pytest
 import yaml
@@ -13,7 +14,7 @@ from rasa_imessage.config import OPTIONS, load_config
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env() -> dict:
+def _env() -> Dict[str, Any]:
     text = (ROOT / "credentials.yml.example").read_text(encoding="utf-8")
     return {name: f"value-of-{name}" for name in re.findall(r"\$\{(\w+)\}", text)}
 

@@ -114,7 +114,7 @@ class Registry:
             await self.release.wait()
 
         def spawn(coroutine) -> asyncio.Future[None]:  # type: ignore[no-untyped-def]
-            task = asyncio.ensure_future(coroutine)
+            task: asyncio.Future[None] = asyncio.ensure_future(coroutine)
             self.tasks.append(task)
             return task
 

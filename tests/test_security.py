@@ -40,6 +40,7 @@ from pydantic import SecretStr
 
 from rasa_imessage.config import load_config
 from rasa_imessage.emulator import Emulator, EmulatorConfig
+from rasa_imessage.emulator.config import Api
 from rasa_imessage.emulator.lifecycle import Inbound
 from rasa_imessage.inbound import to_turn
 from rasa_imessage.loopmessage import ClientConfig, LoopMessageClient, parse_webhook
@@ -97,7 +98,7 @@ def credentials_for(api: str, emulator_url: str) -> Dict[str, Any]:
 
 @pytest.mark.parametrize("api", ["current", "legacy"])
 async def test_whole_turns_at_debug_log_no_secret_no_contact_and_fetch_no_inbound_url(
-    api: str, cdn: Dict[str, Any], caplog: pytest.LogCaptureFixture
+    api: Api, cdn: Dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # the root logger: aiohttp, sanic, asyncio, httpx too
     emulator = Emulator(EmulatorConfig(
@@ -278,6 +279,7 @@ def test_typed_text_never_reaches_rasa_as_an_intent(text: str) -> None:
     value=st.text(max_size=40) | st.sampled_from(['"}', '{"x":1}', '@0.5{"a":"b"}', '", "e": "f']),
 )
 def test_synthetic_intents_carry_exactly_their_own_entities(field: str, value: str) -> None:
+    entities: Dict[str, Any]
     if field == "attachments":
         body = inbound("", attachments=[value or "x"])
         intent, entities = "imessage_attachment", {"attachment_url": value or "x"}

@@ -113,7 +113,8 @@ def raw_bytes(draw: st.DrawFn) -> bytes:
     if choice == "truncate":
         return text[: draw(st.integers(0, len(text) - 1))]
     if choice == "deep":
-        return draw(DEEP).encode()
+        deep: str = draw(DEEP)
+        return deep.encode()
     if choice == "bom":
         return b"\xef\xbb\xbf" + text
     if choice == "deep_value":
@@ -213,7 +214,7 @@ def check(endpoint: Any, content: Any, headers: Optional[Dict[str, Any]] = None)
         reason = body["error"]
         assert isinstance(reason, str) and reason.strip() and "\n" not in reason
         assert len(reason) <= 300
-    return status
+    return int(status)
 
 
 @FUZZ

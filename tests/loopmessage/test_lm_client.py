@@ -65,7 +65,7 @@ CONNECT_TIMEOUT = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ServerTimeo
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
-class Sleeps(list):
+class Sleeps(List[float]):
     """A fake asyncio.sleep that records the delays instead of waiting."""
 
     async def __call__(self, delay: float) -> None:
@@ -260,7 +260,7 @@ async def test_status_paths(lm, sleeps, config, raw_path, path):
         sent.append((params.method, params.url.raw_path))
 
     trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(on_request_start)
+    trace.on_request_start.append(on_request_start)  # type: ignore[arg-type]  # aiohttp 3.9 stubs
     route = lm.get(path).respond(200, json={"status": "delivered", "contact": "+1"})
     async with aiohttp.ClientSession(trace_configs=[trace]) as session, client_at(
         config, lm.url, sleeps, session
@@ -589,6 +589,7 @@ async def test_retries_exhausted_raise_the_last_typed_error(
 ):
     route = lm.post(SEND)
     async with contextlib.AsyncExitStack() as stack:
+        changes: Dict[str, Any]
         if kind == "500":
             route.respond(500)
             url, changes = lm.url, {}
@@ -627,7 +628,7 @@ async def test_a_bug_of_ours_fails_loudly_once(lm, sleeps):
         raise KeyError("bug")
 
     trace = aiohttp.TraceConfig()
-    trace.on_request_end.append(on_request_end)
+    trace.on_request_end.append(on_request_end)  # type: ignore[arg-type]  # aiohttp 3.9 stubs
     route = lm.post(SEND).respond(200, json=S.F2_CURRENT_SEND_OK)
     async with aiohttp.ClientSession(trace_configs=[trace]) as session, client_at(
         CURRENT, lm.url, sleeps, session
@@ -728,7 +729,7 @@ async def test_a_given_session_is_used_and_left_open(lm):
         started.append((params.method, str(params.url)))
 
     trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(on_request_start)
+    trace.on_request_start.append(on_request_start)  # type: ignore[arg-type]  # aiohttp 3.9 stubs
     async with aiohttp.ClientSession(trace_configs=[trace]) as session:
         async with LoopMessageClient(at(CURRENT, lm.url), session) as client:
             await client.send_message(text_request())

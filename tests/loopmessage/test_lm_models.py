@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, Dict
 
 import lm_samples as S
 import pytest
@@ -280,7 +281,8 @@ def test_send_results_of_both_generations():
     group = parse_send_result(
         {"message_id": "m", "group": {"group_id": "g", "participants": ["+1"]}, "text": "t"}
     )
-    assert group.group == Group(id="g", participants=["+1"], group_id="g")
+    extra_allowed: Dict[str, Any] = {"id": "g", "participants": ["+1"], "group_id": "g"}
+    assert group.group == Group(**extra_allowed)
     with pytest.raises(PayloadError, match="message_id"):
         parse_send_result({"contact": "+1"})
 

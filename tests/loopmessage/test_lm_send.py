@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Dict
+
 import lm_samples as S
 import pytest
 
@@ -138,7 +140,8 @@ def test_create_refuses_naming_the_field(fields, field, reason):
 def test_urls_loopmessage_cannot_or_should_not_fetch_are_refused(url, reason, field):
     value = [url] if field == "attachments" else url
     with pytest.raises(InvalidRequestError) as info:
-        SendRequest.create(contact="+1", **{field: value})
+        fields: Dict[str, Any] = {field: value}
+        SendRequest.create(contact="+1", **fields)
     assert info.value.field == field and reason in info.value.reason
     assert "s3cr3t" not in str(info.value) and "etc/passwd" not in str(info.value)
 
