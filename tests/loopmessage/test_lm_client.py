@@ -49,7 +49,7 @@ AUTH_KEY = "auth-key-456-DO-NOT-LEAK"
 SECRET_KEY = "secret-key-789-DO-NOT-LEAK"
 SECRETS = (API_KEY, AUTH_KEY, SECRET_KEY)
 TEXT = "private message text"
-FAST = 0.2  # seconds: the timeout of the tests that wait for one
+FAST = 0.5  # seconds: the timeout of the tests that wait for one (room for a loaded CI)
 
 CURRENT = ClientConfig(api_key=SecretStr(API_KEY), sender=S.SENDER_ID)
 LEGACY = ClientConfig(
