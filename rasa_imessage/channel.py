@@ -244,9 +244,9 @@ class IMessageInput(InputChannel):
         if key is not None:
             # The body goes along: a shared store hands it to another replica if this one
             # dies before the turn has run (LoopMessage does not re-send what got a 200).
-            keep = self.store.maintenance_interval is not None  # only a shared store uses it
+            kept = body.decode("utf-8") if self.store.shared else None
             try:
-                claim = await self.store.claim(key, body.decode("utf-8") if keep else None)
+                claim = await self.store.claim(key, kept)
             except StoreUnavailable as exc:
                 logger.error("iMessage webhook deferred: the dedupe store failed: %s", exc)
                 return _error(503, "the dedupe store is unavailable; LoopMessage will retry")
