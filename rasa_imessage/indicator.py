@@ -65,9 +65,14 @@ class TypingIndicator:
         elif self._timer is not None:
             await asyncio.wait({self._timer}, timeout=REPLY_WAITS_AT_MOST)
 
+    @property
+    def pending(self) -> bool:
+        """Neither replied to nor shown yet: the turn's end still has something to do."""
+        return not (self._replied or self._calling)
+
     async def turn_ended(self) -> None:
         """The turn is over: without a reply and without an indicator, mark the message read."""
-        if self._replied or self._calling:
+        if not self.pending:
             return
         await self._cancel_timer()
         if self._read:
@@ -118,7 +123,7 @@ class TypingIndicators:
     def turn_ended(self, message_id: Optional[str]) -> None:
         """The turn of this message is over: a pending indicator marks it read instead."""
         indicator = self.get(message_id)
-        if indicator is not None:
+        if indicator is not None and indicator.pending:  # most turns replied: no task
             self._track(self._spawn(indicator.turn_ended()), None)
 
     def _track(self, task: asyncio.Future[None], message_id: Optional[str]) -> None:

@@ -155,3 +155,12 @@ async def test_an_indicator_is_forgotten_once_shown_and_a_silent_turn_marks_read
     assert registry.indicators.get("M1") is None and registry.indicators.get("M2") is None
     registry.indicators.turn_ended(None)  # a turn without a message id: nothing to do
     assert len(registry.tasks) == 3
+
+
+async def test_a_turn_ending_while_its_indicator_shows_starts_no_task() -> None:
+    registry = Registry(delay=0)  # the call hangs until finish()
+    registry.indicators.start("M1")
+    await asyncio.sleep(0)
+    registry.indicators.turn_ended("M1")
+    assert len(registry.tasks) == 1 and registry.calls == [("M1", 8, True)]
+    await registry.finish()
