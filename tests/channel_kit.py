@@ -17,12 +17,10 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import httpx
-from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
+from lm_standin import LoopMessageStandIn
 from sanic import Sanic
 
 from rasa_imessage.channel import IMessageInput
-
-__all__ = ["SEND_PATH", "TYPING_PATH"]  # re-exported: the tests import the paths from here
 
 API = "https://a.loopmessage.com"
 LEGACY_API = "https://server.loopmessage.com"
@@ -133,11 +131,6 @@ async def send_webhook(
     # server's socket wait would give them.
     await asyncio.sleep(0)
     return response
-
-
-def sends(lm: LoopMessageStandIn) -> List[Dict[str, Any]]:
-    """The bodies of the sends the LoopMessage stand-in received, in order."""
-    return lm.sends()
 
 
 class ServedAppThread:

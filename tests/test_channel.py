@@ -14,7 +14,7 @@ from typing import Any, List, Optional
 from unittest.mock import MagicMock
 
 import pytest
-from lm_standin import LoopMessageStandIn
+from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
 
 rasa_run = pytest.importorskip(
     "rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'"
@@ -22,12 +22,9 @@ rasa_run = pytest.importorskip(
 from channel_kit import (  # noqa: E402
     API_KEY,
     AUTH,
-    SEND_PATH,
-    TYPING_PATH,
     inbound,
     make_app,
     post,
-    sends,
 )
 
 from rasa_imessage.channel import IMessageInput  # noqa: E402
@@ -88,7 +85,7 @@ async def test_text_webhook_starts_one_turn_with_the_right_user_message(
     assert message.input_channel == "imessage"
     assert message.metadata["webhook_id"] == "W-1"
     assert message.output_channel.name() == "imessage"
-    (sent,) = sends(lm)
+    (sent,) = lm.sends()
     assert sent["contact"] == "+13231112233" and sent["text"] == "hello"
     assert lm.calls and all(call.headers["Authorization"] == API_KEY for call in lm.calls)
     assert not lm.unrouted
@@ -184,7 +181,7 @@ async def test_the_same_webhook_three_times_runs_one_turn(lm: LoopMessageStandIn
     assert first.status == 200
     assert while_running.status in (200, 409)
     assert after.json == {"status": "duplicate"}
-    assert len(bot.messages) == 1 and len(sends(lm)) == 1
+    assert len(bot.messages) == 1 and len(lm.sends()) == 1
 
 
 async def test_a_failed_turn_is_released_so_a_retry_runs_it(lm: LoopMessageStandIn) -> None:
@@ -206,7 +203,7 @@ async def test_model_not_loaded_is_503_so_loopmessage_retries(lm: LoopMessageSta
     bot.ready = True
     assert (await post(app, inbound())).status == 200  # the retry is not mistaken for a duplicate
     await channel.turns.join()
-    assert len(bot.messages) == 1 and len(sends(lm)) == 1
+    assert len(bot.messages) == 1 and len(lm.sends()) == 1
 
 
 async def test_group_messages_are_one_conversation_answered_in_the_group(
@@ -218,7 +215,7 @@ async def test_group_messages_are_one_conversation_answered_in_the_group(
     await channel.turns.join()
     assert bot.messages[0].sender_id == "group:G-1"
     assert bot.messages[0].metadata["speaker"] == "+13231112233"
-    (sent,) = sends(lm)
+    (sent,) = lm.sends()
     assert sent["group"] == "G-1" and "contact" not in sent
 
 
@@ -267,7 +264,7 @@ async def test_output_channel_works_without_a_request_for_trigger_intent(
         )
     finally:
         await channel.client().aclose()  # no server ran, so no stop listener closes it
-    (sent,) = sends(lm)
+    (sent,) = lm.sends()
     assert sent == {"contact": "+13231112233", "text": "reminder",
                     "attachments": ["https://x.io/a.png"], "passthrough": sent["passthrough"]}  # fmt: skip
 
@@ -287,7 +284,7 @@ async def test_no_secret_reaches_the_logs_even_at_debug(
     await post(app, inbound("my secret message text"))
     await post(app, inbound(), auth="wrong-" + AUTH)
     await channel.turns.join()
-    assert len(sends(lm)) == 1  # a whole turn ran, its reply sent
+    assert len(lm.sends()) == 1  # a whole turn ran, its reply sent
     logged = "\n".join(r.getMessage() for r in caplog.records) + repr(channel.config)
     assert AUTH not in logged and API_KEY not in logged
     assert "+13231112233" not in logged  # contacts are masked

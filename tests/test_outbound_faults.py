@@ -23,14 +23,21 @@ import httpx
 from channel_kit import (
     API_KEY,
     AUTH,
-    SEND_PATH,
-    TYPING_PATH,
     inbound,
     make_app,
     send_webhook,
     served,
 )
-from lm_standin import Call, LoopMessageStandIn, Outcome, Reply, Reset, Stall
+from lm_standin import (
+    SEND_PATH,
+    TYPING_PATH,
+    Call,
+    LoopMessageStandIn,
+    Outcome,
+    Reply,
+    Reset,
+    Stall,
+)
 
 from rasa_imessage.config import load_config
 from rasa_imessage.loopmessage import LoopMessageClient, RetryPolicy

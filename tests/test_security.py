@@ -25,17 +25,14 @@ from aiohttp import web
 from channel_kit import API_KEY as KIT_API_KEY
 from channel_kit import (
     AUTH,
-    SEND_PATH,
-    TYPING_PATH,
     URL,
     inbound,
     listening,
     make_app,
     send_webhook,
-    sends,
     served,
 )
-from lm_standin import LoopMessageStandIn
+from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
 from pydantic import SecretStr
 
 from rasa_imessage.config import load_config
@@ -196,7 +193,7 @@ async def test_outbound_attachment_urls_are_validated_before_any_send(
             await channel.turns.join()
     finally:
         await client.aclose()  # a client passed in is the caller's to close
-    sent = sends(lm)
+    sent = lm.sends()
     assert len(bot.messages) == 1
     assert {call.path for call in lm.calls} == {SEND_PATH}  # sends only, no other call
     assert [body["attachments"] for body in sent] == [["https://cdn.example.com/fine.png"]]

@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 import httpx
-from channel_kit import SEND_PATH, inbound, make_app, send_webhook, served
-from lm_standin import LoopMessageStandIn
+from channel_kit import inbound, make_app, send_webhook, served
+from lm_standin import SEND_PATH, LoopMessageStandIn
 
 pytestmark = pytest.mark.rasa
 

@@ -8,8 +8,14 @@ from typing import List
 import pytest
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
-from channel_kit import SEND_PATH, TYPING_PATH, inbound, make_app, post, send_webhook, served
-from lm_standin import Call, LoopMessageStandIn, Outcome, Reply
+from channel_kit import (
+    inbound,
+    make_app,
+    post,
+    send_webhook,
+    served,
+)
+from lm_standin import SEND_PATH, TYPING_PATH, Call, LoopMessageStandIn, Outcome, Reply
 
 pytestmark = pytest.mark.rasa
 

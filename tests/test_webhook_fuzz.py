@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
-from channel_kit import AUTH, SEND_PATH, TYPING_PATH, ServedAppThread
-from lm_standin import LoopMessageStandIn
+from channel_kit import AUTH, ServedAppThread
+from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
 
 pytestmark = pytest.mark.rasa
 
