@@ -12,9 +12,10 @@ import argparse
 import asyncio
 import json
 import time
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, AsyncIterator, Dict
 
 import aiohttp
 
@@ -90,30 +91,35 @@ async def _end_to_end(results: Results, quick: bool) -> None:
 LEAN_OPTIONS = {"typing_delay": 0.5, "split_paragraphs": False}
 
 
-async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
-    """Both channels on a server where a turn makes one request to LoopMessage."""
-    progress("1b. one request per turn: " + ", ".join(f"{k}: {v}" for k, v in LEAN_OPTIONS.items()))
-    async with rasa_server(url, LEAN_OPTIONS, progress=progress) as server:
+@asynccontextmanager
+async def _another_server(
+    stand_in: StandIn, url: str, options: Dict[str, object]
+) -> AsyncIterator[Driver]:
+    """A further `rasa run` with these connector options, and a calibrated driver for it."""
+    async with rasa_server(url, options, progress=progress) as server:
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             driver = Driver(server, stand_in, session)
             await driver.calibrate(("hi",))
-            results.lean = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+            yield driver
+
+
+async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
+    """Both channels on a server where a turn makes one request to LoopMessage."""
+    progress("1b. one request per turn: " + ", ".join(f"{k}: {v}" for k, v in LEAN_OPTIONS.items()))
+    async with _another_server(stand_in, url, LEAN_OPTIONS) as driver:
+        results.lean = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
 
 
 async def _fewer_turns(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
     """The iMessage runs again on a server with `max_concurrent_turns: 2`: the acks' lever."""
     progress("2b. acks with max_concurrent_turns: 2")
-    async with rasa_server(url, {"max_concurrent_turns": 2}, progress=progress) as server:
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            driver = Driver(server, stand_in, session)
-            await driver.calibrate(("hi",))
-            for conversations, turns in (QUICK_LEVELS if quick else LEVELS)[1:]:
-                run = await driver.closed_loop("imessage", conversations, turns, "hi", 60.0)
-                progress(f"  {conversations} conversations: {run.turns_per_second:.1f}/s")
-                results.fewer_turns[conversations] = run
+    async with _another_server(stand_in, url, {"max_concurrent_turns": 2}) as driver:
+        for conversations, turns in (QUICK_LEVELS if quick else LEVELS)[1:]:
+            run = await driver.closed_loop("imessage", conversations, turns, "hi", 60.0)
+            progress(f"  {conversations} conversations: {run.turns_per_second:.1f}/s")
+            results.fewer_turns[conversations] = run
 
 
 async def main(quick: bool) -> Results:

@@ -120,30 +120,23 @@ def _latency(r: Results) -> List[str]:
                    "server CPU ms per turn", "errors"], rows)  # fmt: skip
 
 
+def _ack_row(load: str, acks: List[float]) -> List[str]:
+    return [load, str(len(acks)), _ms(percentile(acks, 50)), _ms(percentile(acks, 99)),
+            _ms(max(acks, default=float("nan")))]  # fmt: skip
+
+
 def _acks(r: Results) -> List[str]:
-    rows = []
-    for conversations, runs in r.throughput.items():
-        acks = runs["imessage"].acks
-        rows.append([f"{conversations} conversations, closed loop", str(len(acks)),
-                     _ms(percentile(acks, 50)), _ms(percentile(acks, 99)),
-                     _ms(max(acks, default=float("nan")))])  # fmt: skip
+    rows = [_ack_row(f"{conversations} conversations, closed loop", runs["imessage"].acks)
+            for conversations, runs in r.throughput.items()]  # fmt: skip
     for conversations, run in r.fewer_turns.items():
-        acks = run.acks
-        rows.append([f"{conversations} conversations, `max_concurrent_turns: 2` "
-                     f"({run.turns_per_second:.1f} turns/s)", str(len(acks)),
-                     _ms(percentile(acks, 50)), _ms(percentile(acks, 99)),
-                     _ms(max(acks, default=float("nan")))])  # fmt: skip
+        rows.append(_ack_row(f"{conversations} conversations, `max_concurrent_turns: 2` "
+                             f"({run.turns_per_second:.1f} turns/s)", run.acks))  # fmt: skip
     if r.paced is not None:
-        acks = r.paced.acks
-        rows.append([f"{r.paced.conversations} conversations, {PAUSE:.0f} s between a reply and "
-                     f"the next message ({r.paced.turns_per_second:.1f} turns/s)", str(len(acks)),
-                     _ms(percentile(acks, 50)), _ms(percentile(acks, 99)),
-                     _ms(max(acks, default=float("nan")))])  # fmt: skip
+        rows.append(_ack_row(f"{r.paced.conversations} conversations, {PAUSE:.0f} s between a "
+                             f"reply and the next message ({r.paced.turns_per_second:.1f} "
+                             "turns/s)", r.paced.acks))  # fmt: skip
     if r.herd is not None:
-        acks = r.herd.acks
-        rows.append(["200 webhooks posted at the same instant", str(len(acks)),
-                     _ms(percentile(acks, 50)), _ms(percentile(acks, 99)),
-                     _ms(max(acks, default=float("nan")))])  # fmt: skip
+        rows.append(_ack_row("200 webhooks posted at the same instant", r.herd.acks))
     return _table(["load", "webhooks", "p50 ms", "p99 ms", "max ms"], rows)
 
 
