@@ -52,16 +52,6 @@ async def test_a_task_cleaning_up_is_left_to_finish_its_cleanup() -> None:
     assert task.cancelled() and log == ["cleaned up"]
 
 
-async def test_tasks_already_done_are_left_alone() -> None:
-    async def quick() -> str:
-        return "done"
-
-    task = asyncio.ensure_future(quick())
-    await task
-    await cancel_and_wait([task])
-    assert task.result() == "done"
-
-
 async def test_cancelling_the_caller_is_not_swallowed() -> None:
     log: List[str] = []
     task = asyncio.ensure_future(swallows_one_cancellation(log))
