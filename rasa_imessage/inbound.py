@@ -74,14 +74,16 @@ _MAPPED_FIELDS = frozenset({
 def event_metadata(event: InboundEvent) -> Dict[str, Any]:
     """The whole event, JSON-safe, for `tracker.latest_message["metadata"]`.
 
-    Not the raw webhook as well: Rasa stores the metadata with every user message and reads
-    it back every turn, and the raw body would double it (BENCHMARKS.md). Fields no key here
+    Rasa stores the metadata with every user message and writes and reads the whole
+    conversation back every turn, so it is kept lean: not the raw webhook as well, and no key
+    whose value is null or empty (a 100-turn conversation's save and load took 21.0 ms with
+    them, 18.1 without, 16.8 with no metadata at all; BENCHMARKS.md). Fields no key here
     carries (ones LoopMessage adds later, `api_version`) are kept in `extra`.
     """
     group = event.group
     speech = event.speech
     language = event.language
-    return {
+    full = {
         "channel": "imessage",
         "api": event.api,
         "event": event.event,
@@ -119,6 +121,11 @@ def event_metadata(event: InboundEvent) -> Dict[str, Any]:
         "parameters": dict(event.parameters),
         "extra": {key: value for key, value in event.raw.items() if key not in _MAPPED_FIELDS},
     }
+    return {key: value for key, value in full.items() if not _is_empty(value)}
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (list, dict, str)) and not value)
 
 
 def _error_of(event: InboundEvent) -> Optional[Dict[str, Any]]:
