@@ -24,6 +24,7 @@ typecheck:
 	@scripts/venv.sh pro
 	.venv/bin/mypy rasa_imessage
 	.venv-pro/bin/mypy rasa_imessage
+	.venv/bin/mypy bench
 	$(TEST_TYPES) .venv/bin/mypy $(TEST_MYPY) tests
 	$(TEST_TYPES) .venv-pro/bin/mypy $(TEST_MYPY) tests
 

@@ -15,7 +15,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict
+from typing import Any, AsyncIterator, Dict, Mapping
 
 import aiohttp
 
@@ -37,6 +37,7 @@ from .outbound import outbound
 from .report import Results, render
 from .stack import cpu_of, rasa_server, rss_of
 from .standin import StandIn
+from .tracker import tracker_costs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,7 +94,7 @@ LEAN_OPTIONS = {"typing_delay": 0.5, "split_paragraphs": False}
 
 @asynccontextmanager
 async def _another_server(
-    stand_in: StandIn, url: str, options: Dict[str, object]
+    stand_in: StandIn, url: str, options: Mapping[str, object]
 ) -> AsyncIterator[Driver]:
     """A further `rasa run` with these connector options, and a calibrated driver for it."""
     async with rasa_server(url, options, progress=progress) as server:
@@ -129,6 +130,8 @@ async def main(quick: bool) -> Results:
     results.cpu = await profile_connector(500 if quick else 2000, progress)
     progress("5. memory")
     results.memory = await measure_all(progress)
+    progress("7. metadata in Rasa's tracker store")
+    results.tracker = await tracker_costs(progress)
     progress("4. outbound client")
     results.outbound = await outbound(150 if quick else 600, 8.0, progress)
     progress("end to end: example_bot under rasa run")

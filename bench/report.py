@@ -16,6 +16,7 @@ from .cpu import CpuResult
 from .e2e import API_LATENCY, BURST_TEXTS, PAUSE, BurstResult
 from .load import RunResult, percentile
 from .outbound import OutboundResult
+from .tracker import BLOCKS, REPEATS, TrackerCost
 
 __all__ = ["Results", "render"]
 
@@ -43,6 +44,7 @@ class Results:
     # both channels on a third server where a turn is one request (LEAN_OPTIONS)
     lean: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     paced: Optional[RunResult] = None  # iMessage, senders pausing between turns (PAUSE)
+    tracker: List[TrackerCost] = field(default_factory=list)  # section 7
 
 
 def _ms(seconds: float) -> str:
@@ -85,6 +87,24 @@ def _summary(r: Results) -> List[str]:
                      f"{growth:+.1f} MiB, {runner['left_in_runner']} left",
                      _verdict(runner["left_in_runner"] == 0)])  # fmt: skip
     return _table(["what", "target", "measured", ""], rows)
+
+
+def _where_the_gap_is(r: Results) -> List[str]:
+    """Context for the throughput ratio: the connector's capacity alone and its share."""
+    top = max(r.throughput, default=None)
+    if r.cpu is None or top is None:
+        return []
+    runs = r.throughput[top]
+    own = r.cpu.cpu_per_message
+    rest = runs["rest"].turns_per_second
+    extra = (runs["imessage"].server_cpu / max(runs["imessage"].turns, 1)
+             - runs["rest"].server_cpu / max(runs["rest"].turns, 1))  # fmt: skip
+    return ["", f"The connector alone (section 6, no Rasa) costs {own * 1e6:.0f} µs of CPU per "
+            f"message: one core would carry {1 / own:.0f} messages/s of it, "
+            f"{1 / own / max(rest, 1e-9):.1f}x what the REST channel does end to end at {top} "
+            f"conversations. But it runs on the one core Rasa's turns run on, so each turn "
+            f"costs that core {extra * 1000:.1f} ms more than a REST turn (section 1), and "
+            "that is what the ratio measures."]  # fmt: skip
 
 
 def _throughput(by_level: Dict[int, Dict[str, RunResult]]) -> List[str]:
@@ -210,6 +230,25 @@ def _cpu(r: Results) -> List[str]:
     return lines
 
 
+def _tracker(rows: List[TrackerCost]) -> List[str]:
+    none = {row.turns: row.ms for row in rows if row.metadata == "none"}
+    body = [
+        [
+            str(row.turns),
+            "none (as REST)" if row.metadata == "none" else "the connector's, text message",
+            str(row.metadata_bytes),
+            str(row.tracker_bytes),
+            f"{row.ms:.2f}",
+            f"{row.ms - none[row.turns]:+.2f}" if row.metadata != "none" else "",
+        ]
+        for row in rows
+    ]
+    header = ["turns in the conversation", "user message metadata", "bytes each",
+              "stored conversation bytes", "retrieve + save ms",
+              "cost of the metadata ms"]  # fmt: skip
+    return _table(header, body)
+
+
 def render(r: Results, *, quick: bool = False) -> str:
     m = r.machine
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -221,7 +260,7 @@ def render(r: Results, *, quick: bool = False) -> str:
     out += _table(["", ""], [[k, v] for k, v in m.items()]
                   + [["load average (1/5/15 min) at start", r.load_start],
                      ["load average at end", r.load_end]])  # fmt: skip
-    out += ["", "## Targets (issue 7)", "", *_summary(r)]
+    out += ["", "## Targets (issue 7)", "", *_summary(r), *_where_the_gap_is(r)]
     turn = r.per_turn
     out += ["", "## Method", "",
             "- One `rasa run` of example_bot (KeywordIntentClassifier + RulePolicy, trained by "
@@ -298,6 +337,13 @@ def render(r: Results, *, quick: bool = False) -> str:
         "",
     ]
     out += _cpu(r)
+    if r.tracker:
+        out += ["", "## 7. Metadata in Rasa's tracker store", "",
+                "Rasa's in-memory tracker store loads and saves the whole conversation as JSON "
+                "on every turn, user messages' metadata included (bench/tracker.py, Rasa "
+                f"in-process: a conversation of greetings, then {REPEATS} retrieve + save, best of "
+                f"{BLOCKS} such blocks).",
+                "", *_tracker(r.tracker)]  # fmt: skip
     if FINDINGS.exists():
         out += ["", FINDINGS.read_text(encoding="utf-8").strip()]
     return "\n".join(out) + "\n"

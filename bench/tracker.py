@@ -1,0 +1,103 @@
+"""Section 7: what the connector's metadata costs Rasa's tracker store on every turn.
+
+Rasa keeps each user message's metadata in the tracker, and its in-memory tracker store
+loads and saves the whole conversation as JSON on every turn, so metadata costs time that
+grows with the conversation. Measured in a fresh interpreter (`python -m bench.tracker`,
+Rasa imported there only): a conversation of `turns` greetings, then retrieve + save
+repeated (the best of a few blocks, as `timeit` does), with the metadata the REST channel
+gives (none) and with the connector's for a text message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+from .load import new_contact, webhook_body
+
+__all__ = ["TrackerCost", "tracker_costs"]
+
+BOT_DOMAIN = Path(__file__).resolve().parent.parent / "example_bot" / "domain.yml"
+TURNS = (6, 100)
+REPEATS = 20
+BLOCKS = 5
+
+
+@dataclass
+class TrackerCost:
+    turns: int
+    metadata: str  # "none" or "connector"
+    metadata_bytes: int  # one user message's metadata as JSON
+    tracker_bytes: int  # the stored conversation
+    ms: float  # one retrieve + save: mean of REPEATS, best of BLOCKS
+
+
+def _connector_metadata() -> Dict[str, Any]:
+    from rasa_imessage.inbound import event_metadata
+    from rasa_imessage.loopmessage import parse_webhook
+
+    return event_metadata(parse_webhook(json.loads(webhook_body(new_contact(), "hi"))))
+
+
+async def _measure(turns: int, kind: str) -> TrackerCost:
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(BOT_DOMAIN))
+    store = InMemoryTrackerStore(domain)
+    tracker = DialogueStateTracker("bench", domain.slots)
+    metadata: Dict[str, Any] = {}
+    for turn in range(turns):
+        metadata = _connector_metadata() if kind == "connector" else {}
+        intent = {"name": "greet", "confidence": 1.0}
+        tracker.update(ActionExecuted("action_listen"))
+        tracker.update(UserUttered("hi", intent, [], None, None, "imessage", f"m{turn}", metadata))
+        tracker.update(ActionExecuted("utter_greet"))
+        tracker.update(BotUttered("Hi!", {}, {"utter_action": "utter_greet"}))
+    await store.save(tracker)
+    blocks = []  # the best block is the one least disturbed by the rest of the machine
+    for _ in range(BLOCKS):
+        started = time.perf_counter()
+        for _ in range(REPEATS):
+            loaded = await store.retrieve("bench")
+            assert loaded is not None
+            await store.save(loaded)
+        blocks.append((time.perf_counter() - started) / REPEATS)
+    seconds = min(blocks)
+    stored = store.store["bench"]
+    return TrackerCost(turns, kind, len(json.dumps(metadata)), len(stored), seconds * 1000)
+
+
+async def _all() -> List[Dict[str, Any]]:
+    rows = []
+    for turns in TURNS:
+        for kind in ("none", "connector"):
+            rows.append((await _measure(turns, kind)).__dict__)
+    return rows
+
+
+async def tracker_costs(progress: Callable[[str], None]) -> List[TrackerCost]:
+    """Run the measurement in a child interpreter; one row per (turns, metadata)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.tracker", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 300)
+    if process.returncode:
+        raise RuntimeError(f"bench.tracker exited with {process.returncode}")
+    # Rasa may print its own lines too; ours is the JSON list
+    line = next(line for line in out.decode().splitlines() if line.startswith("[{"))
+    rows = [TrackerCost(**row) for row in json.loads(line)]
+    for row in rows:
+        progress(f"  {row.turns} turns, metadata {row.metadata}: {row.ms:.2f} ms")
+    return rows
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(_all())))
