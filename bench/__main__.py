@@ -83,7 +83,6 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                     rss_after=rss_of(server.pid),
                     cpu_seconds=cpu_of(server.pid) - cpu_before,
                 )
-        await _fewer_turns(results, stand_in, url, quick)
         await _lean(results, stand_in, url, quick)
     finally:
         await stand_in.stop()
@@ -111,16 +110,6 @@ async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> N
     progress("1b. one request per turn: " + ", ".join(f"{k}: {v}" for k, v in LEAN_OPTIONS.items()))
     async with _another_server(stand_in, url, LEAN_OPTIONS) as driver:
         results.lean = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
-
-
-async def _fewer_turns(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
-    """The iMessage runs again on a server with `max_concurrent_turns: 2`: the acks' lever."""
-    progress("2b. acks with max_concurrent_turns: 2")
-    async with _another_server(stand_in, url, {"max_concurrent_turns": 2}) as driver:
-        for conversations, turns in (QUICK_LEVELS if quick else LEVELS)[1:]:
-            run = await driver.closed_loop("imessage", conversations, turns, "hi", 60.0)
-            progress(f"  {conversations} conversations: {run.turns_per_second:.1f}/s")
-            results.fewer_turns[conversations] = run
 
 
 async def main(quick: bool) -> Results:

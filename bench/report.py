@@ -39,8 +39,6 @@ class Results:
     latency: Dict[int, RunResult] = field(default_factory=dict)  # iMessage, API_LATENCY
     herd: Optional[RunResult] = None
     bursts: List[BurstResult] = field(default_factory=list)
-    # iMessage runs on a second server with `max_concurrent_turns: 2`, by conversations
-    fewer_turns: Dict[int, RunResult] = field(default_factory=dict)
     # both channels on a third server where a turn is one request (LEAN_OPTIONS)
     lean: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     paced: Optional[RunResult] = None  # iMessage, senders pausing between turns (PAUSE)
@@ -148,9 +146,6 @@ def _ack_row(load: str, acks: List[float]) -> List[str]:
 def _acks(r: Results) -> List[str]:
     rows = [_ack_row(f"{conversations} conversations, closed loop", runs["imessage"].acks)
             for conversations, runs in r.throughput.items()]  # fmt: skip
-    for conversations, run in r.fewer_turns.items():
-        rows.append(_ack_row(f"{conversations} conversations, `max_concurrent_turns: 2` "
-                             f"({run.turns_per_second:.1f} turns/s)", run.acks))  # fmt: skip
     if r.paced is not None:
         rows.append(_ack_row(f"{r.paced.conversations} conversations, {PAUSE:.0f} s between a "
                              f"reply and the next message ({r.paced.turns_per_second:.1f} "

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Set
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -473,7 +473,7 @@ def _user_message(turn: TurnInput, output: IMessageOutput) -> UserMessage:
 
 def _releasing(
     run: Callable[[], Awaitable[None]], release: Callable[[], Awaitable[None]]
-) -> Callable[[], Awaitable[None]]:
+) -> Callable[[], Coroutine[Any, Any, None]]:
     """Release the claim when the turn fails, so a LoopMessage retry can run it again."""
 
     async def job() -> None:

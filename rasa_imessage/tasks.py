@@ -2,8 +2,9 @@
 
 Webhooks are acked before their Rasa turn runs. Each turn is queued behind the earlier turns
 of its conversation (a FIFO per conversation, dropped once empty so memory stays bounded),
-and at most `max_concurrent` turns compute at once, so the event loop that also answers
-webhooks is never flooded by CPU-bound turns. A turn waiting on LoopMessage computes nothing:
+and at most `max_concurrent` turns run at once, which bounds what they ask of an action
+server or a database. Their steps take the CPU one at a time (stepping.py), so the event
+loop answers webhooks between them. A turn waiting on LoopMessage computes nothing:
 inside `network_wait` it lends its place to another turn while LoopMessage answers, up to
 `MAX_LENT` lent places (BENCHMARKS.md: with a 100 ms round trip, places held through the
 sends capped throughput near 30 turns/s, and 8 lent places near 50).
@@ -19,15 +20,16 @@ import gc
 import logging
 from collections import deque
 from contextvars import ContextVar, Token
-from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, Optional, Set
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Deque, Dict, Optional, Set
 
 from .cancelling import cancel_and_wait
+from .stepping import Baton, stepped
 
 __all__ = ["Draining", "QueueFull", "TurnRunner", "freeze_startup_objects", "network_wait"]
 
 logger = logging.getLogger(__name__)
 
-Job = Callable[[], Awaitable[None]]
+Job = Callable[[], Coroutine[Any, Any, None]]
 OnCancel = Callable[[], Awaitable[None]]
 
 
@@ -190,6 +192,7 @@ class TurnRunner:
         self._max_concurrent = max_concurrent
         self._max_queued = max_queued
         self._gate = _Gate(max_concurrent)
+        self._baton = Baton()  # one turn step at a time: webhooks get answered in between
         self._queues: Dict[str, Deque[_Entry]] = {}
         self._workers: Set[asyncio.Task[None]] = set()
         # Cancelled workers running their `on_cancel` hooks: not to be cancelled again.
@@ -247,7 +250,7 @@ class TurnRunner:
                     async with _Slot(self._gate):
                         self._running += 1
                         try:
-                            await entry.job()
+                            await stepped(entry.job(), self._baton)
                         finally:
                             self._running -= 1
                 except asyncio.CancelledError:
