@@ -358,8 +358,10 @@ class IMessageInput(InputChannel):
         except LoopMessageError as exc:
             logger.info("typing indicator not shown: %s", exc)
 
-    def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Future[None]:
-        task = asyncio.ensure_future(coroutine)
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+        """A side task (a typing indicator): its steps queue with the turns' for the CPU, so a
+        burst of webhooks is acked before the typing calls it starts are built."""
+        task = self.turns.side_task(coroutine)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
         return task

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Coroutine, Dict, Optional
 
 __all__ = ["TypingIndicator", "TypingIndicators"]
 
@@ -21,6 +21,7 @@ __all__ = ["TypingIndicator", "TypingIndicators"]
 REPLY_WAITS_AT_MOST = 2.0
 
 ShowTyping = Callable[[int, bool], Awaitable[None]]  # (seconds, read); never raises
+Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Future[None]"]  # starts a task
 
 
 class TypingIndicator:
@@ -40,12 +41,13 @@ class TypingIndicator:
         """Whether the show-typing call was made (for the indicator or the read receipt)."""
         return self._calling
 
-    def start(self) -> asyncio.Future[None]:
-        """Arm the timer; the returned future ends when nothing of this indicator is left."""
+    def start(self, spawn: Optional[Spawn] = None) -> asyncio.Future[None]:
+        """Arm the timer (a task made by `spawn`); the returned future ends when nothing of
+        this indicator is left."""
         wanted = self._seconds > 0 or self._read
         if self._delay <= 0 and wanted:
             self._calling = True  # at once: even the quickest reply waits for the call
-        self._timer = asyncio.ensure_future(self._after_delay(wanted))
+        self._timer = (spawn or asyncio.ensure_future)(self._after_delay(wanted))
         return self._timer
 
     async def _after_delay(self, wanted: bool) -> None:
@@ -86,7 +88,6 @@ class TypingIndicator:
 
 
 ShowFor = Callable[[str, int, bool], Awaitable[None]]  # (message_id, seconds, read)
-Spawn = Callable[[Awaitable[None]], "asyncio.Future[None]"]
 
 
 class TypingIndicators:
@@ -115,7 +116,7 @@ class TypingIndicators:
         show = functools.partial(self._show, message_id)
         indicator = TypingIndicator(show, self._seconds, self._read, self._delay)
         self._pending[message_id] = indicator
-        self._track(self._spawn(indicator.start()), message_id)
+        self._track(indicator.start(self._spawn), message_id)
 
     def get(self, message_id: Optional[str]) -> Optional[TypingIndicator]:
         return self._pending.get(message_id) if message_id else None

@@ -20,7 +20,18 @@ import gc
 import logging
 from collections import deque
 from contextvars import ContextVar, Token
-from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Deque, Dict, Optional, Set
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Deque,
+    Dict,
+    Optional,
+    Set,
+    TypeVar,
+)
 
 from .cancelling import cancel_and_wait
 from .stepping import Baton, stepped
@@ -30,6 +41,7 @@ __all__ = ["Draining", "QueueFull", "TurnRunner", "freeze_startup_objects", "net
 logger = logging.getLogger(__name__)
 
 Job = Callable[[], Coroutine[Any, Any, None]]
+T = TypeVar("T")
 OnCancel = Callable[[], Awaitable[None]]
 
 
@@ -204,6 +216,17 @@ class TurnRunner:
         self._running = 0
         self._draining = False
 
+    def stepped(self, coroutine: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+        """`coroutine` taking the CPU in turn with this runner's turns (stepping.py)."""
+        return stepped(coroutine, self._baton)
+
+    def side_task(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """A task for work beside the turns (a typing indicator), stepped as they are."""
+        task = asyncio.ensure_future(self.stepped(coroutine))
+        # Cancelled before its first step, the wrapper never ran and never closed `coroutine`.
+        task.add_done_callback(lambda _: coroutine.close())
+        return task
+
     @property
     def pending(self) -> int:
         """Jobs submitted and not finished (running or waiting)."""
@@ -250,7 +273,7 @@ class TurnRunner:
                     async with _Slot(self._gate):
                         self._running += 1
                         try:
-                            await stepped(entry.job(), self._baton)
+                            await self.stepped(entry.job())
                         finally:
                             self._running -= 1
                 except asyncio.CancelledError:

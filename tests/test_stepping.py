@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import time
 from typing import Callable, List
 
@@ -248,3 +249,19 @@ async def test_a_waiter_cancelled_as_it_is_handed_the_baton_passes_it_on() -> No
     with pytest.raises(asyncio.CancelledError):
         await first
     await asyncio.wait_for(second, GUARD)  # passed on, not lost
+
+
+@on_each_loop
+async def test_a_side_task_cancelled_before_its_first_step_leaves_no_coroutine_unawaited() -> None:
+    runner = TurnRunner()
+    ran: List[str] = []
+
+    async def typing_call() -> None:
+        ran.append("called")
+
+    coroutine = typing_call()
+    task = runner.side_task(coroutine)
+    task.cancel()  # before the loop ran it: the typing timer of a turn that ended at once
+    await asyncio.wait({task})
+    assert task.cancelled() and ran == []
+    assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # so never "unawaited"
