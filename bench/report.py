@@ -336,8 +336,8 @@ def render(r: Results, *, quick: bool = False) -> str:
         out += ["", "## 7. Metadata in Rasa's tracker store", "",
                 "Rasa's in-memory tracker store loads and saves the whole conversation as JSON "
                 "on every turn, user messages' metadata included (bench/tracker.py, Rasa "
-                f"in-process: a conversation of greetings, then {REPEATS} retrieve + save, best of "
-                f"{BLOCKS} such blocks).",
+                f"in-process: a conversation of greetings, then blocks of {REPEATS} retrieve "
+                f"+ save, the two kinds in turn; the best of {BLOCKS} blocks of each).",
                 "", *_tracker(r.tracker)]  # fmt: skip
     if FINDINGS.exists():
         out += ["", FINDINGS.read_text(encoding="utf-8").strip()]

@@ -4,7 +4,7 @@ Rasa's turns run on the event loop that also answers LoopMessage's webhooks. Bet
 awaits that suspend, a turn computes without yielding: NLU, policies, the tracker's JSON,
 a few milliseconds each. When several turns are ready, one loop iteration runs all their
 steps back to back, and a webhook arriving meanwhile waits for the lot (BENCHMARKS.md: ack
-p99 50-120 ms at full load with 8 turns computing at once). Here every step of a turn takes
+p99 43-83 ms at full load with 8 turns computing at once). Here every step of a turn takes
 the one `Baton` and gives it back when the turn suspends; once the steps since the loop last
 polled its sockets have run for `STEP_BUDGET`, the next step waits for the loop to poll
 them, so a webhook waits for at most about one step. A turn suspended on I/O (LoopMessage,
