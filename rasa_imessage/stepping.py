@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import deque
 from typing import Any, Coroutine, Deque, Generator, Optional, TypeVar
 
 __all__ = ["Baton", "stepped"]
 
 T = TypeVar("T")
+
+_stepping: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()  # tasks inside `stepped`
 
 
 # Turn steps may run back to back for this long; then the loop polls its sockets before the
@@ -104,8 +107,15 @@ async def stepped(coro: Coroutine[Any, Any, T], baton: Baton) -> T:
 
     The task running this is the one `coro` runs in (its context, `current_task()`, its
     cancellation): a cancellation is passed into `coro` at once, without waiting for the
-    baton, so cleanup is never held up behind other turns.
+    baton, so cleanup is never held up behind other turns. Inside a task that is stepped
+    already, `coro` simply runs: its steps are the outer ones, and waiting for the baton
+    from inside a step would wait for itself.
     """
+    task = asyncio.current_task()
+    if task in _stepping:
+        return await coro
+    if task is not None:
+        _stepping.add(task)
     value: Any = None
     error: Optional[BaseException] = None
     try:
@@ -133,3 +143,5 @@ async def stepped(coro: Coroutine[Any, Any, T], baton: Baton) -> T:
                 error = exc
     finally:
         coro.close()  # a no-op once it has finished; frees it if this task was torn down
+        if task is not None:
+            _stepping.discard(task)

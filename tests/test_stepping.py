@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import inspect
 import time
-from typing import Callable, List
+from typing import Any, Callable, Coroutine, List
 
 import pytest
 import uvloop
@@ -49,7 +49,9 @@ async def _ticker(log: List[str], ticks: int) -> None:
         await asyncio.sleep(0)
 
 
-def _turn(log: List[str], name: str, steps: int, computes: float = 0.0):
+def _turn(
+    log: List[str], name: str, steps: int, computes: float = 0.0
+) -> Callable[[], Coroutine[Any, Any, str]]:
     """`steps` steps, each busy for `computes` seconds, as Rasa's NLU or policies are."""
 
     async def run() -> str:
@@ -114,7 +116,11 @@ async def test_the_turn_runner_steps_its_turns() -> None:
     runner = TurnRunner(max_concurrent=8)
     log: List[str] = []
     for name in "abcd":
-        runner.submit(name, _turn(log, name, 3))
+
+        async def job(turn: Callable[[], Coroutine[Any, Any, str]] = _turn(log, name, 3)) -> None:
+            await turn()
+
+        runner.submit(name, job)
     await asyncio.gather(_ticker(log, 60), runner.join())
     trace = "".join(log)
     assert sorted(trace.replace("-", "")) == sorted("abcd" * 3)
@@ -265,3 +271,18 @@ async def test_a_side_task_cancelled_before_its_first_step_leaves_no_coroutine_u
     await asyncio.wait({task})
     assert task.cancelled() and ran == []
     assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # so never "unawaited"
+
+
+@on_each_loop
+async def test_stepped_inside_a_stepped_task_runs_its_coroutine_within_the_outer_steps() -> None:
+    baton = Baton()
+    log: List[str] = []
+
+    async def outer() -> str:
+        log.append("outer")
+        inner = await stepped(_turn(log, "i", 2)(), baton)  # would wait for itself
+        await asyncio.sleep(0)
+        return inner
+
+    assert await asyncio.wait_for(stepped(outer(), baton), GUARD) == "i"
+    assert log == ["outer", "i", "i"]
