@@ -24,7 +24,7 @@ from .buttons import MAX_REPLY_LENGTH, match_button
 from .cancelling import cancel_and_wait
 from .config import IMessageConfig, load_config
 from .idempotency import Claim, IdempotencyStore, Recovered, StoreUnavailable, create_store
-from .inbound import TurnInput, conversation_of, to_turn
+from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
 from .indicator import TypingIndicators
 from .leases import LeaseKeeper
 from .loopmessage import (
@@ -401,15 +401,7 @@ class IMessageInput(InputChannel):
             return
         code = error.code if isinstance(error, APIError) else None
         kind = error.kind.value if isinstance(error, APIError) else "connection"
-        text = f'/{intent}{{"error_code":{"null" if code is None else code},"error_kind":"{kind}"}}'
-        metadata = {
-            "channel": CHANNEL_NAME,
-            "kind": "failed",
-            "error_code": code,
-            "error": str(error),
-            "source": "send",
-        }
-        turn = TurnInput(conversation, text, uuid.uuid4().hex, metadata, True)
+        turn = send_failure_turn(conversation, intent, code, kind, str(error), uuid.uuid4().hex)
         handler = self._handler
         if handler is None:
             return

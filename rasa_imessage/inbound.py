@@ -23,6 +23,7 @@ __all__ = [
     "conversation_of",
     "event_metadata",
     "recipient_of",
+    "send_failure_turn",
     "to_turn",
 ]
 
@@ -133,6 +134,21 @@ def _error_of(event: InboundEvent) -> Optional[Dict[str, Any]]:
     if info is None:
         return None
     return {"code": info.code, "meaning": info.meaning, "hint": info.hint, "kind": info.kind.value}
+
+
+def send_failure_turn(
+    conversation: str, intent: str, code: Optional[int], kind: str, error: str, message_id: str
+) -> TurnInput:
+    """The bot's turn for one of its own sends that failed for good (no webhook behind it).
+
+    Shaped as an inbound failure is: the intent's entities and the lean metadata leave out
+    what is unknown (a connection error has no code).
+    """
+    text = _intent(intent, {"error_code": code, "error_kind": kind})
+    metadata = {"channel": "imessage", "kind": "failed", "error_code": code, "error": error,
+                "source": "send"}  # fmt: skip
+    lean = {key: value for key, value in metadata.items() if not _is_empty(value)}
+    return TurnInput(conversation, text, message_id, lean, True)
 
 
 def _intent(name: str, entities: Dict[str, Any]) -> str:

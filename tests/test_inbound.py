@@ -18,6 +18,7 @@ from rasa_imessage.inbound import (
     conversation_of,
     event_metadata,
     recipient_of,
+    send_failure_turn,
     to_turn,
 )
 from rasa_imessage.loopmessage import InboundEvent, parse_webhook
@@ -439,3 +440,14 @@ def test_fields_the_connector_does_not_map_are_kept_in_extra():
     assert metadata["extra"] == {"api_version": "1.0", "brand_new_field": {"x": 1}}
     assert "raw" not in metadata
     assert len(json.dumps(metadata)) < len(json.dumps(body)) + 700  # not the webhook twice
+
+
+def test_a_failed_send_becomes_a_turn_shaped_as_an_inbound_failure():
+    turn = send_failure_turn("+13231112233", "imessage_delivery_failed", 520, "recipient",
+                             "LoopMessage code 520", "T-1")  # fmt: skip
+    assert turn.text == '/imessage_delivery_failed{"error_code":520,"error_kind":"recipient"}'
+    assert turn.metadata["source"] == "send" and turn.metadata["error_code"] == 520
+    assert turn.synthetic and turn.message_id == "T-1"
+    lost = send_failure_turn("group:G-1", "not_sent", None, "connection", "timed out", "T-2")
+    assert lost.text == '/not_sent{"error_kind":"connection"}'  # no null entity ...
+    assert "error_code" not in lost.metadata  # ... and no null key, as for inbound events
