@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import sys
 import time
 from typing import Any, Callable, Coroutine, List
 
@@ -180,6 +181,20 @@ async def test_values_exceptions_and_context_are_those_of_the_plain_coroutine() 
         return "slept"
 
     assert await stepped(times_out(), baton) == "timed out"
+
+    if sys.version_info >= (3, 11):  # Rasa Pro's Python: `asyncio.timeout` uncancels the task
+
+        async def scoped_timeout() -> str:
+            try:
+                async with asyncio.timeout(0.01):
+                    await asyncio.sleep(60)
+            except TimeoutError:
+                current = asyncio.current_task()
+                assert current is not None and current.cancelling() == 0
+                return "timed out"
+            return "slept"
+
+        assert await stepped(scoped_timeout(), baton) == "timed out"
     assert await stepped(_turn([], "after", 2)(), baton) == "after"  # baton given back
 
 
