@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import List, Tuple
 
+from rasa_imessage import indicator as indicator_module
 from rasa_imessage.indicator import TypingIndicator, TypingIndicators
 
 GUARD = 5  # a guard against a hang when a test fails, never a wait a test relies on
@@ -74,16 +75,18 @@ async def test_with_typing_and_read_off_nothing_is_ever_sent() -> None:
     assert calls.made == []
 
 
-async def test_only_the_first_reply_waits() -> None:
+async def test_only_the_first_reply_waits(monkeypatch) -> None:
+    monkeypatch.setattr(indicator_module, "REPLY_WAITS_AT_MOST", 0.01)
     calls = Calls()
-    calls.release.clear()
+    calls.release.clear()  # LoopMessage holds the typing call
     indicator = TypingIndicator(calls, 8, True, 0)
     indicator.start()
     await asyncio.sleep(0)
+    await asyncio.wait_for(indicator.before_reply(), GUARD)  # gave up waiting after 0.01 s
+    monkeypatch.setattr(indicator_module, "REPLY_WAITS_AT_MOST", LONG)
+    # The call is still on its way; a second reply must not wait for it again.
+    await asyncio.wait_for(indicator.before_reply(), 1.0)
     calls.release.set()
-    await asyncio.wait_for(indicator.before_reply(), GUARD)
-    calls.release.clear()  # a second reply must not wait on anything
-    await asyncio.wait_for(indicator.before_reply(), GUARD)
 
 
 async def test_cancelling_the_turn_is_not_swallowed_while_the_timer_stops() -> None:
@@ -91,7 +94,8 @@ async def test_cancelling_the_turn_is_not_swallowed_while_the_timer_stops() -> N
     indicator = TypingIndicator(calls, 8, True, LONG)
     timer = indicator.start()
     ending = asyncio.ensure_future(indicator.before_reply())
-    ending.cancel()
+    await asyncio.sleep(0)  # the reply is stopping the timer and waits for it to end ...
+    ending.cancel()  # ... when its own turn is cancelled
     await asyncio.wait({ending}, timeout=GUARD)
     assert ending.cancelled()
     timer.cancel()  # the test's own cleanup: nothing left pending on the loop
