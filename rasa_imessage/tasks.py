@@ -6,8 +6,8 @@ and at most `max_concurrent` turns run at once, which bounds what they ask of an
 server or a database. Their steps take the CPU one at a time (stepping.py), so the event
 loop answers webhooks between them. A turn waiting on LoopMessage computes nothing:
 inside `network_wait` it lends its place to another turn while LoopMessage answers, up to
-`MAX_LENT` lent places (BENCHMARKS.md: with a 100 ms round trip, places held through the
-sends capped throughput near 30 turns/s, and 8 lent places near 50).
+`MAX_LENT` lent places (BENCHMARKS.md: with a 100 ms round trip, 8 lent places held
+throughput at 38-43 turns/s, 64 give 78-168).
 Because a conversation's turns never overlap, Rasa's
 ticket lock is always free when a turn starts and never makes it wait for its 1 s poll.
 """
@@ -146,7 +146,7 @@ async def network_wait() -> AsyncIterator[None]:
     stops the lending until one succeeds in time, so a slow or dead API never has more than
     `max_concurrent` turns started against it. At most `MAX_LENT` places are lent at once:
     with LoopMessage 100 ms away each turn spends ~300 ms on its calls, so lending only
-    `max_concurrent` (8) places capped throughput near 50 turns/s; 64 gave ~140-180 turns/s
+    `max_concurrent` (8) places held throughput at 38-43 turns/s; 64 give 78-168 turns/s
     on the same machine (BENCHMARKS.md).
     Outside a turn (a reminder, `trigger_intent`) it does nothing. Coming back, the turn
     gets a place before turns that have not started.

@@ -1,7 +1,7 @@
 """The async LoopMessage client: one pooled aiohttp session, bounded retries, typed errors.
 
 aiohttp, not httpx: both Rasa lines ship it, and a request costs about a fifth of the CPU
-(BENCHMARKS.md, outbound client: ~0.35 ms against ~1.8 ms on the same loopback stand-in);
+(BENCHMARKS.md, outbound client: 0.3-0.56 ms against 1.06-2.38 ms on the same stand-in);
 a turn makes up to three of them. Every request goes through `_translated`, so what leaves
 this module is a LoopMessageError (or a bug of ours, loudly, once): timeouts and transport
 failures become APIConnectionError and are retried; an answer with an error becomes the
