@@ -21,17 +21,23 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from .buttons import Button, buttons_from_events
 
-__all__ = ["ButtonOffers", "OfferCache", "read_tracker_offer"]
+__all__ = ["ButtonOffers", "read_tracker_offer"]
 
 logger = logging.getLogger(__name__)
 
 
-class OfferCache:
-    """conversation -> the buttons on the table (empty: none); least recently used dropped."""
+class ButtonOffers:
+    """conversation -> the buttons on the table (empty: none), else the tracker store.
 
-    def __init__(self, max_conversations: int = 50000) -> None:
+    Bounded: the least recently used conversation is dropped first. `cached=False` (a
+    shared dedupe store: replicas) knows no conversation, ignores what this process
+    sends, and reads the tracker every time.
+    """
+
+    def __init__(self, *, cached: bool = True, max_conversations: int = 50000) -> None:
         if max_conversations < 1:
             raise ValueError("max_conversations must be at least 1")
+        self.cached = cached
         self._max = max_conversations
         self._offers: OrderedDict[str, Tuple[Button, ...]] = OrderedDict()
 
@@ -39,55 +45,33 @@ class OfferCache:
         return len(self._offers)
 
     def get(self, conversation: str) -> Optional[List[Button]]:
-        """The buttons on the table, `[]` for none, or None when this cache does not know."""
+        """The buttons on the table, `[]` for none, or None when this process does not know."""
         offer = self._offers.get(conversation)
         if offer is None:
             return None
         self._offers.move_to_end(conversation)
         return list(offer)
 
-    def put(self, conversation: str, buttons: Sequence[Button]) -> None:
-        """Record what is on the table now: the bot's latest offer, or `[]` after a turn."""
-        self._offers[conversation] = tuple(buttons)
-        self._offers.move_to_end(conversation)
-        while len(self._offers) > self._max:
-            self._offers.popitem(last=False)
+    async def on_the_table(self, agent: Any, conversation: str) -> List[Button]:
+        known = self.get(conversation)
+        return known if known is not None else await read_tracker_offer(agent, conversation)
 
     def offered(self, conversation: str, buttons: Sequence[Button]) -> None:
         """The bot sent a message with buttons: they replace any earlier offer."""
         if buttons:
-            self.put(conversation, buttons)
+            self._put(conversation, buttons)
 
     def answered(self, conversation: str) -> None:
         """A turn of the user's started: nothing is on the table until the bot offers again."""
-        self.put(conversation, ())
+        self._put(conversation, ())
 
-
-class ButtonOffers:
-    """Where the channel finds the buttons on the table: its cache, else the tracker store.
-
-    `cached=False` (a shared dedupe store: replicas) reads the tracker every time and
-    ignores what this process sends.
-    """
-
-    def __init__(self, *, cached: bool, max_conversations: int = 50000) -> None:
-        self._cache = OfferCache(max_conversations) if cached else None
-
-    @property
-    def cached(self) -> bool:
-        return self._cache is not None
-
-    async def on_the_table(self, agent: Any, conversation: str) -> List[Button]:
-        known = self._cache.get(conversation) if self._cache is not None else None
-        return known if known is not None else await read_tracker_offer(agent, conversation)
-
-    def offered(self, conversation: str, buttons: Sequence[Button]) -> None:
-        if self._cache is not None:
-            self._cache.offered(conversation, buttons)
-
-    def answered(self, conversation: str) -> None:
-        if self._cache is not None:
-            self._cache.answered(conversation)
+    def _put(self, conversation: str, buttons: Sequence[Button]) -> None:
+        if not self.cached:
+            return
+        self._offers[conversation] = tuple(buttons)
+        self._offers.move_to_end(conversation)
+        while len(self._offers) > self._max:
+            self._offers.popitem(last=False)
 
 
 async def read_tracker_offer(agent: Any, conversation: str) -> List[Button]:

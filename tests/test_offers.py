@@ -1,36 +1,36 @@
-"""OfferCache: what is on the table per conversation, bounded, unknown until learned."""
+"""ButtonOffers: what is on the table per conversation, bounded, unknown until learned."""
 
 from __future__ import annotations
 
 import pytest
 
-from rasa_imessage.offers import OfferCache
+from rasa_imessage.offers import ButtonOffers
 
 YES = {"title": "Yes", "payload": "/affirm"}
 NO = {"title": "No", "payload": "/deny"}
 
 
 def test_an_unknown_conversation_is_none_not_an_empty_offer():
-    cache = OfferCache()
+    cache = ButtonOffers()
     assert cache.get("+13231112233") is None
 
 
 def test_the_latest_offer_replaces_the_earlier_one():
-    cache = OfferCache()
+    cache = ButtonOffers()
     cache.offered("a", [YES, NO])
     cache.offered("a", [NO])
     assert cache.get("a") == [NO]
 
 
 def test_a_message_without_buttons_leaves_the_offer_on_the_table():
-    cache = OfferCache()
+    cache = ButtonOffers()
     cache.offered("a", [YES, NO])
     cache.offered("a", [])
     assert cache.get("a") == [YES, NO]
 
 
 def test_a_turn_of_the_user_takes_the_offer_off_the_table():
-    cache = OfferCache()
+    cache = ButtonOffers()
     cache.offered("a", [YES])
     cache.answered("a")
     assert cache.get("a") == []
@@ -39,7 +39,7 @@ def test_a_turn_of_the_user_takes_the_offer_off_the_table():
 
 
 def test_the_least_recently_used_conversation_is_forgotten_first():
-    cache = OfferCache(max_conversations=2)
+    cache = ButtonOffers(max_conversations=2)
     cache.offered("a", [YES])
     cache.offered("b", [NO])
     assert cache.get("a") == [YES]  # a is now the most recent
@@ -49,7 +49,7 @@ def test_the_least_recently_used_conversation_is_forgotten_first():
 
 
 def test_a_returned_offer_is_a_copy():
-    cache = OfferCache()
+    cache = ButtonOffers()
     cache.offered("a", [YES])
     got = cache.get("a")
     assert got is not None
@@ -59,7 +59,7 @@ def test_a_returned_offer_is_a_copy():
 
 def test_the_bound_must_be_positive():
     with pytest.raises(ValueError, match="at least 1"):
-        OfferCache(0)
+        ButtonOffers(max_conversations=0)
 
 
 # -- in the channel: the cache spares the tracker read, and stands aside for replicas -----------
@@ -153,8 +153,6 @@ def _events():  # type: ignore[no-untyped-def]
 
 
 async def test_without_the_cache_the_tracker_is_read_every_time() -> None:
-    from rasa_imessage.offers import ButtonOffers
-
     store = _Store(_events())
     offers = ButtonOffers(cached=False)
     offers.offered("a", [NO])  # ignored: another replica may have offered since
@@ -165,8 +163,6 @@ async def test_without_the_cache_the_tracker_is_read_every_time() -> None:
 
 
 async def test_with_the_cache_the_tracker_is_read_only_for_an_unknown_conversation() -> None:
-    from rasa_imessage.offers import ButtonOffers
-
     store = _Store(_events())
     offers = ButtonOffers(cached=True)
     assert await offers.on_the_table(_agent(store), "a") == [YES, NO]  # unknown: read
