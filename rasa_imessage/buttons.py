@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Iterable, List, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence  # isinstance: typing's aliases check slower
+from typing import Any, Iterable, List, Optional
 
 __all__ = [
     "Button",

@@ -11,8 +11,9 @@ Pure functions: nothing here does I/O or imports Rasa.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence  # isinstance: typing's aliases check slower
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 from .buttons import render_buttons
 from .config import IMessageConfig

@@ -232,7 +232,8 @@ class LoopMessageClient:
             body = to_current_body(req, sender=self.config.sender)
         else:
             body = to_legacy_body(req, sender_name=self.config.sender_name or "")
-        _log.debug("LoopMessage send to %s", mask_contact(req.contact or req.group))
+        if _log.isEnabledFor(logging.DEBUG):  # masking costs more than the rest of the line
+            _log.debug("LoopMessage send to %s", mask_contact(req.contact or req.group))
         data = await self._call("POST", SEND_PATH, body, endpoint="send")
         try:
             return parse_send_result(data, require_id=req.reaction is None)

@@ -8,7 +8,8 @@ carries would be lost anyway. Required things are checked by the callers.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from collections.abc import Mapping  # isinstance: typing's aliases check slower
+from typing import Any, Dict, List
 
 __all__ = ["opt_bool", "opt_int", "opt_str", "str_list", "str_map"]
 

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from ._codes import ErrorInfo, describe
 from ._coerce import opt_int, opt_str, str_list, str_map
-from ._compat import _Model, parse_obj
+from ._compat import _Model, construct, parse_obj
 from ._errors import PayloadError
 
 __all__ = [
@@ -235,7 +235,10 @@ def parse_send_result(body: Mapping[str, Any], *, require_id: bool = True) -> Se
         if require_id:
             raise PayloadError("the send response has no string message_id")
         message_id = ""
-    return parse_obj(SendResult, {**body, "message_id": message_id, "raw": dict(body)})
+    fields = SendResult._prepare_input({**body, "message_id": message_id, "raw": dict(body)})
+    if fields["group"] is None:  # every other field is typed now: no validation to repeat
+        return construct(SendResult, fields)
+    return parse_obj(SendResult, fields)
 
 
 def parse_status(body: Mapping[str, Any], *, api: str, message_id: str) -> MessageStatus:

@@ -20,7 +20,7 @@ from rasa_imessage.loopmessage import (
     parse_obj,
     parse_webhook,
 )
-from rasa_imessage.loopmessage._models import parse_send_result, parse_status
+from rasa_imessage.loopmessage._models import SendResult, parse_send_result, parse_status
 
 
 @pytest.mark.parametrize(("name", "api", "body"), S.WEBHOOKS, ids=[w[0] for w in S.WEBHOOKS])
@@ -285,6 +285,25 @@ def test_send_results_of_both_generations():
     assert group.group == Group(**extra_allowed)
     with pytest.raises(PayloadError, match="message_id"):
         parse_send_result({"contact": "+1"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        S.F2_CURRENT_SEND_OK,
+        S.F10_LEGACY_SEND_OK,
+        {"message_id": "m", "contact": 5, "text": ["t"], "passthrough": "p", "more": {"x": 1}},
+        {"message_id": "m", "recipient": "+1", "group": "", "success": True},
+        {"message_id": "m", "group": {"id": "g", "name": None}, "text": "t"},
+    ],
+)
+def test_send_result_is_what_full_validation_makes(body):
+    result = parse_send_result(body)
+    checked = parse_obj(SendResult, {**body, "message_id": body["message_id"], "raw": body})
+    assert vars(result).keys() == vars(checked).keys()
+    for name, value in vars(checked).items():
+        assert type(getattr(result, name)) is type(value), name
+        assert getattr(result, name) == value, name
 
 
 def test_status_of_both_generations():

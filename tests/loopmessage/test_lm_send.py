@@ -15,6 +15,7 @@ from rasa_imessage.loopmessage import (
     to_current_body,
     to_legacy_body,
 )
+from rasa_imessage.loopmessage._compat import model_dump, parse_obj
 
 URL = "https://cdn.example.com/"
 
@@ -22,6 +23,24 @@ URL = "https://cdn.example.com/"
 def test_create_builds_a_request_with_defaults():
     req = SendRequest.create(contact="+13231112233", text="hi")
     assert (req.contact, req.group, req.text, req.attachments) == ("+13231112233", None, "hi", [])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"contact": "+13231112233", "text": "hi"},
+        {"group": "g-1", "text": "", "attachments": (URL + "a.png",), "channel": "SMS"},
+        {"contact": "a@b.co", "media_url": URL + "v.mp3", "subject": "s", "effect": "slam"},
+        {"contact": "+1", "reaction": "love", "message_id": "m", "passthrough": "p", "sender": "x"},
+    ],
+)
+def test_create_builds_what_pydantic_validation_builds(fields):
+    made = SendRequest.create(**fields)  # pydantic 1: built without validation
+    checked = parse_obj(SendRequest, model_dump(made, exclude_unset=True))
+    for name in vars(checked):
+        assert type(getattr(made, name)) is type(getattr(checked, name)), name
+    assert made == checked
+    assert model_dump(made, exclude_unset=True) == model_dump(checked, exclude_unset=True)
 
 
 def test_create_treats_none_and_empty_strings_as_not_given():
