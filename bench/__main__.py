@@ -84,6 +84,7 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                     cpu_seconds=cpu_of(server.pid) - cpu_before,
                 )
         await _lean(results, stand_in, url, quick)
+        await _send_worker(results, stand_in, url, quick)
     finally:
         await stand_in.stop()
 
@@ -110,6 +111,13 @@ async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> N
     progress("1b. one request per turn: " + ", ".join(f"{k}: {v}" for k, v in LEAN_OPTIONS.items()))
     async with _another_server(stand_in, url, LEAN_OPTIONS) as driver:
         results.lean = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+
+
+async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
+    """Both channels on a server whose LoopMessage calls are made by a child process."""
+    progress("1c. send_worker: true")
+    async with _another_server(stand_in, url, {"send_worker": True}) as driver:
+        results.worker = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
 
 
 async def main(quick: bool) -> Results:

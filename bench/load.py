@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence
 
 import aiohttp
 
-from .stack import WEBHOOK_AUTH, RasaServer, cpu_of
+from .stack import WEBHOOK_AUTH, RasaServer, children_cpu, cpu_of
 from .standin import StandIn
 
 __all__ = ["Driver", "RunResult", "percentile"]
@@ -67,6 +67,7 @@ class RunResult:
     seconds: float = 0.0
     server_cpu: float = 0.0  # CPU seconds `rasa run` used during the run
     client_cpu: float = 0.0  # CPU seconds this process (load + stand-in) used
+    worker_cpu: float = 0.0  # CPU seconds of `rasa run`'s children (the send worker)
     acks: List[float] = field(default_factory=list)  # iMessage: webhook → 200
     latencies: List[float] = field(default_factory=list)  # message → last reply of the turn
 
@@ -169,10 +170,12 @@ class Driver:
                     await asyncio.sleep(pause)
 
         cpu, own = cpu_of(self.server.pid), time.process_time()
+        kids = children_cpu(self.server.pid)
         started = time.perf_counter()
         await asyncio.gather(*(conversation(i) for i in range(conversations)))
         result.seconds = time.perf_counter() - started
         result.server_cpu = cpu_of(self.server.pid) - cpu
+        result.worker_cpu = children_cpu(self.server.pid) - kids
         result.client_cpu = time.process_time() - own
         return result
 

@@ -1,7 +1,8 @@
 """Section 4: sends per second from the LoopMessage client to the stand-in.
 
 The stand-in runs in its own process, so the figures are the client's alone. Variants:
-the connector's own pooled client (as `IMessageInput.client()` builds it), the same client
+the connector's own pooled client (as `IMessageInput.client()` builds it), the send worker
+(`send_worker: true`: only the bot's process is counted, not the child), the same client
 on a session that keeps no connection alive (a TCP connect per send), a new client per send
 (what a naive connector does), and two references that are not the connector: a bare
 aiohttp session posting the same body (the floor under the connector's client) and a
@@ -23,7 +24,13 @@ import httpx
 
 from rasa_imessage.channel import IMessageInput
 from rasa_imessage.config import load_config
-from rasa_imessage.loopmessage import LoopMessageClient, SendRequest, to_current_body
+from rasa_imessage.loopmessage import (
+    LoopMessageAPI,
+    LoopMessageClient,
+    SendRequest,
+    WorkerClient,
+    to_current_body,
+)
 
 __all__ = ["OutboundResult", "outbound"]
 
@@ -87,12 +94,13 @@ async def outbound(
         pooled = IMessageInput(config).client()
         fresh_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
         fresh = LoopMessageClient(config.client_config(), fresh_session)
+        worker = WorkerClient(config.client_config())
         session = aiohttp.ClientSession()
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         httpx_client = httpx.AsyncClient(limits=limits)
         headers = {"Authorization": "bench", "Content-Type": "application/json"}
 
-        async def via(client: LoopMessageClient) -> None:
+        async def via(client: LoopMessageAPI) -> None:
             await client.send_message(request)
 
         async def new_client() -> None:
@@ -111,6 +119,7 @@ async def outbound(
 
         variants: Dict[str, SendOnce] = {
             "connector client (pooled)": lambda: via(pooled),
+            "send worker (`send_worker: true`; this process only)": lambda: via(worker),
             "connection per send": lambda: via(fresh),
             "new client per send": new_client,
             "bare aiohttp session (reference)": bare,
@@ -129,6 +138,7 @@ async def outbound(
                     results.append(result)
         finally:
             await pooled.aclose()
+            await worker.aclose()
             await fresh.aclose()
             await fresh_session.close()
             await session.close()

@@ -41,6 +41,8 @@ class Results:
     bursts: List[BurstResult] = field(default_factory=list)
     # both channels on a third server where a turn is one request (LEAN_OPTIONS)
     lean: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
+    # both channels on a server with `send_worker: true`
+    worker: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     paced: Optional[RunResult] = None  # iMessage, senders pausing between turns (PAUSE)
     tracker: List[TrackerCost] = field(default_factory=list)  # section 7
 
@@ -60,10 +62,11 @@ def _table(header: List[str], rows: List[List[str]]) -> List[str]:
 
 def _summary(r: Results) -> List[str]:
     rows = []
-    for conversations, runs in r.throughput.items():
-        ratio = runs["imessage"].turns_per_second / max(runs["rest"].turns_per_second, 1e-9)
-        rows.append([f"throughput ratio to REST, {conversations} conversations", "≥ 1.0",
-                     f"{ratio:.2f}", _verdict(ratio >= 1.0)])  # fmt: skip
+    for label, by_level in (("", r.throughput), (" (`send_worker: true`)", r.worker)):
+        for conversations, runs in by_level.items():
+            ratio = runs["imessage"].turns_per_second / max(runs["rest"].turns_per_second, 1e-9)
+            rows.append([f"throughput ratio to REST, {conversations} conversations{label}",
+                         "≥ 1.0", f"{ratio:.2f}", _verdict(ratio >= 1.0)])  # fmt: skip
     top = max(r.throughput, default=None)
     if top is not None:
         p99 = percentile(r.throughput[top]["imessage"].acks, 99)
@@ -105,7 +108,7 @@ def _where_the_gap_is(r: Results) -> List[str]:
             "that is what the ratio measures."]  # fmt: skip
 
 
-def _throughput(by_level: Dict[int, Dict[str, RunResult]]) -> List[str]:
+def _throughput(by_level: Dict[int, Dict[str, RunResult]], worker: bool = False) -> List[str]:
     rows = []
     for conversations, runs in by_level.items():
         i, rest = runs["imessage"], runs["rest"]
@@ -115,11 +118,14 @@ def _throughput(by_level: Dict[int, Dict[str, RunResult]]) -> List[str]:
             f"{i.turns_per_second / max(rest.turns_per_second, 1e-9):.2f}",
             f"{_ms(percentile(i.latencies, 50))} / {_ms(percentile(rest.latencies, 50))}",
             f"{_ms(i.server_cpu / max(i.turns, 1))} / {_ms(rest.server_cpu / max(rest.turns, 1))}",
+            *([_ms(i.worker_cpu / max(i.turns, 1))] if worker else []),
             f"{i.errors + rest.errors}",
         ])  # fmt: skip
     return _table(["conversations", "turns per run", "iMessage turns/s", "REST turns/s",
                    "ratio", "turn latency p50 ms (iMessage / REST)",
-                   "server CPU ms per turn (iMessage / REST)", "errors"], rows)  # fmt: skip
+                   "server CPU ms per turn (iMessage / REST)",
+                   *(["send worker CPU ms per iMessage turn"] if worker else []),
+                   "errors"], rows)  # fmt: skip
 
 
 def _latency(r: Results) -> List[str]:
@@ -299,6 +305,12 @@ def render(r: Results, *, quick: bool = False) -> str:
                 "greeting goes as one bubble and no show-typing call is made for a reply that "
                 "quick, so a turn is the webhook and one send. Both channels again, back to back "
                 "on that server.", "", *_throughput(r.lean)]  # fmt: skip
+    if r.worker:
+        out += ["", "### `send_worker: true`", "",
+                "A fourth `rasa run` whose LoopMessage calls are made by the connector's child "
+                "process (default options otherwise). Server CPU is the `rasa run` process; "
+                "the child's CPU, on the other core, is its own column.", "",
+                *_throughput(r.worker, worker=True)]  # fmt: skip
     if r.latency:
         out += ["", f"### With LoopMessage answering in {API_LATENCY * 1000:.0f} ms", "",
                 "The stand-in waits before each answer, as the real API over the internet "

@@ -31,10 +31,12 @@ from .loopmessage import (
     APIError,
     EventKind,
     InboundEvent,
+    LoopMessageAPI,
     LoopMessageClient,
     LoopMessageError,
     PayloadError,
     RetryPolicy,
+    WorkerClient,
     mask_contact,
     parse_webhook,
 )
@@ -77,7 +79,7 @@ class IMessageInput(InputChannel):
         self,
         config: IMessageConfig,
         *,
-        client: Optional[LoopMessageClient] = None,
+        client: Optional[LoopMessageAPI] = None,
         store: Optional[IdempotencyStore] = None,
     ) -> None:
         self.config = config
@@ -117,12 +119,11 @@ class IMessageInput(InputChannel):
 
     # -- the LoopMessage client, created lazily inside the server's event loop ----------------
 
-    def client(self) -> LoopMessageClient:
+    def client(self) -> LoopMessageAPI:
         if self._client is None:
-            self._client = LoopMessageClient(
-                self.config.client_config(),
-                retry=RetryPolicy(max_retries=self.config.max_retries),
-            )
+            retry = RetryPolicy(max_retries=self.config.max_retries)
+            maker = WorkerClient if self.config.send_worker else LoopMessageClient
+            self._client = maker(self.config.client_config(), retry=retry)
         return self._client
 
     def get_output_channel(self) -> IMessageOutput:
@@ -177,6 +178,9 @@ class IMessageInput(InputChannel):
 
         @webhook.listener("after_server_start")
         async def started(app: Any, *_: Any) -> None:
+            client = self.client()
+            if isinstance(client, WorkerClient):
+                await client.start()  # now, not on the first reply, which would wait for it
             frozen = freeze_startup_objects()  # after Rasa has loaded the model
             if frozen:
                 logger.info("%d start-up objects exempted from full GC passes", frozen)

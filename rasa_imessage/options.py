@@ -154,6 +154,14 @@ OPTIONS: Tuple[Option, ...] = (
         maximum=10,
     ),
     Option(
+        "send_worker",
+        "bool",
+        False,
+        "make LoopMessage calls from a child process, so their HTTP work runs on another "
+        "core than Rasa's turns (for busy bots on a machine with a core to spare)",
+        as_bool,
+    ),
+    Option(
         "max_concurrent_turns",
         "int",
         8,

@@ -18,7 +18,7 @@ from .config import IMessageConfig
 from .indicator import TypingIndicator
 from .loopmessage import (
     APIError,
-    LoopMessageClient,
+    LoopMessageAPI,
     LoopMessageError,
     SendRequest,
     SendResult,
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 CHANNEL_NAME = "imessage"
 
 SendFailure = Callable[[str, LoopMessageError], Awaitable[None]]
-ClientFactory = Callable[[], LoopMessageClient]
+ClientFactory = Callable[[], LoopMessageAPI]
 
 
 class IMessageOutput(OutputChannel):

@@ -1,7 +1,8 @@
-"""Real servers for tests, on loopback and free ports: redis-server, and free-port helpers."""
+"""Real servers for tests, on loopback and free ports: redis-server, free-port and process helpers."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -9,6 +10,16 @@ import tempfile
 import time
 from contextlib import contextmanager
 from typing import Iterator
+
+
+def process_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def free_port() -> int:

@@ -38,6 +38,7 @@ from ._models import (
     SendResult,
     Speech,
 )
+from ._protocol import LoopMessageAPI
 from ._retry import RetryPolicy, parse_retry_after
 from ._send import (
     AUDIO_EXTENSIONS,
@@ -54,6 +55,7 @@ from ._send import (
     to_legacy_body,
 )
 from ._webhook import parse_webhook
+from ._worker import WorkerClient
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -81,6 +83,7 @@ __all__ = [
     "InboundEvent",
     "InvalidRequestError",
     "Language",
+    "LoopMessageAPI",
     "LoopMessageClient",
     "LoopMessageError",
     "MessageStatus",
@@ -92,6 +95,7 @@ __all__ = [
     "SendResult",
     "Speech",
     "UnsupportedError",
+    "WorkerClient",
     "describe",
     "error_from_response",
     "is_loopback_url",

@@ -1,0 +1,322 @@
+"""LoopMessage calls made by a process of their own, so they cost the bot's core nothing.
+
+Rasa computes every turn on one event loop, on one core. Each LoopMessage request costs
+that core the HTTP work of aiohttp plus the client's own (BENCHMARKS.md, section 4), and a
+turn makes up to three. `WorkerClient` hands each call to a child process that runs a
+`LoopMessageClient`, and gets the result or the error back: the bot's core only writes one
+small frame and reads one per call. Retries, backoff and timeouts all happen in the child.
+
+- The child starts on the first call, and stops when its stdin closes: at `aclose()`, or
+  when the bot's process dies, so it never outlives the bot.
+- If the child dies, the calls it had in hand fail with `APIConnectionError`, as calls on
+  a dropped connection do; none is sent again, so none is sent twice. The next call starts
+  a new child.
+- Frames are a 4-byte length and a pickle, over the child's stdin and stdout. Both ends are
+  this module, so nothing else is ever unpickled. The configuration goes in the first
+  frame, never on the command line or in the environment, where `ps` would show the keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import pickle
+import sys
+from dataclasses import asdict
+from typing import Any, Dict, List, Optional, Tuple, Type
+
+from ._client import LoopMessageClient
+from ._config import ClientConfig
+from ._errors import APIConnectionError, LoopMessageError
+from ._models import MessageStatus, SendResult
+from ._retry import RetryPolicy
+from ._send import SendRequest
+
+__all__ = ["WorkerClient"]
+
+_log = logging.getLogger(__name__)
+_MODULE = "rasa_imessage.loopmessage._worker"
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_RETRY_FIELDS = ("max_retries", "first_delay", "max_delay", "retry_after_cap")
+# How long `aclose()` lets the child finish the calls it has in hand.
+CLOSE_TIMEOUT = 10.0
+
+
+def _frame(message: Any) -> bytes:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def _take_frames(buffer: bytearray) -> List[Any]:
+    """The complete frames at the start of `buffer`, unpickled; removes them from it."""
+    messages, start = [], 0
+    while len(buffer) - start >= 4:
+        size = int.from_bytes(buffer[start : start + 4], "big")
+        end = start + 4 + size
+        if len(buffer) < end:
+            break
+        # Only ever frames of this module's other end: the bot's process or its own child.
+        messages.append(pickle.loads(buffer[start + 4 : end]))  # noqa: S301
+        start = end
+    del buffer[:start]
+    return messages
+
+
+_PackedError = Tuple[Type[BaseException], Tuple[Any, ...], Dict[str, Any]]
+
+
+def _pack_error(exc: BaseException) -> _PackedError:
+    return type(exc), exc.args, dict(vars(exc))
+
+
+def _unpack_error(packed: _PackedError) -> BaseException:
+    """The child's exception, rebuilt without calling its `__init__` (whose signature varies)."""
+    cls, args, state = packed
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
+# -- the bot's side ------------------------------------------------------------------------
+
+
+class _Pipes(asyncio.SubprocessProtocol):
+    """Reads the child's answers and settles the calls waiting for them."""
+
+    def __init__(self) -> None:
+        self.pending: Dict[int, asyncio.Future[Any]] = {}
+        self.stdin: Optional[asyncio.WriteTransport] = None
+        loop = asyncio.get_running_loop()
+        self.gone = loop.create_future()  # stdout closed: the child answers no more
+        self.exited = loop.create_future()
+        self._buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        pipe = transport.get_pipe_transport(0)  # type: ignore[attr-defined]
+        self.stdin = pipe
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self._buffer += data
+        for outcome, call_id, value in _take_frames(self._buffer):
+            waiter = self.pending.pop(call_id, None)
+            if waiter is None or waiter.done():
+                continue  # cancelled meanwhile
+            if outcome == "ok":
+                waiter.set_result(value)
+            else:
+                waiter.set_exception(_unpack_error(value))
+
+    def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
+        if fd != 1:
+            return
+        pending, self.pending = self.pending, {}
+        for waiter in pending.values():
+            if not waiter.done():
+                waiter.set_exception(
+                    APIConnectionError(
+                        "LoopMessage: the send worker process stopped with this call in hand; "
+                        "it may or may not have reached LoopMessage"
+                    )
+                )
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+class WorkerClient:
+    """`send_message`, `show_typing` and `get_status` of a `LoopMessageClient` in a child."""
+
+    def __init__(self, config: ClientConfig, *, retry: Optional[RetryPolicy] = None) -> None:
+        self.config = config
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._ids = itertools.count(1)
+        self._child: Optional[Tuple[asyncio.SubprocessTransport, _Pipes]] = None
+        self._starting: Optional[asyncio.Future[Tuple[asyncio.SubprocessTransport, _Pipes]]] = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running" if self._child else "not started"
+        return f"WorkerClient(api={self.config.api!r}, {state})"
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The child's process id while it runs (for operators and tests)."""
+        return self._child[0].get_pid() if self._child is not None else None
+
+    async def send_message(self, req: SendRequest) -> SendResult:
+        result: SendResult = await self._call("send_message", req)
+        return result
+
+    async def show_typing(
+        self,
+        *,
+        message_id: Optional[str] = None,
+        contact: Optional[str] = None,
+        seconds: int = 5,
+        read: bool = True,
+    ) -> None:
+        await self._call(
+            "show_typing", message_id=message_id, contact=contact, seconds=seconds, read=read
+        )
+
+    async def get_status(self, message_id: str) -> MessageStatus:
+        status: MessageStatus = await self._call("get_status", message_id)
+        return status
+
+    async def start(self) -> None:
+        """Start the child now rather than on the first call (which then waits for it)."""
+        await self._running()
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        _, pipes = await self._running()
+        call_id = next(self._ids)
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        pipes.pending[call_id] = waiter
+        assert pipes.stdin is not None
+        pipes.stdin.write(_frame(("call", call_id, method, args, kwargs)))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if pipes.pending.pop(call_id, None) is not None and not pipes.stdin.is_closing():
+                pipes.stdin.write(_frame(("cancel", call_id, None, (), {})))
+            raise
+
+    async def _running(self) -> Tuple[asyncio.SubprocessTransport, _Pipes]:
+        if self._closed:
+            raise RuntimeError("this WorkerClient is closed; create a new one")
+        child = self._child
+        if child is not None and not child[1].gone.done():
+            return child
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._spawn())
+        try:
+            self._child = await asyncio.shield(self._starting)
+        finally:
+            if self._starting is not None and self._starting.done():
+                self._starting = None
+        return self._child
+
+    async def _spawn(self) -> Tuple[asyncio.SubprocessTransport, _Pipes]:
+        loop = asyncio.get_running_loop()
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, path]))}
+        transport, pipes = await loop.subprocess_exec(
+            _Pipes, sys.executable, "-m", _MODULE, stdin=-1, stdout=-1, stderr=None, env=env
+        )
+        retry = {name: getattr(self.retry, name) for name in _RETRY_FIELDS}
+        level = logging.getLogger("rasa_imessage").getEffectiveLevel()
+        assert pipes.stdin is not None
+        pipes.stdin.write(_frame((asdict(self.config), retry, level)))
+        _log.debug("LoopMessage send worker started (pid %s)", transport.get_pid())
+        return transport, pipes
+
+    async def aclose(self) -> None:
+        """Let the child finish the calls it has in hand, then stop it."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._starting is not None:
+            self._child = await asyncio.shield(self._starting)
+        if self._child is None:
+            return
+        transport, pipes = self._child
+        self._child = None
+        if pipes.stdin is not None:
+            pipes.stdin.close()  # end of input: the child drains and exits
+        await asyncio.wait({pipes.gone, pipes.exited}, timeout=CLOSE_TIMEOUT)
+        if not pipes.exited.done():
+            _log.warning("LoopMessage send worker did not stop in %.0f s; killed", CLOSE_TIMEOUT)
+            transport.kill()
+            await asyncio.wait({pipes.exited}, timeout=CLOSE_TIMEOUT)
+        transport.close()
+
+
+# -- the child's side ----------------------------------------------------------------------
+
+
+class _Serve(asyncio.Protocol):
+    """Reads calls from stdin and runs each as a task of the child's `LoopMessageClient`."""
+
+    def __init__(self, out: asyncio.WriteTransport) -> None:
+        self._out = out
+        self._buffer = bytearray()
+        self._client: Optional[LoopMessageClient] = None
+        self._tasks: Dict[int, asyncio.Task[None]] = {}
+        self.ended = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        for message in _take_frames(self._buffer):
+            if self._client is None:
+                self._client = _client_from(*message)
+                continue
+            kind, call_id, method, args, kwargs = message
+            if kind == "cancel":
+                task = self._tasks.get(call_id)
+                if task is not None:
+                    task.cancel()
+                continue
+            self._tasks[call_id] = asyncio.ensure_future(self._run(call_id, method, args, kwargs))
+
+    async def _run(self, call_id: int, method: str, args: Any, kwargs: Any) -> None:
+        assert self._client is not None
+        try:
+            value = await getattr(self._client, method)(*args, **kwargs)
+        except asyncio.CancelledError:
+            return  # the caller stopped waiting; it expects no answer
+        except LoopMessageError as exc:
+            self._out.write(_frame(("error", call_id, _pack_error(exc))))
+        except Exception as exc:  # a bug: the bot's side gets the same exception type
+            _log.exception("LoopMessage send worker: %s failed", method)
+            self._out.write(_frame(("error", call_id, _pack_error(exc))))
+        else:
+            self._out.write(_frame(("ok", call_id, value)))
+        finally:
+            self._tasks.pop(call_id, None)
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    async def finish(self) -> None:
+        """Stdin closed: finish the calls in hand, then close the client."""
+        await self.ended
+        while self._tasks:
+            await asyncio.wait(list(self._tasks.values()))
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _client_from(config: Dict[str, Any], retry: Dict[str, Any], level: int) -> LoopMessageClient:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s (send worker) %(message)s"
+    )
+    return LoopMessageClient(ClientConfig(**config), retry=RetryPolicy(**retry))
+
+
+async def _main() -> None:
+    loop = asyncio.get_running_loop()
+    frames_out = os.dup(1)
+    os.dup2(2, 1)  # whatever else prints to stdout lands on stderr, not in the frames
+    sys.stdout = sys.stderr
+    out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(frames_out, "wb", 0))
+    serve = _Serve(out)  # type: ignore[arg-type]
+    await loop.connect_read_pipe(lambda: serve, sys.stdin.buffer)
+    await serve.finish()
+    out.close()
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop  # the bot's loop when Rasa runs it; faster for this many small calls
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - the standard loop works as well
+        pass
+    asyncio.run(_main())

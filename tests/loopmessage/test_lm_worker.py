@@ -1,0 +1,218 @@
+"""WorkerClient: LoopMessage calls made by a child process, against the stand-in on 127.0.0.1.
+
+The child is a real process running the real `LoopMessageClient`; these tests check what
+crosses the pipe (results, every kind of error, cancellations), and what happens when the
+child dies, hangs up or is asked to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import AsyncIterator, List
+
+import lm_samples as S
+import pytest
+from lm_standin import LoopMessageStandIn, Reply, Reset, Stall
+from pydantic import SecretStr
+from servers import process_alive
+
+from rasa_imessage.loopmessage import (
+    APIConnectionError,
+    AuthenticationError,
+    ClientConfig,
+    InvalidRequestError,
+    LoopMessageClient,
+    RecipientError,
+    RetryPolicy,
+    SendRequest,
+    SendResult,
+    UnsupportedError,
+    WorkerClient,
+)
+from rasa_imessage.loopmessage._worker import _frame, _take_frames
+
+SEND = "/api/v1/message/send/"
+TYPING = "/api/v1/message/show-typing/"
+API_KEY = "org-key-in-the-worker-DO-NOT-LEAK"
+OK = Reply(200, json={"success": True, "message_id": "M-1", "contact": "+13231112233"})
+
+
+def config_at(url: str) -> ClientConfig:
+    return ClientConfig(api_key=SecretStr(API_KEY), sender=S.SENDER_ID, base_url=url)
+
+
+def text(body: str = "hello") -> SendRequest:
+    return SendRequest.create(contact="+13231112233", text=body)
+
+
+async def call_in_hand(lm: LoopMessageStandIn, worker: WorkerClient) -> asyncio.Future[SendResult]:
+    """A send under way: LoopMessage (which `Stall`s it) has the request."""
+    call = asyncio.ensure_future(worker.send_message(text()))
+    while not lm.post(SEND).called:
+        await asyncio.sleep(0.01)
+    return call
+
+
+@pytest.fixture
+async def worker(lm: LoopMessageStandIn) -> AsyncIterator[WorkerClient]:
+    client = WorkerClient(config_at(lm.url), retry=RetryPolicy(max_retries=0))
+    yield client
+    await client.aclose()
+
+
+async def test_a_send_comes_back_as_the_in_process_client_returns_it(lm, worker):
+    lm.post(SEND).respond(OK.status, json=OK.json)
+    async with LoopMessageClient(config_at(lm.url)) as direct:
+        expected = await direct.send_message(text())
+    result = await worker.send_message(text())
+    assert isinstance(result, SendResult)
+    assert result == expected
+    assert lm.sends()[-1] == lm.sends()[0]  # the same body, written by the same code
+    assert lm.post(SEND).calls[-1].headers["Authorization"] == API_KEY
+
+
+async def test_typing_and_status_calls_go_through(lm, worker):
+    lm.post(TYPING).respond(200, json={"success": True})
+    lm.get("/v1/message/status/M-1/").respond(200, json=S.F6_CURRENT_STATUS)
+    await worker.show_typing(message_id="M-0", seconds=3, read=True)
+    status = await worker.get_status("M-1")
+    assert lm.post(TYPING).calls[0].json == {"message_id": "M-0", "read": True, "typing": 3}
+    assert (status.status, status.error_code) == ("failed", 1020)
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "code"),
+    [
+        (Reply(400, json={"success": False, "code": 130}), AuthenticationError, 130),
+        (Reply(400, json={"success": False, "code": 180}), RecipientError, 180),
+    ],
+)
+async def test_errors_come_back_as_themselves(lm, worker, answer, error, code):
+    lm.post(SEND).queue(answer, answer)
+    async with LoopMessageClient(config_at(lm.url), retry=RetryPolicy(0)) as direct:
+        with pytest.raises(error) as expected:
+            await direct.send_message(text())
+    with pytest.raises(error) as raised:
+        await worker.send_message(text())
+    assert type(raised.value) is type(expected.value)
+    assert raised.value.code == code
+    assert vars(raised.value) == vars(expected.value)
+    assert str(raised.value) == str(expected.value)
+
+
+async def test_errors_raised_before_any_request_keep_their_fields(lm):
+    legacy = ClientConfig(
+        api="legacy",
+        authorization_key=SecretStr("a"),
+        secret_key=SecretStr("s"),
+        sender_name="b",
+        base_url=lm.url,
+    )
+    client = WorkerClient(legacy)
+    try:
+        with pytest.raises(UnsupportedError, match="show-typing"):
+            await client.show_typing(message_id="M")
+        many = SendRequest.create(
+            contact="+1", attachments=[f"https://x.co/{n}.png" for n in "abcd"]
+        )
+        with pytest.raises(InvalidRequestError) as info:
+            await client.send_message(many)
+        assert info.value.field == "attachments"
+        assert "at most 3" in info.value.reason
+    finally:
+        await client.aclose()
+    assert not lm.post(SEND).called
+
+
+async def test_a_dropped_connection_is_a_connection_error(lm, worker):
+    lm.post(SEND).queue(Reset())
+    with pytest.raises(APIConnectionError):
+        await worker.send_message(text())
+
+
+async def test_calls_run_side_by_side_in_the_child(lm, worker):
+    """Ten sends that each take 0.3 s at LoopMessage finish together, not one after another."""
+    lm.post(SEND).handle(lambda call: Stall(0.3, OK))
+    await worker.start()
+    started = time.monotonic()
+    results = await asyncio.gather(*(worker.send_message(text(str(n))) for n in range(10)))
+    assert len(results) == 10
+    assert time.monotonic() - started < 2.5  # sequential would be 3 s at the least
+    assert sorted(body["text"] for body in lm.sends()) == [str(n) for n in range(10)]
+
+
+async def test_a_cancelled_call_is_cancelled_in_the_child(lm, worker):
+    """The child drops the request, so closing does not wait for LoopMessage's answer."""
+    lm.post(SEND).queue(Stall(30, OK))
+    call = await call_in_hand(lm, worker)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    started = time.monotonic()
+    await worker.aclose()
+    assert time.monotonic() - started < 10  # the stall would hold it for 30 s
+
+
+async def test_closing_lets_the_calls_in_hand_finish(lm, worker):
+    lm.post(SEND).queue(Stall(0.5, OK))
+    call = await call_in_hand(lm, worker)
+    pid = worker.pid
+    await worker.aclose()
+    assert (await call).message_id == "M-1"
+    assert pid is not None and not process_alive(pid)
+    with pytest.raises(RuntimeError, match="closed"):
+        await worker.send_message(text())
+
+
+async def test_a_dead_child_fails_its_calls_and_the_next_call_starts_another(lm, worker):
+    lm.post(SEND).queue(Stall(30, OK))
+    call = await call_in_hand(lm, worker)
+    first = worker.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    with pytest.raises(APIConnectionError, match="may or may not have reached"):
+        await call
+    lm.post(SEND).respond(OK.status, json=OK.json)
+    assert (await worker.send_message(text())).message_id == "M-1"
+    assert worker.pid not in (None, first)
+    assert lm.post(SEND).call_count == 2  # the lost call was not sent again
+
+
+async def test_the_keys_are_neither_on_the_command_line_nor_in_the_environment(lm, worker):
+    await worker.start()
+    pid = worker.pid
+    assert pid is not None
+    for name in ("cmdline", "environ"):
+        with open(f"/proc/{pid}/{name}", "rb") as seen:
+            assert API_KEY.encode() not in seen.read()
+    assert API_KEY not in repr(worker)
+
+
+async def test_the_child_stops_when_the_bot_side_hangs_up(lm):
+    """No `aclose()`, as when the bot's process dies: the child sees its stdin close."""
+    client = WorkerClient(config_at(lm.url))
+    await client.start()
+    pid = client.pid
+    assert pid is not None and client._child is not None
+    transport, pipes = client._child
+    stdin = transport.get_pipe_transport(0)
+    assert stdin is not None
+    stdin.close()
+    await asyncio.wait_for(pipes.gone, 10)
+    await client.aclose()
+    assert not process_alive(pid)
+
+
+def test_frames_split_anywhere_are_read_whole():
+    messages: List[object] = [("ok", 1, {"a": "b" * 300}), ("error", 2, None), ("ok", 3, [])]
+    stream = b"".join(_frame(message) for message in messages)
+    for chunk in (1, 3, 7, 64, len(stream)):
+        buffer, seen = bytearray(), []
+        for start in range(0, len(stream), chunk):
+            buffer += stream[start : start + chunk]
+            seen.extend(_take_frames(buffer))
+        assert seen == messages
+        assert buffer == b""

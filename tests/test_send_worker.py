@@ -1,0 +1,44 @@
+"""`send_worker: true`: the channel inside Rasa's app, its LoopMessage calls made by a child."""
+
+from __future__ import annotations
+
+from channel_kit import inbound, make_app, send_webhook, served
+from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
+from servers import process_alive
+
+from rasa_imessage.loopmessage import WorkerClient
+
+
+async def test_replies_and_typing_go_through_the_child_which_stops_with_the_server(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({"send_worker": "true"}, lm=lm)
+    bot.reply = [{"text": "first\n\nsecond"}]
+    send = lm.post(SEND_PATH).respond(200, json={"success": True, "message_id": "S-1"})
+    typing = lm.post(TYPING_PATH).respond(200)
+    async with served(app) as http:
+        client = channel.client()
+        assert isinstance(client, WorkerClient)
+        pid = client.pid  # started with the server, before any webhook
+        assert pid is not None and process_alive(pid)
+        assert (await send_webhook(http, inbound())).status_code == 200
+        await channel.turns.join()
+        assert [body["text"] for body in lm.sends()] == ["first", "second"]
+        assert typing.call_count == 1 and send.call_count == 2
+        assert lm.post(TYPING_PATH).calls[0].json["message_id"] == "M-1"
+    assert not process_alive(pid)
+
+
+async def test_send_failures_come_back_from_the_child_as_the_delivery_failed_intent(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({"send_worker": "true", "max_retries": "0"}, lm=lm)
+    lm.post(SEND_PATH).respond(400, json={"success": False, "code": 520, "message": "x"})
+    lm.post(TYPING_PATH).respond(200)
+    async with served(app) as http:
+        await send_webhook(http, inbound())
+        await channel.turns.join()
+    texts = [message.text for message in bot.messages]
+    assert texts[0] == "hi"
+    assert texts[1].startswith('/imessage_delivery_failed{"error_code":520')
+    assert len(texts) == 2
