@@ -7,7 +7,9 @@ turn makes up to three. `WorkerClient` hands each call to a child process that r
 small frame and reads one per call. Retries, backoff and timeouts all happen in the child.
 
 - The child starts on the first call, and stops when its stdin closes: at `aclose()`, or
-  when the bot's process dies, so it never outlives the bot.
+  when the bot's process dies, so it never outlives the bot. It ignores SIGINT and SIGTERM,
+  which a terminal or a service manager sends to the whole group while the bot still drains
+  its turns: their replies still go out.
 - If the child dies, the calls it had in hand fail with `APIConnectionError`, as calls on
   a dropped connection do; none is sent again, so none is sent twice. The next call starts
   a new child.
@@ -23,6 +25,7 @@ import itertools
 import logging
 import os
 import pickle
+import signal
 import sys
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple, Type
@@ -207,7 +210,15 @@ class WorkerClient:
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, path]))}
         transport, pipes = await loop.subprocess_exec(
-            _Pipes, sys.executable, "-m", _MODULE, stdin=-1, stdout=-1, stderr=None, env=env
+            _Pipes,
+            sys.executable,
+            "-m",
+            _MODULE,
+            stdin=-1,
+            stdout=-1,
+            stderr=None,
+            env=env,
+            start_new_session=True,  # Ctrl-C in the terminal is for the bot, which drains
         )
         retry = {name: getattr(self.retry, name) for name in _RETRY_FIELDS}
         level = logging.getLogger("rasa_imessage").getEffectiveLevel()
@@ -301,6 +312,10 @@ def _client_from(config: Dict[str, Any], retry: Dict[str, Any], level: int) -> L
 
 
 async def _main() -> None:
+    # The bot's process decides when this one stops (its stdin closes): a SIGTERM or SIGINT
+    # sent to the whole group while the bot drains its turns must not cut their replies off.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     loop = asyncio.get_running_loop()
     frames_out = os.dup(1)
     os.dup2(2, 1)  # whatever else prints to stdout lands on stderr, not in the frames

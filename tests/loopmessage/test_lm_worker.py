@@ -181,6 +181,21 @@ async def test_a_dead_child_fails_its_calls_and_the_next_call_starts_another(lm,
     assert lm.post(SEND).call_count == 2  # the lost call was not sent again
 
 
+async def test_the_child_ignores_the_signals_meant_for_the_bot(lm, worker):
+    """Ctrl-C or a service manager's SIGTERM to the group: the bot drains, so replies must go."""
+    lm.post(SEND).respond(OK.status, json=OK.json)
+    await worker.start()
+    pid = worker.pid
+    assert pid is not None
+    await worker.send_message(text())  # the child is up, its signal handlers set
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        os.kill(pid, signum)
+    await asyncio.sleep(0.2)
+    assert (await worker.send_message(text())).message_id == "M-1"
+    assert worker.pid == pid
+    assert os.getpgid(pid) != os.getpgid(0)  # not in the terminal's foreground group
+
+
 async def test_the_keys_are_neither_on_the_command_line_nor_in_the_environment(lm, worker):
     await worker.start()
     pid = worker.pid
