@@ -23,6 +23,7 @@ from .auth import WebhookAuth
 from .buttons import MAX_REPLY_LENGTH, match_button
 from .cancelling import cancel_and_wait
 from .config import IMessageConfig, load_config
+from .cores import usable_cores
 from .idempotency import Claim, IdempotencyStore, Recovered, StoreUnavailable, create_store
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
 from .indicator import TypingIndicators
@@ -122,9 +123,22 @@ class IMessageInput(InputChannel):
     def client(self) -> LoopMessageAPI:
         if self._client is None:
             retry = RetryPolicy(max_retries=self.config.max_retries)
-            maker = WorkerClient if self.config.send_worker else LoopMessageClient
+            maker = WorkerClient if self._use_send_worker() else LoopMessageClient
             self._client = maker(self.config.client_config(), retry=retry)
         return self._client
+
+    def _use_send_worker(self) -> bool:
+        """`send_worker: auto` uses a child when another core is there to run it."""
+        if self.config.send_worker is not None:
+            return self.config.send_worker
+        cores = usable_cores()
+        logger.info(
+            "iMessage: %.3g cores usable, so LoopMessage calls are made %s "
+            "(send_worker: true or false decides it instead)",
+            cores,
+            "by a child process" if cores >= 2 else "by this process",
+        )
+        return cores >= 2
 
     def get_output_channel(self) -> IMessageOutput:
         """For `trigger_intent?output_channel=imessage` and reminders: no request needed."""

@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "as_base_url",
     "as_bool",
+    "as_bool_or_auto",
     "as_float",
     "as_int",
     "as_intent",
@@ -44,6 +45,18 @@ def as_bool(key: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise ConfigError(f"credentials key '{key}': expected true or false, got {value!r}")
+
+
+def as_bool_or_auto(key: str, value: Any) -> Optional[bool]:
+    """true, false, or `auto` (None): the connector decides."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    try:
+        return as_bool(key, value)
+    except ConfigError:
+        raise ConfigError(
+            f"credentials key '{key}': expected true, false or auto, got {value!r}"
+        ) from None
 
 
 def as_int(key: str, value: Any) -> int:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Tuple
 from .coercion import (
     as_base_url,
     as_bool,
+    as_bool_or_auto,
     as_float,
     as_int,
     as_intent,
@@ -155,11 +156,11 @@ OPTIONS: Tuple[Option, ...] = (
     ),
     Option(
         "send_worker",
-        "bool",
-        False,
+        "bool or auto",
+        None,
         "make LoopMessage calls from a child process, so their HTTP work runs on another "
-        "core than Rasa's turns (for busy bots on a machine with a core to spare)",
-        as_bool,
+        "core than Rasa's turns; `auto`: when the process may use 2 cores or more",
+        as_bool_or_auto,
     ),
     Option(
         "max_concurrent_turns",

@@ -62,6 +62,8 @@ COERCIONS = [
     ("request_timeout", 3, 3.0),
     ("max_retries", "0", 0),
     ("send_worker", "true", True),
+    ("send_worker", False, False),
+    ("send_worker", "Auto", None),
     ("max_concurrent_turns", "16", 16),
     ("max_queued_turns", "1", 1),
     ("dedupe_store", "redis://localhost:6379/0", "redis://localhost:6379/0"),

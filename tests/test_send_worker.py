@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from channel_kit import inbound, make_app, send_webhook, served
 from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
 from servers import process_alive
 
-from rasa_imessage.loopmessage import WorkerClient
+from rasa_imessage.loopmessage import LoopMessageClient, WorkerClient
 
 
 async def test_replies_and_typing_go_through_the_child_which_stops_with_the_server(
@@ -42,3 +43,24 @@ async def test_send_failures_come_back_from_the_child_as_the_delivery_failed_int
     assert texts[0] == "hi"
     assert texts[1].startswith('/imessage_delivery_failed{"error_code":520')
     assert len(texts) == 2
+
+
+@pytest.mark.parametrize(
+    ("cores", "expected"), [(1.0, LoopMessageClient), (1.5, LoopMessageClient), (2.0, WorkerClient)]
+)
+def test_auto_uses_a_child_when_two_cores_are_usable(monkeypatch, cores, expected) -> None:
+    monkeypatch.setattr("rasa_imessage.channel.usable_cores", lambda: cores)
+    _, channel, _ = make_app()
+    assert type(channel.client()) is expected
+    assert channel.config.send_worker is None  # the default is auto
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("true", WorkerClient), ("false", LoopMessageClient)]
+)
+def test_true_and_false_decide_whatever_the_cores(monkeypatch, setting, expected) -> None:
+    monkeypatch.setattr(
+        "rasa_imessage.channel.usable_cores", lambda: 1.0 if setting == "true" else 8.0
+    )
+    _, channel, _ = make_app({"send_worker": setting})
+    assert type(channel.client()) is expected

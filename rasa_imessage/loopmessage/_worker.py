@@ -40,7 +40,7 @@ from ._send import SendRequest
 __all__ = ["WorkerClient"]
 
 _log = logging.getLogger(__name__)
-_MODULE = "rasa_imessage.loopmessage._worker"
+_MODULE = "rasa_imessage.loopmessage._worker_process"  # runs `run_child`
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _RETRY_FIELDS = ("max_retries", "first_delay", "max_delay", "retry_after_cap")
 # How long `aclose()` lets the child finish the calls it has in hand.
@@ -327,7 +327,8 @@ async def _main() -> None:
     out.close()
 
 
-if __name__ == "__main__":
+def run_child() -> None:
+    """The child's whole life: serve calls until stdin closes."""
     try:
         import uvloop  # the bot's loop when Rasa runs it; faster for this many small calls
 
