@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import pytest
 
 from rasa_imessage.cores import cgroup_quota, usable_cores
 
 
-def tree(tmp_path: Path, files: dict, own: str = "") -> tuple:
+def tree(tmp_path: Path, files: Dict[str, str], own: str = "") -> Tuple[Path, Path]:
     root, proc = tmp_path / "cgroup", tmp_path / "proc"
     proc.mkdir(parents=True)
     (proc / "cgroup").write_text(f"0::/{own}\n" if own else "", encoding="ascii")
