@@ -84,7 +84,7 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                     cpu_seconds=cpu_of(server.pid) - cpu_before,
                 )
         await _lean(results, stand_in, url, quick)
-        await _in_process(results, stand_in, url, quick)
+        await _send_worker(results, stand_in, url, quick)
     finally:
         await stand_in.stop()
 
@@ -113,11 +113,11 @@ async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> N
         results.lean = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
 
 
-async def _in_process(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
-    """Both channels on a server whose LoopMessage calls are made by `rasa run` itself."""
-    progress("1c. send_worker: false")
-    async with _another_server(stand_in, url, {"send_worker": False}) as driver:
-        results.in_process = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
+    """Both channels on a server whose LoopMessage calls are made by a child process."""
+    progress("1c. send_worker: true")
+    async with _another_server(stand_in, url, {"send_worker": True}) as driver:
+        results.worker = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
 
 
 async def main(quick: bool) -> Results:

@@ -51,7 +51,7 @@ class IMessageConfig:
     split_paragraphs: bool = True
     request_timeout: float = 10.0
     max_retries: int = 2
-    send_worker: Optional[bool] = None  # None: auto (cores.py)
+    send_worker: Optional[bool] = False  # None: auto (cores.py)
     max_concurrent_turns: int = 8
     max_queued_turns: int = 10000
     dedupe_store: str = "memory"

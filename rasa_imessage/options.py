@@ -157,7 +157,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option(
         "send_worker",
         "bool or auto",
-        None,
+        False,
         "make LoopMessage calls from a child process, so their HTTP work runs on another "
         "core than Rasa's turns; `auto`: when the process may use 2 cores or more",
         as_bool_or_auto,

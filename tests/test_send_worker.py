@@ -50,9 +50,14 @@ async def test_send_failures_come_back_from_the_child_as_the_delivery_failed_int
 )
 def test_auto_uses_a_child_when_two_cores_are_usable(monkeypatch, cores, expected) -> None:
     monkeypatch.setattr("rasa_imessage.channel.usable_cores", lambda: cores)
-    _, channel, _ = make_app()
+    _, channel, _ = make_app({"send_worker": "auto"})
     assert type(channel.client()) is expected
-    assert channel.config.send_worker is None  # the default is auto
+
+
+def test_the_default_makes_the_calls_in_process(monkeypatch) -> None:
+    monkeypatch.setattr("rasa_imessage.channel.usable_cores", lambda: 8.0)
+    _, channel, _ = make_app()
+    assert type(channel.client()) is LoopMessageClient
 
 
 @pytest.mark.parametrize(
