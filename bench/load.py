@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ __all__ = ["Driver", "RunResult", "percentile"]
 
 _numbers = itertools.count(1)
 TURN_TIMEOUT = 60.0
+# Status webhooks per second from bench/prober.py during each iMessage run: about 0.3 ms of
+# the server's CPU each, a percent of its time at most.
+PROBE_RATE = 40
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -69,6 +73,7 @@ class RunResult:
     client_cpu: float = 0.0  # CPU seconds this process (load + stand-in) used
     worker_cpu: float = 0.0  # CPU seconds of `rasa run`'s children (the send worker)
     acks: List[float] = field(default_factory=list)  # iMessage: webhook → 200
+    probe_acks: List[float] = field(default_factory=list)  # the same, by bench/prober.py
     latencies: List[float] = field(default_factory=list)  # message → last reply of the turn
 
     @property
@@ -169,15 +174,37 @@ class Driver:
                 if pause:
                     await asyncio.sleep(pause)
 
+        prober = await self._start_prober() if channel == "imessage" else None
         cpu, own = cpu_of(self.server.pid), time.process_time()
         kids = children_cpu(self.server.pid)
         started = time.perf_counter()
         await asyncio.gather(*(conversation(i) for i in range(conversations)))
         result.seconds = time.perf_counter() - started
+        if prober is not None:
+            result.probe_acks = await self._stop_prober(prober)
         result.server_cpu = cpu_of(self.server.pid) - cpu
         result.worker_cpu = children_cpu(self.server.pid) - kids
         result.client_cpu = time.process_time() - own
         return result
+
+    async def _start_prober(self) -> asyncio.subprocess.Process:
+        """bench/prober.py posting status webhooks at PROBE_RATE while a run lasts."""
+        prober = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.prober", self.server.webhook_url, WEBHOOK_AUTH,
+            str(PROBE_RATE), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert prober.stdout is not None
+        await asyncio.wait_for(prober.stdout.readline(), 30)  # "ready"
+        return prober
+
+    @staticmethod
+    async def _stop_prober(prober: asyncio.subprocess.Process) -> List[float]:
+        assert prober.stdin is not None and prober.stdout is not None
+        prober.stdin.close()
+        line = await asyncio.wait_for(prober.stdout.readline(), 30)
+        await prober.wait()
+        acks: List[float] = json.loads(line)
+        return acks
 
     async def herd(self, conversations: int, text: str) -> RunResult:
         """`conversations` webhooks posted at the same instant: the worst case for acks."""
