@@ -12,7 +12,9 @@ small frame and reads one per call. Retries, backoff and timeouts all happen in 
   its turns: their replies still go out.
 - If the child dies, the calls it had in hand fail with `APIConnectionError`, as calls on
   a dropped connection do; none is sent again, so none is sent twice. The next call starts
-  a new child.
+  a new child. A child that stops answering fails each call with `APITimeoutError` once
+  the longest the call could take has passed; one that cannot start, with
+  `APIConnectionError`. The channel turns all of these into the delivery-failed intent.
 - Frames are a 4-byte length and a pickle, over the child's stdin and stdout. Both ends are
   this module, so nothing else is ever unpickled. The configuration goes in the first
   frame, never on the command line or in the environment, where `ps` would show the keys.
@@ -32,7 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple, Type
 
 from ._client import LoopMessageClient
 from ._config import ClientConfig
-from ._errors import APIConnectionError, LoopMessageError
+from ._errors import APIConnectionError, APITimeoutError, LoopMessageError
 from ._models import MessageStatus, SendResult
 from ._retry import RetryPolicy
 from ._send import SendRequest
@@ -45,6 +47,9 @@ _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
 _RETRY_FIELDS = ("max_retries", "first_delay", "max_delay", "retry_after_cap")
 # How long `aclose()` lets the child finish the calls it has in hand.
 CLOSE_TIMEOUT = 10.0
+# Beyond the longest a call can take in the child (every attempt timing out, every backoff),
+# how long the bot's side waits before it takes the child for stuck and fails the call.
+DEADLINE_MARGIN = 5.0
 
 
 def _frame(message: Any) -> bytes:
@@ -112,6 +117,23 @@ class _Pipes(asyncio.SubprocessProtocol):
             else:
                 waiter.set_exception(_unpack_error(value))
 
+    def send(self, message: Any) -> None:
+        if self.stdin is not None and not self.stdin.is_closing():
+            self.stdin.write(_frame(message))
+
+    def expire(self, call_id: int, what: str) -> None:
+        """A call the child has not answered in time: the child is taken for stuck."""
+        waiter = self.pending.pop(call_id, None)
+        if waiter is None or waiter.done():
+            return
+        self.send(("cancel", call_id, None, (), {}))
+        waiter.set_exception(
+            APITimeoutError(
+                f"LoopMessage {what} without an answer from the send worker process; it may "
+                "or may not have reached LoopMessage"
+            )
+        )
+
     def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
         if fd != 1:
             return
@@ -176,19 +198,30 @@ class WorkerClient:
         """Start the child now rather than on the first call (which then waits for it)."""
         await self._running()
 
+    def _deadline(self) -> float:
+        """The longest a call can take in the child, plus DEADLINE_MARGIN."""
+        config, retry = self.config, self.retry
+        attempt = 2 * config.timeout + config.connect_timeout  # pool wait, connect, read
+        pause = max(retry.max_delay, retry.retry_after_cap)
+        return attempt * (retry.max_retries + 1) + pause * retry.max_retries + DEADLINE_MARGIN
+
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         _, pipes = await self._running()
         call_id = next(self._ids)
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
         pipes.pending[call_id] = waiter
-        assert pipes.stdin is not None
-        pipes.stdin.write(_frame(("call", call_id, method, args, kwargs)))
+        pipes.send(("call", call_id, method, args, kwargs))
+        deadline = self._deadline()
+        expiry = loop.call_later(deadline, pipes.expire, call_id, f"{method}: {deadline:.0f} s")
         try:
             return await waiter
         except asyncio.CancelledError:
-            if pipes.pending.pop(call_id, None) is not None and not pipes.stdin.is_closing():
-                pipes.stdin.write(_frame(("cancel", call_id, None, (), {})))
+            if pipes.pending.pop(call_id, None) is not None:
+                pipes.send(("cancel", call_id, None, (), {}))
             raise
+        finally:
+            expiry.cancel()
 
     async def _running(self) -> Tuple[asyncio.SubprocessTransport, _Pipes]:
         if self._closed:
@@ -196,6 +229,14 @@ class WorkerClient:
         child = self._child
         if child is not None and not child[1].gone.done():
             return child
+        if child is not None:  # it died: say so once, and let the next one start
+            self._child = None
+            _log.warning(
+                "LoopMessage send worker process %s exited (code %s); starting another",
+                child[0].get_pid(),
+                child[0].get_returncode(),
+            )
+            child[0].close()
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._spawn())
         try:
@@ -206,6 +247,15 @@ class WorkerClient:
         return self._child
 
     async def _spawn(self) -> Tuple[asyncio.SubprocessTransport, _Pipes]:
+        try:
+            return await self._exec()
+        except OSError as exc:  # the output channel turns LoopMessage errors into intents
+            raise APIConnectionError(
+                f"LoopMessage: could not start the send worker process ({exc.strerror or exc}); "
+                "set send_worker: false to make the calls in the bot's process"
+            ) from exc
+
+    async def _exec(self) -> Tuple[asyncio.SubprocessTransport, _Pipes]:
         loop = asyncio.get_running_loop()
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, path]))}
@@ -222,8 +272,7 @@ class WorkerClient:
         )
         retry = {name: getattr(self.retry, name) for name in _RETRY_FIELDS}
         level = logging.getLogger("rasa_imessage").getEffectiveLevel()
-        assert pipes.stdin is not None
-        pipes.stdin.write(_frame((asdict(self.config), retry, level)))
+        pipes.send((asdict(self.config), retry, level))
         _log.debug("LoopMessage send worker started (pid %s)", transport.get_pid())
         return transport, pipes
 
@@ -278,18 +327,21 @@ class _Serve(asyncio.Protocol):
     async def _run(self, call_id: int, method: str, args: Any, kwargs: Any) -> None:
         assert self._client is not None
         try:
-            value = await getattr(self._client, method)(*args, **kwargs)
+            answer = ("ok", call_id, await getattr(self._client, method)(*args, **kwargs))
         except asyncio.CancelledError:
+            self._tasks.pop(call_id, None)
             return  # the caller stopped waiting; it expects no answer
         except LoopMessageError as exc:
-            self._out.write(_frame(("error", call_id, _pack_error(exc))))
+            answer = ("error", call_id, _pack_error(exc))
         except Exception as exc:  # a bug: the bot's side gets the same exception type
             _log.exception("LoopMessage send worker: %s failed", method)
-            self._out.write(_frame(("error", call_id, _pack_error(exc))))
-        else:
-            self._out.write(_frame(("ok", call_id, value)))
-        finally:
-            self._tasks.pop(call_id, None)
+            answer = ("error", call_id, _pack_error(exc))
+        self._tasks.pop(call_id, None)
+        try:
+            frame = _frame(answer)
+        except Exception as exc:  # an answer that cannot cross: the call must still end
+            frame = _frame(("error", call_id, _pack_error(RuntimeError(f"unpicklable: {exc}"))))
+        self._out.write(frame)
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         if not self.ended.done():

@@ -8,8 +8,11 @@ child dies, hangs up or is asked to stop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import os
 import signal
+import sys
 import time
 from typing import AsyncIterator, List
 
@@ -21,6 +24,7 @@ from servers import process_alive
 
 from rasa_imessage.loopmessage import (
     APIConnectionError,
+    APITimeoutError,
     AuthenticationError,
     ClientConfig,
     InvalidRequestError,
@@ -32,6 +36,7 @@ from rasa_imessage.loopmessage import (
     UnsupportedError,
     WorkerClient,
 )
+from rasa_imessage.loopmessage import _worker as worker_module
 from rasa_imessage.loopmessage._worker import _frame, _take_frames
 
 SEND = "/api/v1/message/send/"
@@ -167,7 +172,7 @@ async def test_closing_lets_the_calls_in_hand_finish(lm, worker):
         await worker.send_message(text())
 
 
-async def test_a_dead_child_fails_its_calls_and_the_next_call_starts_another(lm, worker):
+async def test_a_dead_child_fails_its_calls_and_the_next_call_starts_another(lm, worker, caplog):
     lm.post(SEND).queue(Stall(30, OK))
     call = await call_in_hand(lm, worker)
     first = worker.pid
@@ -176,9 +181,41 @@ async def test_a_dead_child_fails_its_calls_and_the_next_call_starts_another(lm,
     with pytest.raises(APIConnectionError, match="may or may not have reached"):
         await call
     lm.post(SEND).respond(OK.status, json=OK.json)
-    assert (await worker.send_message(text())).message_id == "M-1"
+    with caplog.at_level(logging.WARNING, logger="rasa_imessage.loopmessage"):
+        assert (await worker.send_message(text())).message_id == "M-1"
+    assert f"send worker process {first} exited" in caplog.text
     assert worker.pid not in (None, first)
     assert lm.post(SEND).call_count == 2  # the lost call was not sent again
+
+
+async def test_a_stuck_child_fails_the_call_after_its_deadline(lm, monkeypatch):
+    """A child that stops answering (here: stopped by SIGSTOP) cannot hold a turn forever."""
+    monkeypatch.setattr(worker_module, "DEADLINE_MARGIN", 0.5)
+    config = dataclasses.replace(config_at(lm.url), timeout=0.5, connect_timeout=0.5)
+    client = WorkerClient(config, retry=RetryPolicy(max_retries=0))
+    lm.post(SEND).respond(OK.status, json=OK.json)
+    try:
+        await client.start()
+        pid = client.pid
+        assert pid is not None
+        await client.send_message(text())  # up and answering
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError, match="without an answer from the send worker"):
+            await client.send_message(text())
+        assert 1.5 <= time.monotonic() - started < 10  # the deadline: 2 x 0.5 + 0.5 + 0.5 s
+        os.kill(pid, signal.SIGCONT)
+    finally:
+        await client.aclose()
+
+
+async def test_a_child_that_cannot_start_is_a_connection_error(lm, monkeypatch):
+    """Not an OSError: the output channel turns LoopMessage errors into the failure intent."""
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    client = WorkerClient(config_at(lm.url))
+    with pytest.raises(APIConnectionError, match="could not start the send worker"):
+        await client.send_message(text())
+    await client.aclose()
 
 
 async def test_the_child_ignores_the_signals_meant_for_the_bot(lm, worker):
