@@ -15,9 +15,9 @@ small frame and reads one per call. Retries, backoff and timeouts all happen in 
   a new child. A child that stops answering fails each call with `APITimeoutError` once
   the longest the call could take has passed; one that cannot start, with
   `APIConnectionError`. The channel turns all of these into the delivery-failed intent.
-- Frames are a 4-byte length and a pickle, over the child's stdin and stdout. Both ends are
-  this module, so nothing else is ever unpickled. The configuration goes in the first
-  frame, never on the command line or in the environment, where `ps` would show the keys.
+- Calls and answers cross the child's stdin and stdout as frames (`_frames`); the child's
+  side is `_worker_process`. The configuration goes in the first frame, never on the
+  command line or in the environment, where `ps` would show the keys.
 """
 
 from __future__ import annotations
@@ -26,15 +26,13 @@ import asyncio
 import itertools
 import logging
 import os
-import pickle
-import signal
 import sys
 from dataclasses import asdict
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, Optional, Tuple
 
-from ._client import LoopMessageClient
 from ._config import ClientConfig
-from ._errors import APIConnectionError, APITimeoutError, LoopMessageError
+from ._errors import APIConnectionError, APITimeoutError
+from ._frames import frame, take_frames, unpack_error
 from ._models import MessageStatus, SendResult
 from ._retry import RetryPolicy
 from ._send import SendRequest
@@ -42,7 +40,7 @@ from ._send import SendRequest
 __all__ = ["WorkerClient"]
 
 _log = logging.getLogger(__name__)
-_MODULE = "rasa_imessage.loopmessage._worker_process"  # runs `run_child`
+_MODULE = "rasa_imessage.loopmessage._worker_process"  # the child's side
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _RETRY_FIELDS = ("max_retries", "first_delay", "max_delay", "retry_after_cap")
 # How long `aclose()` lets the child finish the calls it has in hand.
@@ -50,45 +48,6 @@ CLOSE_TIMEOUT = 10.0
 # Beyond the longest a call can take in the child (every attempt timing out, every backoff),
 # how long the bot's side waits before it takes the child for stuck and fails the call.
 DEADLINE_MARGIN = 5.0
-
-
-def _frame(message: Any) -> bytes:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return len(payload).to_bytes(4, "big") + payload
-
-
-def _take_frames(buffer: bytearray) -> List[Any]:
-    """The complete frames at the start of `buffer`, unpickled; removes them from it."""
-    messages, start = [], 0
-    while len(buffer) - start >= 4:
-        size = int.from_bytes(buffer[start : start + 4], "big")
-        end = start + 4 + size
-        if len(buffer) < end:
-            break
-        # Only ever frames of this module's other end: the bot's process or its own child.
-        messages.append(pickle.loads(buffer[start + 4 : end]))  # noqa: S301
-        start = end
-    del buffer[:start]
-    return messages
-
-
-_PackedError = Tuple[Type[BaseException], Tuple[Any, ...], Dict[str, Any]]
-
-
-def _pack_error(exc: BaseException) -> _PackedError:
-    return type(exc), exc.args, dict(vars(exc))
-
-
-def _unpack_error(packed: _PackedError) -> BaseException:
-    """The child's exception, rebuilt without calling its `__init__` (whose signature varies)."""
-    cls, args, state = packed
-    exc = cls.__new__(cls)
-    exc.args = args
-    exc.__dict__.update(state)
-    return exc
-
-
-# -- the bot's side ------------------------------------------------------------------------
 
 
 class _Pipes(asyncio.SubprocessProtocol):
@@ -108,18 +67,18 @@ class _Pipes(asyncio.SubprocessProtocol):
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         self._buffer += data
-        for outcome, call_id, value in _take_frames(self._buffer):
+        for outcome, call_id, value in take_frames(self._buffer):
             waiter = self.pending.pop(call_id, None)
             if waiter is None or waiter.done():
                 continue  # cancelled meanwhile
             if outcome == "ok":
                 waiter.set_result(value)
             else:
-                waiter.set_exception(_unpack_error(value))
+                waiter.set_exception(unpack_error(value))
 
     def send(self, message: Any) -> None:
         if self.stdin is not None and not self.stdin.is_closing():
-            self.stdin.write(_frame(message))
+            self.stdin.write(frame(message))
 
     def expire(self, call_id: int, what: str) -> None:
         """A call the child has not answered in time: the child is taken for stuck."""
@@ -295,96 +254,3 @@ class WorkerClient:
             transport.kill()
             await asyncio.wait({pipes.exited}, timeout=CLOSE_TIMEOUT)
         transport.close()
-
-
-# -- the child's side ----------------------------------------------------------------------
-
-
-class _Serve(asyncio.Protocol):
-    """Reads calls from stdin and runs each as a task of the child's `LoopMessageClient`."""
-
-    def __init__(self, out: asyncio.WriteTransport) -> None:
-        self._out = out
-        self._buffer = bytearray()
-        self._client: Optional[LoopMessageClient] = None
-        self._tasks: Dict[int, asyncio.Task[None]] = {}
-        self.ended = asyncio.get_running_loop().create_future()
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        for message in _take_frames(self._buffer):
-            if self._client is None:
-                self._client = _client_from(*message)
-                continue
-            kind, call_id, method, args, kwargs = message
-            if kind == "cancel":
-                task = self._tasks.get(call_id)
-                if task is not None:
-                    task.cancel()
-                continue
-            self._tasks[call_id] = asyncio.ensure_future(self._run(call_id, method, args, kwargs))
-
-    async def _run(self, call_id: int, method: str, args: Any, kwargs: Any) -> None:
-        assert self._client is not None
-        try:
-            answer = ("ok", call_id, await getattr(self._client, method)(*args, **kwargs))
-        except asyncio.CancelledError:
-            self._tasks.pop(call_id, None)
-            return  # the caller stopped waiting; it expects no answer
-        except LoopMessageError as exc:
-            answer = ("error", call_id, _pack_error(exc))
-        except Exception as exc:  # a bug: the bot's side gets the same exception type
-            _log.exception("LoopMessage send worker: %s failed", method)
-            answer = ("error", call_id, _pack_error(exc))
-        self._tasks.pop(call_id, None)
-        try:
-            frame = _frame(answer)
-        except Exception as exc:  # an answer that cannot cross: the call must still end
-            frame = _frame(("error", call_id, _pack_error(RuntimeError(f"unpicklable: {exc}"))))
-        self._out.write(frame)
-
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        if not self.ended.done():
-            self.ended.set_result(None)
-
-    async def finish(self) -> None:
-        """Stdin closed: finish the calls in hand, then close the client."""
-        await self.ended
-        while self._tasks:
-            await asyncio.wait(list(self._tasks.values()))
-        if self._client is not None:
-            await self._client.aclose()
-
-
-def _client_from(config: Dict[str, Any], retry: Dict[str, Any], level: int) -> LoopMessageClient:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s (send worker) %(message)s"
-    )
-    return LoopMessageClient(ClientConfig(**config), retry=RetryPolicy(**retry))
-
-
-async def _main() -> None:
-    # The bot's process decides when this one stops (its stdin closes): a SIGTERM or SIGINT
-    # sent to the whole group while the bot drains its turns must not cut their replies off.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
-    loop = asyncio.get_running_loop()
-    frames_out = os.dup(1)
-    os.dup2(2, 1)  # whatever else prints to stdout lands on stderr, not in the frames
-    sys.stdout = sys.stderr
-    out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(frames_out, "wb", 0))
-    serve = _Serve(out)  # type: ignore[arg-type]
-    await loop.connect_read_pipe(lambda: serve, sys.stdin.buffer)
-    await serve.finish()
-    out.close()
-
-
-def run_child() -> None:
-    """The child's whole life: serve calls until stdin closes."""
-    try:
-        import uvloop  # the bot's loop when Rasa runs it; faster for this many small calls
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - the standard loop works as well
-        pass
-    asyncio.run(_main())

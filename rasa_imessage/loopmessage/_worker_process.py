@@ -1,9 +1,121 @@
-"""The send worker's child process (`_worker.WorkerClient` starts it with `python -m`).
+"""The send worker's child process: `python -m rasa_imessage.loopmessage._worker_process`.
 
-A module of its own, which the package does not import, so that `-m` runs it once.
+`_worker.WorkerClient` starts it and talks to it over its stdin and stdout (`_frames`). It
+runs one `LoopMessageClient` and answers each call as a task of its own, so the calls run
+side by side. It stops when its stdin closes, after the calls in hand have finished, and it
+ignores SIGINT and SIGTERM (see `_main`). The package never imports this module, so `-m`
+runs it exactly once.
 """
 
-from ._worker import run_child
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any, Dict, Optional
+
+from ._client import LoopMessageClient
+from ._config import ClientConfig
+from ._errors import LoopMessageError
+from ._frames import frame, pack_error, take_frames
+from ._retry import RetryPolicy
+
+__all__ = ["run_child"]
+
+_log = logging.getLogger(__name__)
+
+
+class _Serve(asyncio.Protocol):
+    """Reads calls from stdin and runs each as a task of the child's `LoopMessageClient`."""
+
+    def __init__(self, out: asyncio.WriteTransport) -> None:
+        self._out = out
+        self._buffer = bytearray()
+        self._client: Optional[LoopMessageClient] = None
+        self._tasks: Dict[int, asyncio.Task[None]] = {}
+        self.ended = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        for message in take_frames(self._buffer):
+            if self._client is None:
+                self._client = _client_from(*message)
+                continue
+            kind, call_id, method, args, kwargs = message
+            if kind == "cancel":
+                task = self._tasks.get(call_id)
+                if task is not None:
+                    task.cancel()
+                continue
+            self._tasks[call_id] = asyncio.ensure_future(self._run(call_id, method, args, kwargs))
+
+    async def _run(self, call_id: int, method: str, args: Any, kwargs: Any) -> None:
+        assert self._client is not None
+        try:
+            answer = ("ok", call_id, await getattr(self._client, method)(*args, **kwargs))
+        except asyncio.CancelledError:
+            self._tasks.pop(call_id, None)
+            return  # the caller stopped waiting; it expects no answer
+        except LoopMessageError as exc:
+            answer = ("error", call_id, pack_error(exc))
+        except Exception as exc:  # a bug: the bot's side gets the same exception type
+            _log.exception("LoopMessage send worker: %s failed", method)
+            answer = ("error", call_id, pack_error(exc))
+        self._tasks.pop(call_id, None)
+        try:
+            data = frame(answer)
+        except Exception as exc:  # an answer that cannot cross: the call must still end
+            data = frame(("error", call_id, pack_error(RuntimeError(f"unpicklable: {exc}"))))
+        self._out.write(data)
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    async def finish(self) -> None:
+        """Stdin closed: finish the calls in hand, then close the client."""
+        await self.ended
+        while self._tasks:
+            await asyncio.wait(list(self._tasks.values()))
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _client_from(config: Dict[str, Any], retry: Dict[str, Any], level: int) -> LoopMessageClient:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s (send worker) %(message)s"
+    )
+    return LoopMessageClient(ClientConfig(**config), retry=RetryPolicy(**retry))
+
+
+async def _main() -> None:
+    # The bot's process decides when this one stops (its stdin closes): a SIGTERM or SIGINT
+    # sent to the whole group while the bot drains its turns must not cut their replies off.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    loop = asyncio.get_running_loop()
+    frames_out = os.dup(1)
+    os.dup2(2, 1)  # whatever else prints to stdout lands on stderr, not in the frames
+    sys.stdout = sys.stderr
+    out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(frames_out, "wb", 0))
+    serve = _Serve(out)  # type: ignore[arg-type]
+    await loop.connect_read_pipe(lambda: serve, sys.stdin.buffer)
+    await serve.finish()
+    out.close()
+
+
+def run_child() -> None:
+    """The child's whole life: serve calls until stdin closes."""
+    try:
+        import uvloop  # the bot's loop when Rasa runs it; faster for this many small calls
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - the standard loop works as well
+        pass
+    asyncio.run(_main())
+
 
 if __name__ == "__main__":
     run_child()

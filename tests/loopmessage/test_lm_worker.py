@@ -37,7 +37,7 @@ from rasa_imessage.loopmessage import (
     WorkerClient,
 )
 from rasa_imessage.loopmessage import _worker as worker_module
-from rasa_imessage.loopmessage._worker import _frame, _take_frames
+from rasa_imessage.loopmessage._frames import frame, take_frames
 
 SEND = "/api/v1/message/send/"
 TYPING = "/api/v1/message/show-typing/"
@@ -260,11 +260,11 @@ async def test_the_child_stops_when_the_bot_side_hangs_up(lm):
 
 def test_frames_split_anywhere_are_read_whole():
     messages: List[object] = [("ok", 1, {"a": "b" * 300}), ("error", 2, None), ("ok", 3, [])]
-    stream = b"".join(_frame(message) for message in messages)
+    stream = b"".join(frame(message) for message in messages)
     for chunk in (1, 3, 7, 64, len(stream)):
         buffer, seen = bytearray(), []
         for start in range(0, len(stream), chunk):
             buffer += stream[start : start + chunk]
-            seen.extend(_take_frames(buffer))
+            seen.extend(take_frames(buffer))
         assert seen == messages
         assert buffer == b""
