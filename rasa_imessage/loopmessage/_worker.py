@@ -50,6 +50,13 @@ CLOSE_TIMEOUT = 10.0
 DEADLINE_MARGIN = 5.0
 
 
+def _deadline(config: ClientConfig, retry: RetryPolicy) -> float:
+    """The longest a call can take in the child, plus DEADLINE_MARGIN."""
+    attempt = 2 * config.timeout + config.connect_timeout  # pool wait, connect, read
+    pause = max(retry.max_delay, retry.retry_after_cap)
+    return attempt * (retry.max_retries + 1) + pause * retry.max_retries + DEADLINE_MARGIN
+
+
 class _Pipes(asyncio.SubprocessProtocol):
     """Reads the child's answers and settles the calls waiting for them."""
 
@@ -80,16 +87,22 @@ class _Pipes(asyncio.SubprocessProtocol):
         if self.stdin is not None and not self.stdin.is_closing():
             self.stdin.write(frame(message))
 
-    def expire(self, call_id: int, what: str) -> None:
-        """A call the child has not answered in time: the child is taken for stuck."""
+    def withdraw(self, call_id: int) -> Optional[asyncio.Future[Any]]:
+        """Stop waiting for a call, and have the child cancel it if it still runs."""
         waiter = self.pending.pop(call_id, None)
+        if waiter is not None:
+            self.send(("cancel", call_id))
+        return waiter
+
+    def expire(self, call_id: int, method: str, seconds: float) -> None:
+        """A call the child has not answered in time: the child is taken for stuck."""
+        waiter = self.withdraw(call_id)
         if waiter is None or waiter.done():
             return
-        self.send(("cancel", call_id, None, (), {}))
         waiter.set_exception(
             APITimeoutError(
-                f"LoopMessage {what} without an answer from the send worker process; it may "
-                "or may not have reached LoopMessage"
+                f"LoopMessage {method}: {seconds:.0f} s without an answer from the send worker "
+                "process; it may or may not have reached LoopMessage"
             )
         )
 
@@ -119,6 +132,7 @@ class WorkerClient:
     def __init__(self, config: ClientConfig, *, retry: Optional[RetryPolicy] = None) -> None:
         self.config = config
         self.retry = retry if retry is not None else RetryPolicy()
+        self._deadline = _deadline(config, self.retry)
         self._ids = itertools.count(1)
         self._child: Optional[Tuple[asyncio.SubprocessTransport, _Pipes]] = None
         self._starting: Optional[asyncio.Future[Tuple[asyncio.SubprocessTransport, _Pipes]]] = None
@@ -157,13 +171,6 @@ class WorkerClient:
         """Start the child now rather than on the first call (which then waits for it)."""
         await self._running()
 
-    def _deadline(self) -> float:
-        """The longest a call can take in the child, plus DEADLINE_MARGIN."""
-        config, retry = self.config, self.retry
-        attempt = 2 * config.timeout + config.connect_timeout  # pool wait, connect, read
-        pause = max(retry.max_delay, retry.retry_after_cap)
-        return attempt * (retry.max_retries + 1) + pause * retry.max_retries + DEADLINE_MARGIN
-
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         _, pipes = await self._running()
         call_id = next(self._ids)
@@ -171,13 +178,12 @@ class WorkerClient:
         waiter: asyncio.Future[Any] = loop.create_future()
         pipes.pending[call_id] = waiter
         pipes.send(("call", call_id, method, args, kwargs))
-        deadline = self._deadline()
-        expiry = loop.call_later(deadline, pipes.expire, call_id, f"{method}: {deadline:.0f} s")
+        deadline = self._deadline
+        expiry = loop.call_later(deadline, pipes.expire, call_id, method, deadline)
         try:
             return await waiter
         except asyncio.CancelledError:
-            if pipes.pending.pop(call_id, None) is not None:
-                pipes.send(("cancel", call_id, None, (), {}))
+            pipes.withdraw(call_id)
             raise
         finally:
             expiry.cancel()
@@ -241,7 +247,10 @@ class WorkerClient:
             return
         self._closed = True
         if self._starting is not None:
-            self._child = await asyncio.shield(self._starting)
+            try:
+                self._child = await asyncio.shield(self._starting)
+            except APIConnectionError:  # it never started: nothing to stop
+                return
         if self._child is None:
             return
         transport, pipes = self._child

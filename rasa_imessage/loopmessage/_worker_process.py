@@ -43,12 +43,12 @@ class _Serve(asyncio.Protocol):
             if self._client is None:
                 self._client = _client_from(*message)
                 continue
-            kind, call_id, method, args, kwargs = message
-            if kind == "cancel":
-                task = self._tasks.get(call_id)
+            if message[0] == "cancel":
+                task = self._tasks.get(message[1])
                 if task is not None:
                     task.cancel()
                 continue
+            _, call_id, method, args, kwargs = message
             self._tasks[call_id] = asyncio.ensure_future(self._run(call_id, method, args, kwargs))
 
     async def _run(self, call_id: int, method: str, args: Any, kwargs: Any) -> None:
@@ -56,14 +56,14 @@ class _Serve(asyncio.Protocol):
         try:
             answer = ("ok", call_id, await getattr(self._client, method)(*args, **kwargs))
         except asyncio.CancelledError:
-            self._tasks.pop(call_id, None)
             return  # the caller stopped waiting; it expects no answer
         except LoopMessageError as exc:
             answer = ("error", call_id, pack_error(exc))
         except Exception as exc:  # a bug: the bot's side gets the same exception type
             _log.exception("LoopMessage send worker: %s failed", method)
             answer = ("error", call_id, pack_error(exc))
-        self._tasks.pop(call_id, None)
+        finally:
+            self._tasks.pop(call_id, None)
         try:
             data = frame(answer)
         except Exception as exc:  # an answer that cannot cross: the call must still end
