@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from channel_kit import inbound, make_app, send_webhook, served
 from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
@@ -48,10 +50,13 @@ async def test_send_failures_come_back_from_the_child_as_the_delivery_failed_int
 @pytest.mark.parametrize(
     ("cores", "expected"), [(1.0, LoopMessageClient), (1.5, LoopMessageClient), (2.0, WorkerClient)]
 )
-def test_auto_uses_a_child_when_two_cores_are_usable(monkeypatch, cores, expected) -> None:
+def test_auto_uses_a_child_when_two_cores_are_usable(monkeypatch, caplog, cores, expected) -> None:
     monkeypatch.setattr("rasa_imessage.channel.usable_cores", lambda: cores)
     _, channel, _ = make_app({"send_worker": "auto"})
-    assert type(channel.client()) is expected
+    with caplog.at_level(logging.INFO, logger="rasa_imessage"):
+        assert type(channel.client()) is expected
+    where = "by a child process" if expected is WorkerClient else "by this process"
+    assert f"{cores:.3g} cores usable, so LoopMessage calls are made {where}" in caplog.text
 
 
 def test_the_default_makes_the_calls_in_process(monkeypatch) -> None:

@@ -24,6 +24,7 @@ from servers import process_alive
 
 from rasa_imessage.loopmessage import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
     AuthenticationError,
     ClientConfig,
@@ -130,6 +131,27 @@ async def test_errors_raised_before_any_request_keep_their_fields(lm):
     finally:
         await client.aclose()
     assert not lm.post(SEND).called
+
+
+async def test_the_child_retries_and_honours_retry_after_as_the_client_does(lm):
+    """The retry policy crosses with the configuration: a 500 and a 429 are retried."""
+    lm.post(SEND).queue(Reply(500), Reply(429, headers={"Retry-After": "0.2"}), OK)
+    client = WorkerClient(config_at(lm.url), retry=RetryPolicy(max_retries=2, first_delay=0.05))
+    try:
+        started = time.monotonic()
+        assert (await client.send_message(text())).message_id == "M-1"
+        assert lm.post(SEND).call_count == 3
+        assert time.monotonic() - started >= 0.2  # Retry-After was waited out
+    finally:
+        await client.aclose()
+    lm.post(SEND).queue(Reply(500), OK)
+    no_retries = WorkerClient(config_at(lm.url), retry=RetryPolicy(max_retries=0))
+    try:
+        with pytest.raises(APIError):
+            await no_retries.send_message(text())
+        assert lm.post(SEND).call_count == 4  # one attempt, as the policy says
+    finally:
+        await no_retries.aclose()
 
 
 async def test_a_dropped_connection_is_a_connection_error(lm, worker):
