@@ -66,11 +66,12 @@ def parse_obj(model_cls: Type[ModelT], data: Any) -> ModelT:
 
 
 def construct(model_cls: Type[ModelT], data: Mapping[str, Any]) -> ModelT:
-    """Build from fields this package has checked already.
+    """Build from fields this package has checked and typed already.
 
-    On pydantic 1 validation would only repeat those checks, at half the cost of the whole
-    `SendRequest.create`, so it is skipped. Pydantic 2 validates in Rust in about 4 µs,
-    while its `model_construct` runs in Python and takes far longer: there it validates.
+    On pydantic 1 validation would only repeat those checks (57 -> 18 µs for a webhook,
+    23.5 -> 5.3 µs for a send result), so it is skipped. Pydantic 2 validates in Rust in
+    about 4 µs, while its `model_construct` runs in Python and takes far longer: there it
+    validates.
     """
     if PYDANTIC_V2:
         return model_cls.model_validate(data)  # type: ignore[attr-defined,no-any-return]
