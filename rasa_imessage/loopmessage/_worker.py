@@ -12,9 +12,12 @@ small frame and reads one per call. Retries, backoff and timeouts all happen in 
   its turns: their replies still go out.
 - If the child dies, the calls it had in hand fail with `APIConnectionError`, as calls on
   a dropped connection do; none is sent again, so none is sent twice. The next call starts
-  a new child. A child that stops answering fails each call with `APITimeoutError` once
-  the longest the call could take has passed; one that cannot start, with
-  `APIConnectionError`. The channel turns all of these into the delivery-failed intent.
+  a new child. While calls are in hand the bot's side pings the child; one that has said
+  nothing for `STUCK_AFTER` seconds (a stopped or wedged process) is killed, which fails its
+  calls the same way, and the next call starts a new one. A call the child never answers
+  though it is alive fails with `APITimeoutError` once the longest it could take has
+  passed; a child that cannot start, with `APIConnectionError`. The channel turns all of
+  these into the delivery-failed intent.
 - Calls and answers cross the child's stdin and stdout as frames (`_frames`); the child's
   side is `_worker_process`. The configuration goes in the first frame, never on the
   command line or in the environment, where `ps` would show the keys.
@@ -46,8 +49,15 @@ _RETRY_FIELDS = ("max_retries", "first_delay", "max_delay", "retry_after_cap")
 # How long `aclose()` lets the child finish the calls it has in hand.
 CLOSE_TIMEOUT = 10.0
 # Beyond the longest a call can take in the child (every attempt timing out, every backoff),
-# how long the bot's side waits before it takes the child for stuck and fails the call.
+# how long the bot's side waits for its answer before it fails the call.
 DEADLINE_MARGIN = 5.0
+# A child that has said nothing for this long while calls are in hand (not even an answer
+# to the pings sent every quarter of it) is taken for stuck and killed. Its loop answers a
+# ping at once, even while its calls wait on LoopMessage, so only a stopped or wedged
+# process stays silent; without this its calls would hang until their deadline (about
+# 200 s with the defaults), and every later call too.
+STUCK_AFTER = 10.0
+_PING = ("ping",)
 
 
 def _deadline(config: ClientConfig, retry: RetryPolicy) -> float:
@@ -60,21 +70,29 @@ def _deadline(config: ClientConfig, retry: RetryPolicy) -> float:
 class _Pipes(asyncio.SubprocessProtocol):
     """Reads the child's answers and settles the calls waiting for them."""
 
-    def __init__(self) -> None:
+    def __init__(self, stuck_after: float) -> None:
         self.pending: Dict[int, asyncio.Future[Any]] = {}
         self.stdin: Optional[asyncio.WriteTransport] = None
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self.gone = loop.create_future()  # stdout closed: the child answers no more
         self.exited = loop.create_future()
         self._buffer = bytearray()
+        self._process: Optional[asyncio.SubprocessTransport] = None
+        self._stuck_after = stuck_after
+        self._heard = loop.time()  # when the child last wrote anything
+        self._check: Optional[asyncio.TimerHandle] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._process = transport  # type: ignore[assignment]
         pipe = transport.get_pipe_transport(0)  # type: ignore[attr-defined]
         self.stdin = pipe
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self._heard = self._loop.time()
         self._buffer += data
         for outcome, call_id, value in take_frames(self._buffer):
+            if outcome == "alive":
+                continue
             waiter = self.pending.pop(call_id, None)
             if waiter is None or waiter.done():
                 continue  # cancelled meanwhile
@@ -87,6 +105,30 @@ class _Pipes(asyncio.SubprocessProtocol):
         if self.stdin is not None and not self.stdin.is_closing():
             self.stdin.write(frame(message))
 
+    def watch(self) -> None:
+        """Check on the child while calls are in hand (called with each new call)."""
+        if self._check is None and not self.gone.done():
+            self._heard = self._loop.time()  # silence while idle says nothing
+            self._check = self._loop.call_later(self._stuck_after / 4, self._check_on)
+
+    def _check_on(self) -> None:
+        self._check = None
+        if not self.pending or self.gone.done():
+            return  # idle again; the next call starts the watch afresh
+        silent = self._loop.time() - self._heard
+        if silent >= self._stuck_after and self._process is not None:
+            _log.error(
+                "LoopMessage send worker process %s: no answer for %.0f s with %d call(s) in "
+                "hand; stopping it (they fail; the next call starts another)",
+                self._process.get_pid(),
+                silent,
+                len(self.pending),
+            )
+            self._process.kill()  # its pipes close: `pipe_connection_lost` fails the calls
+            return
+        self.send(_PING)
+        self._check = self._loop.call_later(self._stuck_after / 4, self._check_on)
+
     def withdraw(self, call_id: int) -> Optional[asyncio.Future[Any]]:
         """Stop waiting for a call, and have the child cancel it if it still runs."""
         waiter = self.pending.pop(call_id, None)
@@ -95,7 +137,7 @@ class _Pipes(asyncio.SubprocessProtocol):
         return waiter
 
     def expire(self, call_id: int, method: str, seconds: float) -> None:
-        """A call the child has not answered in time: the child is taken for stuck."""
+        """A call the child has not answered in the longest it could take: it fails."""
         waiter = self.withdraw(call_id)
         if waiter is None or waiter.done():
             return
@@ -109,6 +151,9 @@ class _Pipes(asyncio.SubprocessProtocol):
     def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
         if fd != 1:
             return
+        if self._check is not None:
+            self._check.cancel()
+            self._check = None
         pending, self.pending = self.pending, {}
         for waiter in pending.values():
             if not waiter.done():
@@ -129,9 +174,18 @@ class _Pipes(asyncio.SubprocessProtocol):
 class WorkerClient:
     """`send_message`, `show_typing` and `get_status` of a `LoopMessageClient` in a child."""
 
-    def __init__(self, config: ClientConfig, *, retry: Optional[RetryPolicy] = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        retry: Optional[RetryPolicy] = None,
+        stuck_after: float = STUCK_AFTER,
+    ) -> None:
+        if not stuck_after > 0:
+            raise ValueError("stuck_after must be a positive number of seconds")
         self.config = config
         self.retry = retry if retry is not None else RetryPolicy()
+        self._stuck_after = stuck_after
         self._deadline = _deadline(config, self.retry)
         self._ids = itertools.count(1)
         self._child: Optional[Tuple[asyncio.SubprocessTransport, _Pipes]] = None
@@ -178,6 +232,7 @@ class WorkerClient:
         waiter: asyncio.Future[Any] = loop.create_future()
         pipes.pending[call_id] = waiter
         pipes.send(("call", call_id, method, args, kwargs))
+        pipes.watch()
         deadline = self._deadline
         expiry = loop.call_later(deadline, pipes.expire, call_id, method, deadline)
         try:
@@ -225,7 +280,7 @@ class WorkerClient:
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, path]))}
         transport, pipes = await loop.subprocess_exec(
-            _Pipes,
+            lambda: _Pipes(self._stuck_after),
             sys.executable,
             "-m",
             _MODULE,

@@ -2,9 +2,9 @@
 
 `_worker.WorkerClient` starts it and talks to it over its stdin and stdout (`_frames`). It
 runs one `LoopMessageClient` and answers each call as a task of its own, so the calls run
-side by side. It stops when its stdin closes, after the calls in hand have finished, and it
-ignores SIGINT and SIGTERM (see `_main`). The package never imports this module, so `-m`
-runs it exactly once.
+side by side, and each ping at once, to show that its loop still runs. It stops when its
+stdin closes, after the calls in hand have finished, and it ignores SIGINT and SIGTERM
+(see `_main`). The package never imports this module, so `-m` runs it exactly once.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ._retry import RetryPolicy
 __all__ = ["run_child"]
 
 _log = logging.getLogger(__name__)
+_ALIVE = frame(("alive", 0, None))  # the answer to a ping
 
 
 class _Serve(asyncio.Protocol):
@@ -42,6 +43,9 @@ class _Serve(asyncio.Protocol):
         for message in take_frames(self._buffer):
             if self._client is None:
                 self._client = _client_from(*message)
+                continue
+            if message[0] == "ping":  # the bot's side checks that this loop still runs
+                self._out.write(_ALIVE)
                 continue
             if message[0] == "cancel":
                 task = self._tasks.get(message[1])

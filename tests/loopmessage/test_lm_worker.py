@@ -210,11 +210,51 @@ async def test_a_dead_child_fails_its_calls_and_the_next_call_starts_another(lm,
     assert lm.post(SEND).call_count == 2  # the lost call was not sent again
 
 
-async def test_a_stuck_child_fails_the_call_after_its_deadline(lm, monkeypatch):
-    """A child that stops answering (here: stopped by SIGSTOP) cannot hold a turn forever."""
+async def test_a_silent_child_is_killed_and_the_next_call_starts_another(lm, caplog):
+    """A stopped or wedged child (here: SIGSTOP) fails its calls within `stuck_after`, not
+    after their deadline, and is replaced; the call it had in hand is not sent again."""
+    client = WorkerClient(config_at(lm.url), retry=RetryPolicy(max_retries=0), stuck_after=1.0)
+    lm.post(SEND).respond(OK.status, json=OK.json)
+    try:
+        await client.send_message(text())  # up and answering
+        pid = client.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        caplog.set_level(logging.ERROR, logger="rasa_imessage.loopmessage")
+        with pytest.raises(APIConnectionError, match="may or may not have reached"):
+            await client.send_message(text())
+        assert 1.0 <= time.monotonic() - started < 5  # 1 s of silence, checked every 0.25 s
+        assert f"send worker process {pid}: no answer for 1 s with 1 call(s) in hand" in caplog.text
+        assert (await client.send_message(text())).message_id == "M-1"
+        assert client.pid not in (None, pid)
+        assert not process_alive(pid)
+        assert lm.post(SEND).call_count == 2  # the stopped child never sent its call
+    finally:
+        await client.aclose()
+
+
+async def test_a_child_waiting_on_a_slow_loopmessage_is_not_taken_for_stuck(lm, worker):
+    """Its loop answers the pings while its calls wait: only silence kills a child."""
+    slow = WorkerClient(config_at(lm.url), retry=RetryPolicy(max_retries=0), stuck_after=0.4)
+    lm.post(SEND).queue(Stall(1.5, OK))
+    try:
+        assert (await slow.send_message(text())).message_id == "M-1"  # 1.5 s > 0.4 s
+        assert slow.pid is not None and process_alive(slow.pid)
+    finally:
+        await slow.aclose()
+
+
+def test_stuck_after_must_be_positive():
+    with pytest.raises(ValueError, match="stuck_after"):
+        WorkerClient(config_at("http://127.0.0.1:9"), stuck_after=0)
+
+
+async def test_a_call_the_live_child_never_answers_fails_after_its_deadline(lm, monkeypatch):
+    """The last net, behind the pings (here made too slow to act): no turn waits forever."""
     monkeypatch.setattr(worker_module, "DEADLINE_MARGIN", 0.5)
     config = dataclasses.replace(config_at(lm.url), timeout=0.5, connect_timeout=0.5)
-    client = WorkerClient(config, retry=RetryPolicy(max_retries=0))
+    client = WorkerClient(config, retry=RetryPolicy(max_retries=0), stuck_after=60)
     lm.post(SEND).respond(OK.status, json=OK.json)
     try:
         await client.start()
