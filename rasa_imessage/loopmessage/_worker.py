@@ -12,9 +12,9 @@ small frame and reads one per call. Retries, backoff and timeouts all happen in 
   its turns: their replies still go out.
 - If the child dies, the calls it had in hand fail with `APIConnectionError`, as calls on
   a dropped connection do; none is sent again, so none is sent twice. The next call starts
-  a new child. While calls are in hand the bot's side pings the child; one that has said
-  nothing for `STUCK_AFTER` seconds (a stopped or wedged process) is killed, which fails its
-  calls the same way, and the next call starts a new one. A call the child never answers
+  a new child. While calls are in hand the bot's side pings the child; one that leaves a
+  ping unanswered for `STUCK_AFTER` seconds (a stopped or wedged process) is killed, which
+  fails its calls the same way, and the next call starts a new one. A call the child never answers
   though it is alive fails with `APITimeoutError` once the longest it could take has
   passed; a child that cannot start, with `APIConnectionError`. The channel turns all of
   these into the delivery-failed intent.
@@ -51,11 +51,11 @@ CLOSE_TIMEOUT = 10.0
 # Beyond the longest a call can take in the child (every attempt timing out, every backoff),
 # how long the bot's side waits for its answer before it fails the call.
 DEADLINE_MARGIN = 5.0
-# A child that has said nothing for this long while calls are in hand (not even an answer
-# to the pings sent every quarter of it) is taken for stuck and killed. Its loop answers a
-# ping at once, even while its calls wait on LoopMessage, so only a stopped or wedged
-# process stays silent; without this its calls would hang until their deadline (about
-# 200 s with the defaults), and every later call too.
+# A child that leaves a ping unanswered this long while calls are in hand (checked every
+# quarter of it) is taken for stuck and killed. Its loop answers a ping at once, even while
+# its calls wait on LoopMessage, so only a stopped or wedged process stays silent; without
+# this its calls would hang until their deadline (about 200 s with the defaults), and every
+# later call too.
 STUCK_AFTER = 10.0
 _PING = ("ping",)
 
@@ -79,7 +79,8 @@ class _Pipes(asyncio.SubprocessProtocol):
         self._buffer = bytearray()
         self._process: Optional[asyncio.SubprocessTransport] = None
         self._stuck_after = stuck_after
-        self._heard = loop.time()  # when the child last wrote anything
+        self._pinged: Optional[float] = None  # when the ping still unanswered was sent
+        self._due = 0.0  # when the armed check should run
         self._check: Optional[asyncio.TimerHandle] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -88,7 +89,7 @@ class _Pipes(asyncio.SubprocessProtocol):
         self.stdin = pipe
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
-        self._heard = self._loop.time()
+        self._pinged = None  # anything from the child shows its loop runs
         self._buffer += data
         for outcome, call_id, value in take_frames(self._buffer):
             if outcome == "alive":
@@ -108,26 +109,37 @@ class _Pipes(asyncio.SubprocessProtocol):
     def watch(self) -> None:
         """Check on the child while calls are in hand (called with each new call)."""
         if self._check is None and not self.gone.done():
-            self._heard = self._loop.time()  # silence while idle says nothing
-            self._check = self._loop.call_later(self._stuck_after / 4, self._check_on)
+            self._pinged = None  # a ping left unanswered while idle says nothing
+            self._arm()
+
+    def _arm(self) -> None:
+        self._due = self._loop.time() + self._stuck_after / 4
+        self._check = self._loop.call_at(self._due, self._check_on)
 
     def _check_on(self) -> None:
         self._check = None
         if not self.pending or self.gone.done():
             return  # idle again; the next call starts the watch afresh
-        silent = self._loop.time() - self._heard
-        if silent >= self._stuck_after and self._process is not None:
-            _log.error(
-                "LoopMessage send worker process %s: no answer for %.0f s with %d call(s) in "
-                "hand; stopping it (they fail; the next call starts another)",
-                self._process.get_pid(),
-                silent,
-                len(self.pending),
-            )
-            self._process.kill()  # its pipes close: `pipe_connection_lost` fails the calls
+        now = self._loop.time()
+        # A check that runs late (this loop was blocked) cannot judge: the child's answer may
+        # be waiting unread in the pipe. It asks again instead.
+        on_time = now - self._due < self._stuck_after / 8
+        pinged = self._pinged
+        if pinged is not None and now - pinged >= self._stuck_after and on_time:
+            if self._process is not None:
+                _log.error(
+                    "LoopMessage send worker process %s: no answer for %.0f s with %d call(s) "
+                    "in hand; stopping it (they fail; the next call starts another)",
+                    self._process.get_pid(),
+                    now - pinged,
+                    len(self.pending),
+                )
+                self._process.kill()  # its pipes close: `pipe_connection_lost` fails the calls
             return
-        self.send(_PING)
-        self._check = self._loop.call_later(self._stuck_after / 4, self._check_on)
+        if pinged is None or not on_time:
+            self._pinged = now
+            self.send(_PING)
+        self._arm()
 
     def withdraw(self, call_id: int) -> Optional[asyncio.Future[Any]]:
         """Stop waiting for a call, and have the child cancel it if it still runs."""

@@ -245,6 +245,28 @@ async def test_a_child_waiting_on_a_slow_loopmessage_is_not_taken_for_stuck(lm, 
         await slow.aclose()
 
 
+async def test_a_late_check_asks_again_instead_of_taking_the_child_for_stuck(lm):
+    """A check that runs late (the bot's loop was blocked, here by `time.sleep`) while the
+    child's answer to its ping waits unread in the pipe must not kill a live child."""
+    client = WorkerClient(config_at(lm.url), retry=RetryPolicy(max_retries=0), stuck_after=0.4)
+    lm.post(SEND).queue(Stall(1.0, OK))
+    try:
+        call = await call_in_hand(lm, client)
+        assert client._child is not None
+        pid, pipes = client.pid, client._child[1]
+        if pipes._check is not None:
+            pipes._check.cancel()
+        pipes.send(("ping",))
+        now = asyncio.get_running_loop().time()
+        pipes._pinged, pipes._due = now - 1.0, now - 0.8  # a ping, and a check, long overdue
+        time.sleep(0.3)  # the answer lands in the pipe; this loop does not read it yet
+        pipes._check_on()
+        assert (await call).message_id == "M-1"
+        assert client.pid == pid and process_alive(pid)
+    finally:
+        await client.aclose()
+
+
 def test_stuck_after_must_be_positive():
     with pytest.raises(ValueError, match="stuck_after"):
         WorkerClient(config_at("http://127.0.0.1:9"), stuck_after=0)
