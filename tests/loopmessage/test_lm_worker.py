@@ -254,6 +254,7 @@ async def test_a_late_check_asks_again_instead_of_taking_the_child_for_stuck(lm)
         call = await call_in_hand(lm, client)
         assert client._child is not None
         pid, pipes = client.pid, client._child[1]
+        assert pid is not None
         if pipes._check is not None:
             pipes._check.cancel()
         pipes.send(("ping",))
