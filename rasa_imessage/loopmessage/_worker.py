@@ -120,6 +120,8 @@ class _Pipes(asyncio.SubprocessProtocol):
         self._check = None
         if not self.pending or self.gone.done():
             return  # idle again; the next call starts the watch afresh
+        if self.stdin is None or self.stdin.is_closing():
+            return  # closing: no more pings get through, and `aclose` times the drain
         now = self._loop.time()
         # A check that runs late (this loop was blocked) cannot judge: the child's answer may
         # be waiting unread in the pipe. It asks again instead.

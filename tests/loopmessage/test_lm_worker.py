@@ -194,6 +194,15 @@ async def test_closing_lets_the_calls_in_hand_finish(lm, worker):
         await worker.send_message(text())
 
 
+async def test_a_closing_child_is_not_taken_for_stuck_while_it_drains(lm):
+    """Its stdin is closed, so it gets no more pings: silence then says nothing."""
+    client = WorkerClient(config_at(lm.url), retry=RetryPolicy(max_retries=0), stuck_after=0.4)
+    lm.post(SEND).queue(Stall(1.5, OK))
+    call = await call_in_hand(lm, client)
+    await client.aclose()
+    assert (await call).message_id == "M-1"
+
+
 async def test_a_dead_child_fails_its_calls_and_the_next_call_starts_another(lm, worker, caplog):
     lm.post(SEND).queue(Stall(30, OK))
     call = await call_in_hand(lm, worker)
