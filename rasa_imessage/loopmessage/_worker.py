@@ -14,8 +14,8 @@ small frame and reads one per call. Retries, backoff and timeouts all happen in 
   a dropped connection do; none is sent again, so none is sent twice. The next call starts
   a new child. While calls are in hand the bot's side pings the child; one that leaves a
   ping unanswered for `STUCK_AFTER` seconds (a stopped or wedged process) is killed, which
-  fails its calls the same way, and the next call starts a new one. A call the child never answers
-  though it is alive fails with `APITimeoutError` once the longest it could take has
+  fails its calls the same way, and the next call starts a new one. A call that a live
+  child never answers fails with `APITimeoutError` once the longest it could take has
   passed; a child that cannot start, with `APIConnectionError`. The channel turns all of
   these into the delivery-failed intent.
 - Calls and answers cross the child's stdin and stdout as frames (`_frames`); the child's
