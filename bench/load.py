@@ -46,18 +46,18 @@ def new_contact() -> str:
 
 def webhook_body(contact: str, text: str) -> bytes:
     """A current-API message_inbound webhook, as LoopMessage posts it."""
-    return json.dumps(
-        {
-            "event": "message_inbound",
-            "contact": contact,
-            "text": text,
-            "message_type": "text",
-            "channel": "imessage",
-            "message_id": str(uuid.uuid4()).upper(),
-            "webhook_id": str(uuid.uuid4()),
-            "api_version": "1.0",
-        }
-    ).encode()
+    return _webhook("message_inbound", contact, text=text, message_type="text", channel="imessage")
+
+
+def status_body(contact: str) -> bytes:
+    """A current-API message_delivered webhook: claimed and acked like a message, no turn."""
+    return _webhook("message_delivered", contact)
+
+
+def _webhook(event: str, contact: str, **fields: str) -> bytes:
+    body = {"event": event, "contact": contact, **fields, "message_id": str(uuid.uuid4()).upper(),
+            "webhook_id": str(uuid.uuid4()), "api_version": "1.0"}  # fmt: skip
+    return json.dumps(body).encode()
 
 
 @dataclass

@@ -16,24 +16,13 @@ import asyncio
 import json
 import sys
 import time
-import uuid
 from typing import List
 
 import aiohttp
 
-__all__ = ["status_body"]
+from bench.load import status_body
 
-
-def status_body() -> bytes:
-    return json.dumps(
-        {
-            "event": "message_delivered",
-            "contact": "+15559990000",
-            "message_id": str(uuid.uuid4()).upper(),
-            "webhook_id": str(uuid.uuid4()),
-            "api_version": "1.0",
-        }
-    ).encode()
+PROBE_CONTACT = "+15559990000"  # apart from the load generator's `new_contact()` numbers
 
 
 async def _probe(url: str, auth: str, rate: float, acks: List[float]) -> None:
@@ -41,7 +30,7 @@ async def _probe(url: str, auth: str, rate: float, acks: List[float]) -> None:
     async with aiohttp.ClientSession() as session:
         next_at = time.perf_counter()
         while True:
-            body = status_body()
+            body = status_body(PROBE_CONTACT)
             started = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as answer:
                 await answer.read()
