@@ -15,16 +15,19 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, Mapping
+from typing import Any, AsyncIterator, Dict, Mapping, Optional, Tuple
 
 import aiohttp
 
 from .cpu import profile_connector
 from .e2e import (
+    ACTION_LEVELS,
+    ACTION_SECONDS,
     LATENCY_LEVELS,
     LEVELS,
     PACED,
     PAUSE,
+    QUICK_ACTION_LEVELS,
     QUICK_LEVELS,
     bursts,
     throughput,
@@ -34,8 +37,8 @@ from .load import Driver
 from .machine import describe, load_average
 from .memory import measure_all
 from .outbound import outbound
-from .report import Results, render
-from .stack import cpu_of, rasa_server, rss_of
+from .report import ACTION_DEFAULT, Results, render
+from .stack import SLOW_TEXT, action_server, cpu_of, rasa_server, rss_of
 from .standin import StandIn
 from .tracker import tracker_costs
 
@@ -85,6 +88,7 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                 )
         await _lean(results, stand_in, url, quick)
         await _send_worker(results, stand_in, url, quick)
+        await _custom_action(results, stand_in, url, quick)
     finally:
         await stand_in.stop()
 
@@ -94,15 +98,19 @@ LEAN_OPTIONS = {"typing_delay": 0.5, "split_paragraphs": False}
 
 @asynccontextmanager
 async def _another_server(
-    stand_in: StandIn, url: str, options: Mapping[str, object]
+    stand_in: StandIn,
+    url: str,
+    options: Mapping[str, object],
+    action_url: Optional[str] = None,
+    text: str = "hi",
 ) -> AsyncIterator[Driver]:
-    """A further `rasa run` with these connector options, and a calibrated driver for it."""
-    async with rasa_server(url, options, progress=progress) as server:
+    """A further `rasa run` with these connector options, and a driver calibrated on `text`."""
+    async with rasa_server(url, options, progress=progress, action_url=action_url) as server:
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             driver = Driver(server, stand_in, session)
-            await driver.calibrate(("hi",))
+            await driver.calibrate((text,))
             yield driver
 
 
@@ -118,6 +126,27 @@ async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: boo
     progress("1c. send_worker: true")
     async with _another_server(stand_in, url, {"send_worker": True}) as driver:
         results.worker = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+
+
+# Section 1d's servers: the defaults, then the default `max_concurrent_turns` had before it
+# was raised to 64 because of what this section showed (at the top level only).
+ACTION_SERVERS: Tuple[Tuple[str, Mapping[str, object]], ...] = (
+    (ACTION_DEFAULT, {}),
+    ("max_concurrent_turns: 8", {"max_concurrent_turns": 8}),
+)
+
+
+async def _custom_action(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
+    """Both channels on a bot whose answer is a custom action on Rasa's action server."""
+    progress(f"1d. a custom action waiting {ACTION_SECONDS * 1000:.0f} ms on the action server")
+    levels = QUICK_ACTION_LEVELS if quick else ACTION_LEVELS
+    async with action_server(ACTION_SECONDS) as action_url:
+        for index, (label, options) in enumerate(ACTION_SERVERS):
+            progress(f"  {label}")
+            async with _another_server(stand_in, url, options, action_url, SLOW_TEXT) as driver:
+                results.action[label] = await throughput(
+                    driver, levels if index == 0 else levels[-1:], progress, SLOW_TEXT
+                )
 
 
 async def main(quick: bool) -> Results:

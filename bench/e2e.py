@@ -16,6 +16,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 from .load import TURN_TIMEOUT, Driver, RunResult, new_contact
 
 __all__ = [
+    "ACTION_LEVELS",
+    "ACTION_SECONDS",
     "API_LATENCY",
     "BURST_TEXTS",
     "LEVELS",
@@ -40,19 +42,24 @@ PACED = (200, 5)  # conversations, turns each
 TEXT = "hi"  # example_bot's greeting: two paragraphs, so two bubbles on both channels
 BURST_TEXTS = ("hi", "help", "mood", "picture", "bye")
 RUN_BUDGET = 60.0  # seconds at most per run
+# Section 1d: the bot answers with a custom action that waits this long on Rasa's action
+# server, as one calling an API or a database does; Rasa's turn is then tens of ms of CPU.
+ACTION_SECONDS = 0.3
+ACTION_LEVELS: Tuple[Tuple[int, int], ...] = ((50, 3), (200, 3))
+QUICK_ACTION_LEVELS: Tuple[Tuple[int, int], ...] = ((50, 1),)
 
 Progress = Callable[[str], None]
 
 
 async def throughput(
-    driver: Driver, levels: Sequence[Tuple[int, int]], progress: Progress
+    driver: Driver, levels: Sequence[Tuple[int, int]], progress: Progress, text: str = TEXT
 ) -> Dict[int, Dict[str, RunResult]]:
     """Closed-loop runs of both channels at each level; iMessage first, then REST."""
     results: Dict[int, Dict[str, RunResult]] = {}
     for conversations, turns in levels:
         results[conversations] = {}
         for channel in ("imessage", "rest"):
-            run = await driver.closed_loop(channel, conversations, turns, TEXT, RUN_BUDGET)
+            run = await driver.closed_loop(channel, conversations, turns, text, RUN_BUDGET)
             progress(
                 f"  {channel:8} {conversations:3} conversations: {run.turns} turns in "
                 f"{run.seconds:.1f} s = {run.turns_per_second:.1f}/s ({run.errors} errors)"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .cpu import CpuResult
-from .e2e import API_LATENCY, BURST_TEXTS, PAUSE, BurstResult
+from .e2e import ACTION_SECONDS, API_LATENCY, BURST_TEXTS, PAUSE, BurstResult
 from .load import PROBE_RATE, RunResult, percentile
 from .outbound import OutboundResult
 from .tracker import BLOCKS, REPEATS, TrackerCost
@@ -44,7 +44,12 @@ class Results:
     # both channels on a server with `send_worker: true` (calls made by a child process)
     worker: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     paced: Optional[RunResult] = None  # iMessage, senders pausing between turns (PAUSE)
+    # section 1d: both channels on a bot answering with a custom action, by server options
+    action: Dict[str, Dict[int, Dict[str, RunResult]]] = field(default_factory=dict)
     tracker: List[TrackerCost] = field(default_factory=list)  # section 7
+
+
+ACTION_DEFAULT = "default options"  # the key of section 1d's server with default options
 
 
 def _ms(seconds: float) -> str:
@@ -62,12 +67,16 @@ def _table(header: List[str], rows: List[List[str]]) -> List[str]:
 
 def _summary(r: Results) -> List[str]:
     rows = []
-    for label, by_level in (("", r.throughput), (" (`send_worker: true`)", r.worker)):
+    action = r.action.get(ACTION_DEFAULT, {})
+    custom = f" (custom action, {ACTION_SECONDS * 1000:.0f} ms)"
+    for label, by_level in (("", r.throughput), (" (`send_worker: true`)", r.worker),
+                            (custom, action)):  # fmt: skip
         for conversations, runs in by_level.items():
             ratio = runs["imessage"].turns_per_second / max(runs["rest"].turns_per_second, 1e-9)
             rows.append([f"throughput ratio to REST, {conversations} conversations{label}",
                          "≥ 1.0", f"{ratio:.2f}", _verdict(ratio >= 1.0)])  # fmt: skip
-    for label, by_level in (("", r.throughput), (" (`send_worker: true`)", r.worker)):
+    for label, by_level in (("", r.throughput), (" (`send_worker: true`)", r.worker),
+                            (custom, action)):  # fmt: skip
         top = max(by_level, default=None)
         if top is None:
             continue
@@ -163,6 +172,10 @@ def _acks(r: Results) -> List[str]:
             for conversations, runs in r.throughput.items()]  # fmt: skip
     rows += [_ack_row(f"{conversations} conversations, closed loop, `send_worker: true`",
                       runs["imessage"]) for conversations, runs in r.worker.items()]  # fmt: skip
+    rows += [_ack_row(f"{conversations} conversations, closed loop, custom action, {label}",
+                      runs["imessage"])
+             for label, by_level in r.action.items()
+             for conversations, runs in by_level.items()]  # fmt: skip
     if r.paced is not None:
         rows.append(_ack_row(f"{r.paced.conversations} conversations, {PAUSE:.0f} s between a "
                              f"reply and the next message ({r.paced.turns_per_second:.1f} "
@@ -329,6 +342,18 @@ def render(r: Results, *, quick: bool = False) -> str:
                 "process (default options otherwise). Server CPU is the `rasa run` process; "
                 "the child's, on whichever core is free, is its own column.", "",
                 *_throughput(r.worker)]  # fmt: skip
+    if r.action:
+        out += ["", f"### A bot with a custom action ({ACTION_SECONDS * 1000:.0f} ms)", "",
+                "Most production bots answer through custom actions. Here the text `slow` is "
+                "answered by `action_slow` (bench/slow_action.py) on Rasa's own action server "
+                f"(rasa_sdk, loopback): it waits {ACTION_SECONDS * 1000:.0f} ms, as an action "
+                "calling an API does, then sends one message. Rasa's turn is then far more "
+                "CPU than the greeting's (the server CPU column). Both channels again, on a "
+                "`rasa run` with default options and on one with `max_concurrent_turns: 8`, "
+                "the default before this section's figures raised it to 64.", ""]  # fmt: skip
+        for label, by_level in r.action.items():
+            out += [f"{label}:", "", *_throughput(by_level), ""]
+        out.pop()
     if r.latency:
         out += ["", f"### With LoopMessage answering in {API_LATENCY * 1000:.0f} ms", "",
                 "The stand-in waits before each answer, as the real API over the internet "

@@ -8,15 +8,17 @@ developer's checkout is left untouched.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Mapping, TextIO
+from typing import AsyncIterator, Callable, Mapping, Optional, TextIO
 
 from rasa_imessage.demo import (
     PACKAGE_ROOT,
@@ -29,13 +31,17 @@ from rasa_imessage.demo import (
     wait_healthy,
 )
 
-__all__ = ["RasaServer", "cpu_of", "rasa_server", "rss_of"]
+from .slow_action import ACTION_NAME, SECONDS_VARIABLE
+
+__all__ = ["SLOW_TEXT", "RasaServer", "action_server", "cpu_of", "rasa_server", "rss_of"]
 
 BOT_DIR = PACKAGE_ROOT / "example_bot"
 WEBHOOK_PATH = "/webhooks/imessage/webhook"
 REST_PATH = "/webhooks/rest/webhook"
 HEALTH_PATH = "/webhooks/imessage/"
 WEBHOOK_AUTH = "bench-webhook-auth"  # loopback only, for a throwaway server
+SLOW_TEXT = "slow"  # the text (and intent) the bot answers with its custom action
+ACTION_SERVER_TIMEOUT = 60.0
 
 
 @dataclass
@@ -101,19 +107,63 @@ def _log_file(path: Path) -> TextIO:
 
 
 @asynccontextmanager
+async def action_server(seconds: float) -> AsyncIterator[str]:
+    """Rasa's action server (rasa_sdk) on loopback serving bench/slow_action.py; its URL.
+
+    `seconds`: how long `action_slow` waits before it answers.
+    """
+    port = free_port()
+    env = {**os.environ, "SANIC_HOST": "127.0.0.1", SECONDS_VARIABLE: str(seconds)}
+    with tempfile.TemporaryDirectory(prefix="rasa-imessage-bench-actions-") as workdir:
+        log_path = Path(workdir) / "actions.log"
+        with _log_file(log_path) as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "rasa_sdk", "--actions", "bench.slow_action",
+                "--port", str(port), cwd=PACKAGE_ROOT, env=env, stdout=log, stderr=log,
+            )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            await wait_healthy(url + "/health", process, log_path, ACTION_SERVER_TIMEOUT)
+            yield url + "/webhook"
+        finally:
+            await stop_process(process)
+
+
+def _add_custom_action(bot: Path, action_url: str) -> None:
+    """The intent `slow`, answered by `action_slow` on the action server at `action_url`."""
+    domain = bot / "domain.yml"
+    text = domain.read_text(encoding="utf-8")
+    text = text.replace("\nintents:\n", f"\nintents:\n  - {SLOW_TEXT}\n", 1)
+    domain.write_text(text + f"\nactions:\n  - {ACTION_NAME}\n", encoding="utf-8")
+    (bot / "data" / "custom_action.yml").write_text(
+        f'version: "3.1"\nnlu:\n  - intent: {SLOW_TEXT}\n    examples: |\n      - {SLOW_TEXT}\n'
+        f"rules:\n  - rule: {SLOW_TEXT}\n"
+        f"    steps: [{{intent: {SLOW_TEXT}}}, {{action: {ACTION_NAME}}}]\n",
+        encoding="utf-8",
+    )
+    with open(bot / "endpoints.yml", "a", encoding="utf-8") as endpoints:
+        endpoints.write(f'\naction_endpoint:\n  url: "{action_url}"\n')
+
+
+@asynccontextmanager
 async def rasa_server(
     standin_url: str,
     connector_options: Mapping[str, object] = {},  # read only
     progress: Callable[[str], None] = print,
+    action_url: Optional[str] = None,
 ) -> AsyncIterator[RasaServer]:
     """Train example_bot in a temporary copy, start `rasa run`, stop it on exit.
 
     `connector_options` are further keys of the iMessage credentials block (JSON values).
+    `action_url`: an action server (`action_server`); the bot then also answers the text
+    `slow` with its custom action.
     """
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-bench-") as workdir:
         folder = Path(workdir)
         bot = folder / "bot"
         shutil.copytree(BOT_DIR, bot, ignore=shutil.ignore_patterns("models", ".rasa"))
+        if action_url is not None:
+            _add_custom_action(bot, action_url)
         options = DemoOptions(bot_dir=bot)
         progress("training example_bot …")
         started = time.monotonic()

@@ -52,7 +52,7 @@ class IMessageConfig:
     request_timeout: float = 10.0
     max_retries: int = 2
     send_worker: Optional[bool] = False  # None: auto (cores.py)
-    max_concurrent_turns: int = 8
+    max_concurrent_turns: int = 64
     max_queued_turns: int = 10000
     dedupe_store: str = "memory"
     dedupe_ttl_seconds: int = 21600

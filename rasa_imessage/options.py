@@ -165,8 +165,10 @@ OPTIONS: Tuple[Option, ...] = (
     Option(
         "max_concurrent_turns",
         "int",
-        8,
-        "Rasa turns run at once; more wait in order, so webhook acks stay fast under bursts",
+        64,
+        "Rasa turns run at once, waiting on your action server included (what it sees at "
+        "most); more wait in order. Lower it for an action server that cannot take that many "
+        "calls at once; raise it when actions take seconds",
         as_int,
         minimum=1,
         maximum=1000,

@@ -145,9 +145,9 @@ async def network_wait() -> AsyncIterator[None]:
     Only while LoopMessage answers: a wait that failed or took over `HEALTHY_WAIT` seconds
     stops the lending until one succeeds in time, so a slow or dead API never has more than
     `max_concurrent` turns started against it. At most `MAX_LENT` places are lent at once:
-    with LoopMessage 100 ms away each turn spends ~300 ms on its calls, so lending only
-    `max_concurrent` (8) places held throughput at 38-43 turns/s; 64 give 78-168 turns/s
-    on the same machine (BENCHMARKS.md).
+    with LoopMessage 100 ms away each turn spends ~300 ms on its calls, so lending only 8
+    places held throughput at 38-43 turns/s; 64 give 78-168 turns/s on the same machine
+    (BENCHMARKS.md).
     Outside a turn (a reminder, `trigger_intent`) it does nothing. Coming back, the turn
     gets a place before turns that have not started.
     """
@@ -196,7 +196,7 @@ def freeze_startup_objects() -> int:
 class TurnRunner:
     """Runs submitted jobs in the background; one worker task per busy conversation."""
 
-    def __init__(self, max_concurrent: int = 8, max_queued: int = 10000) -> None:
+    def __init__(self, max_concurrent: int = 64, max_queued: int = 10000) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         if max_queued < 1:

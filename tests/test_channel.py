@@ -25,6 +25,8 @@ from channel_kit import (  # noqa: E402
     inbound,
     make_app,
     post,
+    send_webhook,
+    served,
 )
 
 from rasa_imessage.channel import IMessageInput  # noqa: E402
@@ -296,3 +298,35 @@ def test_unauthenticated_webhooks_need_an_explicit_switch(caplog: pytest.LogCapt
         load_config({"api_key": "k"})
     IMessageInput(load_config({"api_key": "k", "allow_unauthenticated_webhooks": "true"}))
     assert "NOT authenticated" in caplog.text
+
+
+async def test_by_default_64_conversations_wait_on_the_action_server_at_once(
+    lm: LoopMessageStandIn,
+) -> None:
+    """A turn waiting on a custom action holds a place: with 8 places, a 300 ms action
+    capped throughput at 16 turns/s where REST ran 22-26 (BENCHMARKS.md, section 1d)."""
+    app, channel, bot = make_app(lm=lm)
+    action_server_answers = asyncio.Event()
+    waiting: List[str] = []
+
+    async def turn_with_a_custom_action(message: Any) -> None:
+        waiting.append(message.sender_id)
+        await action_server_answers.wait()
+        await message.output_channel.send_response(message.sender_id, {"text": "done"})
+
+    bot.agent.handle_message.side_effect = turn_with_a_custom_action
+    contacts = [f"+1323555{index:04d}" for index in range(70)]
+    async with served(app) as http:
+        for index, contact in enumerate(contacts):
+            body = inbound(contact=contact, message_id=f"M-{index}", webhook_id=f"W-{index}")
+            assert (await send_webhook(http, body)).status_code == 200
+        for _ in range(500):  # the turns start in the background
+            if len(waiting) >= 64:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # time for a 65th to start, were it let in
+        assert len(waiting) == 64 and channel.turns.pending == 70
+        action_server_answers.set()
+        await channel.turns.join()
+    assert sorted(waiting) == contacts
+    assert sorted(sent["contact"] for sent in lm.sends()) == contacts
