@@ -10,7 +10,7 @@ from typing import Dict
 
 __all__ = ["describe", "load_average"]
 
-_PACKAGES = ("rasa", "sanic", "httpx", "httpcore", "aiohttp", "pydantic")
+_PACKAGES = ("rasa", "sanic", "httpx", "httpcore", "aiohttp", "pydantic", "jsonschema")
 
 
 def _cpu_model() -> str:

@@ -349,8 +349,10 @@ def render(r: Results, *, quick: bool = False) -> str:
                 f"(rasa_sdk, loopback): it waits {ACTION_SECONDS * 1000:.0f} ms, as an action "
                 "calling an API does, then sends one message. Rasa's turn is then far more "
                 "CPU than the greeting's (the server CPU column). Both channels again, on a "
-                "`rasa run` with default options and on one with `max_concurrent_turns: 8`, "
-                "the default before this section's figures raised it to 64.", ""]  # fmt: skip
+                "`rasa run` with default options; on one with `max_concurrent_turns: 8`, "
+                "the default before this section's figures raised it to 64; and on one whose "
+                "Rasa imports jsonschema 3.2.0 ahead of the installed version (which the "
+                "machine table names), as the README advises on Rasa 3.6.", ""]  # fmt: skip
         for label, by_level in r.action.items():
             out += [f"{label}:", "", *_throughput(by_level), ""]
         out.pop()

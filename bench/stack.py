@@ -9,6 +9,7 @@ developer's checkout is left untouched.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -33,7 +34,15 @@ from rasa_imessage.demo import (
 
 from .slow_action import ACTION_NAME, SECONDS_VARIABLE
 
-__all__ = ["SLOW_TEXT", "RasaServer", "action_server", "cpu_of", "rasa_server", "rss_of"]
+__all__ = [
+    "SLOW_TEXT",
+    "RasaServer",
+    "action_server",
+    "cpu_of",
+    "package_folder",
+    "rasa_server",
+    "rss_of",
+]
 
 BOT_DIR = PACKAGE_ROOT / "example_bot"
 WEBHOOK_PATH = "/webhooks/imessage/webhook"
@@ -129,6 +138,19 @@ async def action_server(seconds: float) -> AsyncIterator[str]:
             await stop_process(process)
 
 
+async def package_folder(requirement: str, folder: Path) -> Path:
+    """`requirement` alone (no dependencies) installed into `folder`, once; the folder."""
+    if not (folder / "installed").exists():
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+            str(folder), requirement,
+        )  # fmt: skip
+        if await process.wait() != 0:
+            raise RuntimeError(f"pip could not install {requirement} into {folder}")
+        (folder / "installed").write_text(requirement, encoding="utf-8")
+    return folder
+
+
 def _add_custom_action(bot: Path, action_url: str) -> None:
     """The intent `slow`, answered by `action_slow` on the action server at `action_url`."""
     domain = bot / "domain.yml"
@@ -151,12 +173,14 @@ async def rasa_server(
     connector_options: Mapping[str, object] = {},  # read only
     progress: Callable[[str], None] = print,
     action_url: Optional[str] = None,
+    first_on_path: Optional[Path] = None,
 ) -> AsyncIterator[RasaServer]:
     """Train example_bot in a temporary copy, start `rasa run`, stop it on exit.
 
     `connector_options` are further keys of the iMessage credentials block (JSON values).
     `action_url`: an action server (`action_server`); the bot then also answers the text
-    `slow` with its custom action.
+    `slow` with its custom action. `first_on_path`: a folder whose packages Rasa imports
+    before the installed ones (another version of one of them).
     """
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-bench-") as workdir:
         folder = Path(workdir)
@@ -165,6 +189,10 @@ async def rasa_server(
         if action_url is not None:
             _add_custom_action(bot, action_url)
         options = DemoOptions(bot_dir=bot)
+        if first_on_path is not None:
+            path = os.pathsep.join([str(first_on_path), str(PACKAGE_ROOT)])
+            command = ("env", f"PYTHONPATH={path}", *options.rasa_command)
+            options = dataclasses.replace(options, rasa_command=command)
         progress("training example_bot …")
         started = time.monotonic()
         with _log_file(folder / "train.log") as log:

@@ -24,6 +24,7 @@ from .buttons import MAX_REPLY_LENGTH, match_button
 from .cancelling import cancel_and_wait
 from .config import IMessageConfig, load_config
 from .cores import usable_cores
+from .hints import action_validation_hint
 from .idempotency import Claim, IdempotencyStore, Recovered, StoreUnavailable, create_store
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
 from .indicator import TypingIndicators
@@ -195,6 +196,9 @@ class IMessageInput(InputChannel):
             client = self.client()
             if isinstance(client, WorkerClient):
                 await client.start()  # now, not on the first reply, which would wait for it
+            hint = action_validation_hint(getattr(app.ctx, "agent", None))
+            if hint:
+                logger.warning(hint)
             frozen = freeze_startup_objects()  # after Rasa has loaded the model
             if frozen:
                 logger.info("%d start-up objects exempted from full GC passes", frozen)

@@ -1,0 +1,39 @@
+"""Advice about the Rasa install around the connector, logged once when the server starts.
+
+Rasa 3.6 checks every answer of the action server with `jsonschema.validate`, which first
+checks Rasa's own schema against the metaschema. With jsonschema 4, what pip installs
+within Rasa 3.6's range (`>=3.2,<4.18`), that takes about 20 ms of CPU per custom action
+call, in one stretch on the event loop that also acks the webhooks; with jsonschema 3.2.0,
+about 2 ms (BENCHMARKS.md, section 1d). Rasa Pro keeps one validator and is not concerned.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any, Optional
+
+__all__ = ["action_validation_hint"]
+
+
+def action_validation_hint(agent: Any) -> Optional[str]:
+    """What to install when this bot's custom actions pay for the slow validation; else None."""
+    if getattr(agent, "action_endpoint", None) is None:
+        return None  # no action server: Rasa never validates an answer
+    try:
+        from rasa.core.actions.action import RemoteAction
+    except ImportError:  # pragma: no cover - the channel cannot load without Rasa
+        return None
+    if not hasattr(RemoteAction, "_validate_action_result"):
+        return None  # Rasa Pro: one cached validator
+    try:
+        version = metadata.version("jsonschema")
+    except metadata.PackageNotFoundError:
+        return None
+    if not version.split(".")[0].isdigit() or int(version.split(".")[0]) < 4:
+        return None
+    return (
+        f"iMessage: Rasa checks each custom action's answer with jsonschema {version}, which "
+        "costs about 20 ms of CPU per action call, and no webhook is acked meanwhile; "
+        "`pip install jsonschema==3.2.0` (within Rasa 3.6's range) makes it about 2 ms "
+        "(README: custom actions on Rasa 3.6)"
+    )
