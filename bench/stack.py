@@ -23,6 +23,7 @@ from typing import AsyncIterator, Callable, Mapping, Optional, TextIO
 
 from rasa_imessage.demo import (
     PACKAGE_ROOT,
+    DemoError,
     DemoOptions,
     credentials_yaml,
     free_port,
@@ -132,7 +133,10 @@ async def action_server(seconds: float) -> AsyncIterator[str]:
             )  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
-            await wait_healthy(url + "/health", process, log_path, ACTION_SERVER_TIMEOUT)
+            try:
+                await wait_healthy(url + "/health", process, log_path, ACTION_SERVER_TIMEOUT)
+            except DemoError as exc:  # its message names `rasa run`
+                raise DemoError(f"the action server (rasa_sdk) did not start: {exc}") from exc
             yield url + "/webhook"
         finally:
             await stop_process(process)
@@ -155,6 +159,8 @@ def _add_custom_action(bot: Path, action_url: str) -> None:
     """The intent `slow`, answered by `action_slow` on the action server at `action_url`."""
     domain = bot / "domain.yml"
     text = domain.read_text(encoding="utf-8")
+    if "\nactions:" in text or "\nintents:\n" not in text:
+        raise RuntimeError(f"{domain}: expected `intents:` and no `actions:` to extend")
     text = text.replace("\nintents:\n", f"\nintents:\n  - {SLOW_TEXT}\n", 1)
     domain.write_text(text + f"\nactions:\n  - {ACTION_NAME}\n", encoding="utf-8")
     (bot / "data" / "custom_action.yml").write_text(
