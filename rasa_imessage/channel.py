@@ -22,6 +22,7 @@ from sanic.response import HTTPResponse
 from .auth import WebhookAuth
 from .buttons import MAX_REPLY_LENGTH, match_button
 from .cancelling import cancel_and_wait
+from .collector import freeze_startup_objects, raise_young_threshold
 from .config import IMessageConfig, load_config
 from .cores import usable_cores
 from .hints import action_validation_hint
@@ -44,7 +45,7 @@ from .loopmessage import (
 )
 from .offers import ButtonOffers
 from .outbound import CHANNEL_NAME, IMessageOutput
-from .tasks import QueueFull, TurnRunner, freeze_startup_objects
+from .tasks import QueueFull, TurnRunner
 
 __all__ = ["IMessageInput", "LoopMessageInput"]
 
@@ -202,6 +203,9 @@ class IMessageInput(InputChannel):
             frozen = freeze_startup_objects()  # after Rasa has loaded the model
             if frozen:
                 logger.info("%d start-up objects exempted from full GC passes", frozen)
+            threshold = raise_young_threshold()
+            if threshold:
+                logger.info("GC: youngest generation collected every %d new objects", threshold)
 
         @webhook.listener("before_server_stop")
         async def drain(app: Any, *_: Any) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections import deque
 from contextvars import ContextVar, Token
@@ -36,7 +35,7 @@ from typing import (
 from .cancelling import cancel_and_wait
 from .stepping import Baton, stepped
 
-__all__ = ["Draining", "QueueFull", "TurnRunner", "freeze_startup_objects", "network_wait"]
+__all__ = ["Draining", "QueueFull", "TurnRunner", "network_wait"]
 
 logger = logging.getLogger(__name__)
 
@@ -171,26 +170,6 @@ async def network_wait() -> AsyncIterator[None]:
             gate.lendable += 1
             if slot.open:
                 await slot.take(resuming=True)
-
-
-_frozen = False
-
-
-def freeze_startup_objects() -> int:
-    """Exempt what is alive once the server has started from the GC's full collections.
-
-    Rasa with its model is about half a million objects, and every full collection walks
-    them all, stopping the event loop that acks webhooks for ~300 ms (BENCHMARKS.md: the
-    ack p99 spikes under load were these pauses). They live as long as the process anyway.
-    Once per process; returns how many objects were frozen (0 on later calls).
-    """
-    global _frozen
-    if _frozen:
-        return 0
-    _frozen = True
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 class TurnRunner:
