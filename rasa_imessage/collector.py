@@ -8,9 +8,9 @@ started (Rasa has loaded its model) two settings apply, once per process:
   Python's 700. A collection walks the young objects still alive, which are what the turns
   in flight hold, so its pause depends on those turns far more than on the threshold; the
   threshold sets how often it comes. At 200 saturated conversations, Python's default
-  paused the loop 350-408 times in 1200 turns (up to 11 ms for the middle generation and
-  21-30 ms for full passes); 50,000 paused it once, for 16-20 ms, and took the ack p99 from
-  9.7-11.4 to 5.7-7.5 ms at the same memory (BENCHMARKS.md, "What the figures show").
+  collected 293-352 times in 1200 turns (up to 9 ms for the middle generation and 15-22 ms
+  for full passes); 50,000 once, for 16-22 ms, which took the ack p99 from 8.0-12.7 to
+  6.2-8.3 ms at the same memory and turns/s (BENCHMARKS.md, "What the figures show").
 A threshold the application has set itself (not Python's default) is left as it is.
 """
 

@@ -4,7 +4,8 @@ Rasa 3.6 checks every answer of the action server with `jsonschema.validate`, wh
 checks Rasa's own schema against the metaschema. With jsonschema 4, what pip installs
 within Rasa 3.6's range (`>=3.2,<4.18`), that takes about 20 ms of CPU per custom action
 call, in one stretch on the event loop that also acks the webhooks; with jsonschema 3.2.0,
-about 2 ms (BENCHMARKS.md, section 1d). Rasa Pro keeps one validator and is not concerned.
+about 2 ms (BENCHMARKS.md, section 1d and its findings). Rasa Pro keeps one validator and
+is not concerned.
 """
 
 from __future__ import annotations
