@@ -15,7 +15,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import aiohttp
 
@@ -140,24 +140,22 @@ async def _custom_action(results: Results, stand_in: StandIn, url: str, quick: b
     """Both channels on a bot whose answer is a custom action on Rasa's action server."""
     progress(f"1d. a custom action waiting {ACTION_SECONDS * 1000:.0f} ms on the action server")
     levels = QUICK_ACTION_LEVELS if quick else ACTION_LEVELS
-    servers: Tuple[Tuple[str, Mapping[str, object], Optional[Path]], ...] = (
-        (ACTION_DEFAULT, {}, None),
-        (OLD_DEFAULT, {"max_concurrent_turns": 8}, None),
-    )
+    # label, connector options, levels run, a folder Rasa imports from first
+    servers: List[Tuple[str, Mapping[str, object], Sequence[Tuple[int, int]], Optional[Path]]]
+    servers = [(ACTION_DEFAULT, {}, levels, None),
+               (OLD_DEFAULT, {"max_concurrent_turns": 8}, levels[-1:], None)]  # fmt: skip
     try:
         folder = await package_folder(JSONSCHEMA_3, ROOT / "bench" / "results" / "jsonschema3")
-        servers += ((JSONSCHEMA_3, {}, folder),)
+        servers.append((JSONSCHEMA_3, {}, levels, folder))
     except RuntimeError as exc:  # no package index: the other servers still run
         progress(f"  {JSONSCHEMA_3}: left out ({exc})")
     async with action_server(ACTION_SECONDS) as action_url:
-        for label, options, first_on_path in servers:
+        for label, options, runs, first_on_path in servers:
             progress(f"  {label}")
             async with _another_server(
                 stand_in, url, options, action_url, SLOW_TEXT, first_on_path
             ) as driver:
-                results.action[label] = await throughput(
-                    driver, levels if label != OLD_DEFAULT else levels[-1:], progress, SLOW_TEXT
-                )
+                results.action[label] = await throughput(driver, runs, progress, SLOW_TEXT)
 
 
 async def main(quick: bool) -> Results:

@@ -67,16 +67,15 @@ def _table(header: List[str], rows: List[List[str]]) -> List[str]:
 
 def _summary(r: Results) -> List[str]:
     rows = []
-    action = r.action.get(ACTION_DEFAULT, {})
     custom = f" (custom action, {ACTION_SECONDS * 1000:.0f} ms)"
-    for label, by_level in (("", r.throughput), (" (`send_worker: true`)", r.worker),
-                            (custom, action)):  # fmt: skip
+    servers = (("", r.throughput), (" (`send_worker: true`)", r.worker),
+               (custom, r.action.get(ACTION_DEFAULT, {})))  # fmt: skip
+    for label, by_level in servers:
         for conversations, runs in by_level.items():
             ratio = runs["imessage"].turns_per_second / max(runs["rest"].turns_per_second, 1e-9)
             rows.append([f"throughput ratio to REST, {conversations} conversations{label}",
                          "≥ 1.0", f"{ratio:.2f}", _verdict(ratio >= 1.0)])  # fmt: skip
-    for label, by_level in (("", r.throughput), (" (`send_worker: true`)", r.worker),
-                            (custom, action)):  # fmt: skip
+    for label, by_level in servers:
         top = max(by_level, default=None)
         if top is None:
             continue

@@ -9,7 +9,6 @@ developer's checkout is left untouched.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import shutil
@@ -194,11 +193,7 @@ async def rasa_server(
         shutil.copytree(BOT_DIR, bot, ignore=shutil.ignore_patterns("models", ".rasa"))
         if action_url is not None:
             _add_custom_action(bot, action_url)
-        options = DemoOptions(bot_dir=bot)
-        if first_on_path is not None:
-            path = os.pathsep.join([str(first_on_path), str(PACKAGE_ROOT)])
-            command = ("env", f"PYTHONPATH={path}", *options.rasa_command)
-            options = dataclasses.replace(options, rasa_command=command)
+        options = DemoOptions(bot_dir=bot, first_on_path=(first_on_path,) if first_on_path else ())
         progress("training example_bot …")
         started = time.monotonic()
         with _log_file(folder / "train.log") as log:

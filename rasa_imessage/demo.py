@@ -23,7 +23,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, TextIO, TypeVar
+from typing import AsyncIterator, Awaitable, Callable, Sequence, TextIO, TypeVar
 
 import aiohttp
 
@@ -66,6 +66,8 @@ class DemoOptions:
     api: Api = "current"
     train: bool = True
     rasa_command: tuple[str, ...] = (sys.executable, "-m", "rasa")
+    # Folders Rasa imports from before everything else (the benchmark's other jsonschema).
+    first_on_path: tuple[Path, ...] = ()
     startup_timeout: float = STARTUP_TIMEOUT
     # The emulator's retries are compressed so a developer sees them within seconds.
     retry_scale: float = 0.01
@@ -109,11 +111,12 @@ def credentials_yaml(api: Api, emulator_url: str, webhook_auth: str) -> str:
     return "rasa_imessage.IMessageInput:\n" + "\n".join(lines) + "\nrest:\n"
 
 
-def rasa_environment() -> dict[str, str]:
-    """Rasa's environment: this checkout importable, nothing fetched from the internet."""
+def rasa_environment(first_on_path: Sequence[Path] = ()) -> dict[str, str]:
+    """Rasa's environment: `first_on_path`, then this checkout importable; nothing fetched
+    from the internet."""
     env = dict(os.environ)
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(PACKAGE_ROOT) + (os.pathsep + path if path else "")
+    folders = [*map(str, first_on_path), str(PACKAGE_ROOT), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, folders))
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # Rasa Pro would fetch it online
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -146,7 +149,7 @@ async def rasa(options: DemoOptions, log: TextIO, *args: str) -> asyncio.subproc
         *options.rasa_command,
         *args,
         cwd=options.bot_dir,
-        env=rasa_environment(),
+        env=rasa_environment(options.first_on_path),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=log,
         stderr=asyncio.subprocess.STDOUT,

@@ -30,7 +30,8 @@ def action_validation_hint(agent: Any) -> Optional[str]:
         version = metadata.version("jsonschema")
     except metadata.PackageNotFoundError:
         return None
-    if not version.split(".")[0].isdigit() or int(version.split(".")[0]) < 4:
+    major = version.split(".")[0]
+    if not major.isdigit() or int(major) < 4:
         return None
     return (
         f"iMessage: Rasa checks each custom action's answer with jsonschema {version}, which "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,11 +14,13 @@ import yaml
 from rasa_imessage.config import load_config
 from rasa_imessage.demo import (
     HEALTH_PATH,
+    PACKAGE_ROOT,
     WEBHOOK_PATH,
     DemoError,
     DemoOptions,
     credentials_yaml,
     demo_stack,
+    rasa_environment,
 )
 
 # `rasa train` prints and exits with TRAIN_EXIT; `rasa run` serves the channel's health
@@ -98,3 +102,11 @@ def test_generated_credentials_are_valid_for_the_connector(api):
     assert config.base_url == "http://127.0.0.1:7357"
     assert config.webhook_auth is not None
     assert config.webhook_auth.get_secret_value() == "s3cr3t"
+
+
+def test_rasa_imports_first_on_path_then_this_checkout_then_the_callers_path(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/callers/path")
+    path = rasa_environment((Path("/other/jsonschema"),))["PYTHONPATH"].split(os.pathsep)
+    assert path == ["/other/jsonschema", str(PACKAGE_ROOT), "/callers/path"]
+    monkeypatch.delenv("PYTHONPATH")
+    assert rasa_environment()["PYTHONPATH"] == str(PACKAGE_ROOT)
