@@ -13,9 +13,9 @@ import asyncio
 import json
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, AsyncIterator, Dict, Mapping, Optional, Sequence, Tuple
 
 import aiohttp
 
@@ -37,7 +37,7 @@ from .load import Driver
 from .machine import describe, load_average
 from .memory import measure_all
 from .outbound import outbound
-from .report import ACTION_DEFAULT, Results, render
+from .report import ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results, render
 from .stack import SLOW_TEXT, action_server, cpu_of, package_folder, rasa_server, rss_of
 from .standin import StandIn
 from .tracker import tracker_costs
@@ -88,6 +88,7 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                 )
         await _lean(results, stand_in, url, quick)
         await _send_worker(results, stand_in, url, quick)
+        await _webhook_port(results, stand_in, url, quick)
         await _custom_action(results, stand_in, url, quick)
     finally:
         await stand_in.stop()
@@ -104,9 +105,12 @@ async def _another_server(
     action_url: Optional[str] = None,
     text: str = "hi",
     first_on_path: Optional[Path] = None,
+    own_webhook_port: bool = False,
 ) -> AsyncIterator[Driver]:
     """A further `rasa run` with these connector options, and a driver calibrated on `text`."""
-    async with rasa_server(url, options, progress, action_url, first_on_path) as server:
+    async with rasa_server(
+        url, options, progress, action_url, first_on_path, own_webhook_port
+    ) as server:
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -122,6 +126,13 @@ async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> N
         results.lean = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
 
 
+async def _webhook_port(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
+    """Both channels on a server answering webhooks on a port and thread of their own."""
+    progress("1e. webhook_port: acks from a thread of their own")
+    async with _another_server(stand_in, url, {}, own_webhook_port=True) as driver:
+        results.front = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+
+
 async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
     """Both channels on a server whose LoopMessage calls are made by a child process."""
     progress("1c. send_worker: true")
@@ -130,32 +141,46 @@ async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: boo
 
 
 # Section 1d's servers: the defaults; the default `max_concurrent_turns` had before this
-# section's figures raised it to 64; and jsonschema 3.2.0 (within Rasa 3.6's range) ahead of
-# the installed one, as the README advises on Rasa 3.6 (rasa_imessage/hints.py).
+# section's figures raised it to 64; webhooks on a port of their own (`webhook_port`); and
+# jsonschema 3.2.0 (within Rasa 3.6's range) ahead of the installed one, as the README
+# advises on Rasa 3.6 (rasa_imessage/hints.py).
 OLD_DEFAULT = "max_concurrent_turns: 8"
 JSONSCHEMA_3 = "jsonschema==3.2.0"
+
+
+@dataclass(frozen=True)
+class _ActionServer:
+    label: str
+    options: Mapping[str, object]
+    levels: Sequence[Tuple[int, int]]
+    first_on_path: Optional[Path] = None  # a folder Rasa imports from first
+    own_webhook_port: bool = False
 
 
 async def _custom_action(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
     """Both channels on a bot whose answer is a custom action on Rasa's action server."""
     progress(f"1d. a custom action waiting {ACTION_SECONDS * 1000:.0f} ms on the action server")
     levels = QUICK_ACTION_LEVELS if quick else ACTION_LEVELS
-    # label, connector options, levels run, a folder Rasa imports from first
-    servers: List[Tuple[str, Mapping[str, object], Sequence[Tuple[int, int]], Optional[Path]]]
-    servers = [(ACTION_DEFAULT, {}, levels, None),
-               (OLD_DEFAULT, {"max_concurrent_turns": 8}, levels[-1:], None)]  # fmt: skip
+    servers = [
+        _ActionServer(ACTION_DEFAULT, {}, levels),
+        _ActionServer(OLD_DEFAULT, {"max_concurrent_turns": 8}, levels[-1:]),
+        _ActionServer(ACTION_WEBHOOK_PORT, {}, levels, own_webhook_port=True),
+    ]
     try:
         folder = await package_folder(JSONSCHEMA_3, ROOT / "bench" / "results" / "jsonschema3")
-        servers.append((JSONSCHEMA_3, {}, levels, folder))
+        servers.append(_ActionServer(JSONSCHEMA_3, {}, levels, folder))
     except RuntimeError as exc:  # no package index: the other servers still run
         progress(f"  {JSONSCHEMA_3}: left out ({exc})")
     async with action_server(ACTION_SECONDS) as action_url:
-        for label, options, runs, first_on_path in servers:
-            progress(f"  {label}")
+        for server in servers:
+            progress(f"  {server.label}")
             async with _another_server(
-                stand_in, url, options, action_url, SLOW_TEXT, first_on_path
-            ) as driver:
-                results.action[label] = await throughput(driver, runs, progress, SLOW_TEXT)
+                stand_in, url, server.options, action_url, SLOW_TEXT, server.first_on_path,
+                server.own_webhook_port,
+            ) as driver:  # fmt: skip
+                results.action[server.label] = await throughput(
+                    driver, server.levels, progress, SLOW_TEXT
+                )
 
 
 async def main(quick: bool) -> Results:

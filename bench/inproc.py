@@ -10,7 +10,6 @@ client, and the typing/read call. LoopMessage is bench/standin.py in a process o
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 from typing import Any, Dict, Iterable
 
 from rasa_imessage.channel import IMessageInput
@@ -47,15 +46,15 @@ class Harness:
         config = load_config(settings)
         client = LoopMessageClient(config.client_config(), retry=RetryPolicy(0))
         self.channel = IMessageInput(config, client=client)
-        self.app = SimpleNamespace(ctx=SimpleNamespace(agent=_Agent()))
-        self.headers: Dict[str, str] = {"Authorization": AUTH}
+        self.channel._handler = _answer  # what the blueprint sets under Rasa
+        self.agent = _Agent()
         self.statuses: Dict[int, int] = {}
 
     async def post(self, body: bytes) -> int:
-        request = SimpleNamespace(headers=self.headers, body=body, app=self.app)
-        response = await self.channel._receive(request, _answer)  # type: ignore[arg-type]
-        self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
-        return int(response.status)
+        channel = self.channel
+        answer = await channel._answer(AUTH, body, self.agent, channel.store, channel._queue_here)
+        self.statuses[answer.status] = self.statuses.get(answer.status, 0) + 1
+        return answer.status
 
     async def run(self, bodies: Iterable[bytes], window: int = 50) -> None:
         """Post webhooks, letting turns run every `window` posts, then wait for all."""

@@ -43,6 +43,8 @@ class Results:
     lean: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     # both channels on a server with `send_worker: true` (calls made by a child process)
     worker: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
+    # both channels on a server answering webhooks on a port of their own (`webhook_port`)
+    front: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     paced: Optional[RunResult] = None  # iMessage, senders pausing between turns (PAUSE)
     # section 1d: both channels on a bot answering with a custom action, by server options
     action: Dict[str, Dict[int, Dict[str, RunResult]]] = field(default_factory=dict)
@@ -50,6 +52,7 @@ class Results:
 
 
 ACTION_DEFAULT = "default options"  # the key of section 1d's server with default options
+ACTION_WEBHOOK_PORT = "webhook_port"  # section 1d's server answering webhooks on their own port
 
 
 def _ms(seconds: float) -> str:
@@ -67,9 +70,11 @@ def _table(header: List[str], rows: List[List[str]]) -> List[str]:
 
 def _summary(r: Results) -> List[str]:
     rows = []
-    custom = f" (custom action, {ACTION_SECONDS * 1000:.0f} ms)"
+    custom = f"custom action, {ACTION_SECONDS * 1000:.0f} ms"
     servers = (("", r.throughput), (" (`send_worker: true`)", r.worker),
-               (custom, r.action.get(ACTION_DEFAULT, {})))  # fmt: skip
+               (" (`webhook_port`)", r.front),
+               (f" ({custom})", r.action.get(ACTION_DEFAULT, {})),
+               (f" ({custom}, `webhook_port`)", r.action.get(ACTION_WEBHOOK_PORT, {})))  # fmt: skip
     for label, by_level in servers:
         for conversations, runs in by_level.items():
             ratio = runs["imessage"].turns_per_second / max(runs["rest"].turns_per_second, 1e-9)
@@ -171,6 +176,8 @@ def _acks(r: Results) -> List[str]:
             for conversations, runs in r.throughput.items()]  # fmt: skip
     rows += [_ack_row(f"{conversations} conversations, closed loop, `send_worker: true`",
                       runs["imessage"]) for conversations, runs in r.worker.items()]  # fmt: skip
+    rows += [_ack_row(f"{conversations} conversations, closed loop, `webhook_port`",
+                      runs["imessage"]) for conversations, runs in r.front.items()]  # fmt: skip
     rows += [_ack_row(f"{conversations} conversations, closed loop, custom action, {label}",
                       runs["imessage"])
              for label, by_level in r.action.items()
@@ -341,6 +348,12 @@ def render(r: Results, *, quick: bool = False) -> str:
                 "process (default options otherwise). Server CPU is the `rasa run` process; "
                 "the child's, on whichever core is free, is its own column.", "",
                 *_throughput(r.worker)]  # fmt: skip
+    if r.front:
+        out += ["", "### `webhook_port`: webhooks on a port and thread of their own", "",
+                "A fifth `rasa run` whose connector answers the webhooks on a port of its own, "
+                "from a thread with its own event loop (rasa_imessage/front.py); the load "
+                "generator and the prober post there. Default options otherwise.", "",
+                *_throughput(r.front)]  # fmt: skip
     if r.action:
         out += ["", f"### A bot with a custom action ({ACTION_SECONDS * 1000:.0f} ms)", "",
                 "Most production bots answer through custom actions. Here the text `slow` is "
@@ -349,7 +362,8 @@ def render(r: Results, *, quick: bool = False) -> str:
                 "calling an API does, then sends one message. Rasa's turn is then far more "
                 "CPU than the greeting's (the server CPU column). Both channels again, on a "
                 "`rasa run` with default options; on one with `max_concurrent_turns: 8`, "
-                "the default before this section's figures raised it to 64; and on one whose "
+                "the default before this section's figures raised it to 64; on one answering "
+                "webhooks on a port of their own (`webhook_port`); and on one whose "
                 "Rasa imports jsonschema 3.2.0 ahead of the installed version (which the "
                 "machine table names), as the README advises on Rasa 3.6.", ""]  # fmt: skip
         for label, by_level in r.action.items():

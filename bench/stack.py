@@ -62,10 +62,11 @@ class RasaServer:
     log_path: Path
     train_seconds: float
     start_seconds: float
+    webhook_base: Optional[str] = None  # `webhook_port`: where the webhooks go instead
 
     @property
     def webhook_url(self) -> str:
-        return self.url + WEBHOOK_PATH
+        return (self.webhook_base or self.url) + WEBHOOK_PATH
 
     @property
     def rest_url(self) -> str:
@@ -179,13 +180,15 @@ async def rasa_server(
     progress: Callable[[str], None] = print,
     action_url: Optional[str] = None,
     first_on_path: Optional[Path] = None,
+    own_webhook_port: bool = False,
 ) -> AsyncIterator[RasaServer]:
     """Train example_bot in a temporary copy, start `rasa run`, stop it on exit.
 
     `connector_options` are further keys of the iMessage credentials block (JSON values).
     `action_url`: an action server (`action_server`); the bot then also answers the text
     `slow` with its custom action. `first_on_path`: a folder whose packages Rasa imports
-    before the installed ones (another version of one of them).
+    before the installed ones (another version of one of them). `own_webhook_port`: the
+    connector answers webhooks on a port of its own (`webhook_port`), where they are posted.
     """
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-bench-") as workdir:
         folder = Path(workdir)
@@ -201,6 +204,12 @@ async def rasa_server(
         trained = time.monotonic() - started
         credentials = folder / "credentials.yml"
         text = credentials_yaml("current", standin_url, WEBHOOK_AUTH)
+        webhook_base = None
+        if own_webhook_port:
+            front_port = free_port()
+            webhook_base = f"http://127.0.0.1:{front_port}"
+            connector_options = {**connector_options, "webhook_port": front_port,
+                                 "webhook_host": "127.0.0.1"}  # fmt: skip
         extra = "".join(f"\n  {k}: {json.dumps(v)}" for k, v in connector_options.items())
         credentials.write_text(text.replace("\nrest:\n", extra + "\nrest:\n"), encoding="utf-8")
         port = free_port()
@@ -212,6 +221,10 @@ async def rasa_server(
             process = await start_rasa(options, credentials, port, log)
         try:
             await wait_healthy(url + HEALTH_PATH, process, log_path, options.startup_timeout)
-            yield RasaServer(url, process.pid, log_path, trained, time.monotonic() - started)
+            if webhook_base is not None:  # it opens once Rasa's server has started
+                await wait_healthy(webhook_base + HEALTH_PATH, process, log_path, 30)
+            yield RasaServer(
+                url, process.pid, log_path, trained, time.monotonic() - started, webhook_base
+            )
         finally:
             await stop_process(process)

@@ -2,14 +2,16 @@
 
 The webhook handler does no bot work. It checks the `Authorization` header, parses the body,
 claims the `webhook_id` and queues the turn, then answers 200 within milliseconds; the turn
-runs in the background, in arrival order per conversation (see tasks.py). Sanic types stay in
-this module; the mapping to Rasa lives in inbound.py and responses.py.
+runs in the background, in arrival order per conversation (see tasks.py). The same handler
+answers on Rasa's port (Sanic) and, with `webhook_port`, on a thread of its own (front.py).
+Sanic types stay in this module; the mapping to Rasa lives in inbound.py and responses.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import uuid
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Set
@@ -25,6 +27,7 @@ from .cancelling import cancel_and_wait
 from .collector import freeze_startup_objects, raise_young_threshold
 from .config import IMessageConfig, load_config
 from .cores import usable_cores
+from .front import SWITCH_INTERVAL, Answer, FrontError, WebhookFront, shorten_switch_interval
 from .hints import action_validation_hint
 from .idempotency import Claim, IdempotencyStore, Recovered, StoreUnavailable, create_store
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
@@ -45,7 +48,7 @@ from .loopmessage import (
 )
 from .offers import ButtonOffers
 from .outbound import CHANNEL_NAME, IMessageOutput
-from .tasks import QueueFull, TurnRunner
+from .tasks import Draining, QueueFull, TurnRunner
 
 __all__ = ["IMessageInput", "LoopMessageInput"]
 
@@ -119,6 +122,14 @@ class IMessageInput(InputChannel):
         )
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
         self._handler: Optional[OnNewMessage] = None  # set by blueprint(); runs failure turns
+        # `webhook_port`: the front's thread claims and counts what it hands over (`_handed`),
+        # Rasa's loop counts what it has queued (`_admitted`); each written by one thread.
+        self._front: Optional[WebhookFront] = None
+        self._front_store: IdempotencyStore = self.store
+        self._rasa_loop: Optional[asyncio.AbstractEventLoop] = None
+        self._handed = 0
+        self._admitted = 0
+        self._switch_interval: Optional[float] = None  # Python's, while the front shortens it
 
     # -- the LoopMessage client, created lazily inside the server's event loop ----------------
 
@@ -173,19 +184,18 @@ class IMessageInput(InputChannel):
 
         @webhook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
-            return response.json(
-                {
-                    "status": "ok",
-                    "channel": CHANNEL_NAME,
-                    "api": self.config.api,
-                    "webhook_auth": self.auth.enabled,
-                    "turns_pending": self.turns.pending,
-                }
-            )
+            return response.json(self._health())
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            return await self._receive(request, on_new_message)
+            answer = await self._answer(
+                request.headers.get("Authorization"),
+                request.body or b"",
+                getattr(request.app.ctx, "agent", None),
+                self.store,
+                self._queue_here,
+            )
+            return response.json(answer.body, status=answer.status)
 
         @webhook.listener("before_server_start")
         async def start(app: Any, *_: Any) -> None:
@@ -206,12 +216,14 @@ class IMessageInput(InputChannel):
             threshold = raise_young_threshold()
             if threshold:
                 logger.info("GC: youngest generation collected every %d new objects", threshold)
+            self._start_front()
 
         @webhook.listener("before_server_stop")
         async def drain(app: Any, *_: Any) -> None:
             # Turns in flight finish (their delivery-failed follow-ups included); webhooks
             # arriving now get 503 and come back with LoopMessage's retry.
             self._stopping = True
+            await self._stop_front()  # what it acked is queued before the drain starts
             await self.turns.drain(self.config.shutdown_timeout)
             # Typing indicators had the turns' grace period; one to a hung API must not
             # hold the shutdown.
@@ -227,15 +239,35 @@ class IMessageInput(InputChannel):
 
         return webhook
 
-    async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
-        if not self.auth.is_valid(request.headers.get("Authorization")):
+    def _health(self) -> Dict[str, Any]:
+        return {
+            "status": "ok",
+            "channel": CHANNEL_NAME,
+            "api": self.config.api,
+            "webhook_auth": self.auth.enabled,
+            "turns_pending": self.turns.pending,
+        }
+
+    async def _answer(
+        self,
+        authorization: Optional[str],
+        body: bytes,
+        agent: Any,
+        store: IdempotencyStore,
+        hand_over: Callable[[InboundEvent, Optional[str], Any], Awaitable[Optional[Answer]]],
+    ) -> Answer:
+        """What a webhook is answered; `hand_over` queues its turn or says why it cannot.
+
+        Runs on Rasa's loop (Sanic's route) or on the front's (`webhook_port`), so it reads
+        only settings, flags and the store it is given.
+        """
+        if not self.auth.is_valid(authorization):
             logger.warning("iMessage webhook rejected: missing or wrong Authorization header")
             return _error(
                 401,
                 "missing or wrong Authorization header; it must equal the "
                 "webhook header set in the LoopMessage dashboard",
             )
-        body = request.body or b""
         if len(body) > self.config.max_body_bytes:
             return _error(
                 413,
@@ -255,45 +287,137 @@ class IMessageInput(InputChannel):
         )
         if event.kind not in _TURN_EVENTS:
             self._log_status(event)
-            return response.json({"status": "ok"})
-        agent = getattr(request.app.ctx, "agent", None)
+            return Answer(200)
         if agent is None or not _agent_ready(agent):
             return _error(503, "the Rasa model is not loaded yet; LoopMessage will retry")
         if self._stopping:
             return _error(503, "the bot is shutting down; LoopMessage will retry")
-        return await self._accept(event, body, agent, on_new_message)
-
-    async def _accept(
-        self, event: InboundEvent, body: bytes, agent: Any, on_new_message: OnNewMessage
-    ) -> HTTPResponse:
         key = _dedupe_key(event)
         if key is not None:
             # The body goes along: a shared store hands it to another replica if this one
             # dies before the turn has run (LoopMessage does not re-send what got a 200).
-            kept = body.decode("utf-8") if self.store.shared else None
+            kept = body.decode("utf-8") if store.shared else None
             try:
-                claim = await self.store.claim(key, kept)
+                claim = await store.claim(key, kept)
             except StoreUnavailable as exc:
                 logger.error("iMessage webhook deferred: the dedupe store failed: %s", exc)
                 return _error(503, "the dedupe store is unavailable; LoopMessage will retry")
             if claim is Claim.DONE:
                 logger.info("iMessage webhook %s already handled: not answered twice", key)
-                return response.json({"status": "duplicate"})
+                return Answer(200, {"status": "duplicate"})
             if claim is Claim.IN_PROGRESS:
                 return _error(409, "this webhook_id is being handled; retry later")
-        try:
-            self._queue_turn(event, key, agent, on_new_message)
-        except QueueFull as exc:
+        refused = await hand_over(event, key, agent)
+        if refused is not None:
             if key is not None:
-                await self.store.release(key)
+                await store.release(key)
+            return refused
+        return self._accepted(event)
+
+    async def _queue_here(
+        self, event: InboundEvent, key: Optional[str], agent: Any
+    ) -> Optional[Answer]:
+        """On Rasa's loop: queue the turn now."""
+        try:
+            self._queue_turn(event, key, agent, self._handler)
+        except QueueFull as exc:
             logger.error("iMessage webhook deferred: %s (max_queued_turns)", exc)
             return _error(503, "too many turns waiting; LoopMessage will retry")
-        if event.kind is EventKind.message:
-            return self._typing_and_read(event)
-        return response.json({"status": "ok"})
+        self._start_typing(event)
+        return None
+
+    async def _hand_to_rasa(
+        self, event: InboundEvent, key: Optional[str], agent: Any
+    ) -> Optional[Answer]:
+        """On the front's loop: count the turn against `max_queued_turns`, then queue it on
+        Rasa's loop. The 200 goes out once the turn is scheduled there."""
+        loop = self._rasa_loop
+        if loop is None or loop.is_closed():
+            return _error(503, "the bot is shutting down; LoopMessage will retry")
+        waiting = self.turns.pending + self._handed - self._admitted
+        if waiting >= self.config.max_queued_turns:
+            logger.error(
+                "iMessage webhook deferred: %d turns are already waiting (max_queued_turns)",
+                waiting,
+            )
+            return _error(503, "too many turns waiting; LoopMessage will retry")
+        self._handed += 1
+        loop.call_soon_threadsafe(self._admit, event, key, agent)
+        return None
+
+    def _admit(self, event: InboundEvent, key: Optional[str], agent: Any) -> None:
+        """On Rasa's loop: queue a turn the front has acked (room was counted there)."""
+        self._admitted += 1
+        try:
+            self._queue_turn(event, key, agent, self._handler, reserved=True)
+        except Draining:  # not expected: the front stops before the drain starts
+            logger.error("iMessage webhook %s acked during shutdown: left to recovery", key)
+            if key is not None:
+                self._spawn(self.store.abandon(key))
+            return
+        self._start_typing(event)
+
+    def _start_front(self) -> None:
+        """`webhook_port`: answer webhooks on a thread of their own from now on."""
+        port = self.config.webhook_port
+        if port is None or self._front is not None:
+            return
+        self._rasa_loop = asyncio.get_running_loop()
+        front = WebhookFront(
+            self.config.webhook_host,
+            port,
+            f"/webhooks/{CHANNEL_NAME}",
+            self._answer_on_front,
+            self._health,
+            max_body_bytes=self.config.max_body_bytes,
+            on_start=self._open_front_store,
+            on_stop=self._close_front_store,
+        )
+        try:
+            front.start()
+        except FrontError as exc:
+            logger.error("iMessage: %s; the server stops: choose a free port", exc)
+            raise
+        self._front = front
+        self._switch_interval = shorten_switch_interval()
+        if self._switch_interval is not None:
+            logger.info("GIL: threads switch after %g ms (webhook_port)", SWITCH_INTERVAL * 1000)
+        logger.info(
+            "iMessage webhooks answered on %s:%d/webhooks/%s/webhook (webhook_port), "
+            "on a thread of their own",
+            self.config.webhook_host,
+            front.port,
+            CHANNEL_NAME,
+        )
+
+    async def _stop_front(self) -> None:
+        front, self._front = self._front, None
+        if front is not None:
+            await front.stop()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+
+    async def _answer_on_front(self, authorization: Optional[str], body: bytes) -> Answer:
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        return await self._answer(authorization, body, agent, self._front_store, self._hand_to_rasa)
+
+    async def _open_front_store(self) -> None:
+        self._front_store = self.store.twin()
+
+    async def _close_front_store(self) -> None:
+        store, self._front_store = self._front_store, self.store
+        if store is not self.store:
+            await store.aclose()
 
     def _queue_turn(
-        self, event: InboundEvent, key: Optional[str], agent: Any, on_new_message: OnNewMessage
+        self,
+        event: InboundEvent,
+        key: Optional[str],
+        agent: Any,
+        on_new_message: Optional[OnNewMessage],
+        *,
+        reserved: bool = False,
     ) -> None:
         """Queue the turn of a claimed webhook; the claim ends with the turn, whatever happens.
 
@@ -303,6 +427,8 @@ class IMessageInput(InputChannel):
         """
 
         async def run() -> None:
+            if on_new_message is None:
+                raise RuntimeError("the channel's blueprint was never built")
             await self._run_turn(event, agent, on_new_message)
             if key is not None:
                 await self.store.complete(key)
@@ -320,6 +446,7 @@ class IMessageInput(InputChannel):
             _releasing(run, failed),
             label=f"{event.event} {event.webhook_id}",
             on_cancel=cancelled,
+            reserved=reserved,
         )
 
     def _can_take_over(self) -> bool:
@@ -362,21 +489,24 @@ class IMessageInput(InputChannel):
                     item.attempt,
                 )
 
-    def _typing_and_read(self, event: InboundEvent) -> HTTPResponse:
+    def _accepted(self, event: InboundEvent) -> Answer:
+        """The 200 for a queued turn; the legacy API reads typing and read from it."""
         seconds, read = self.config.typing_seconds, self.config.mark_read
-        if not seconds and not read:
-            return response.json({"status": "ok"})
-        if self.config.api == "legacy":
-            # The legacy API has no typing endpoint: it reads these keys from our 200 body.
-            body: Dict[str, Any] = {"status": "ok"}
-            if seconds:
-                body["typing"] = seconds
-            if read:
-                body["read"] = True
-            return response.json(body)
-        if event.message_id:
+        if event.kind is not EventKind.message or self.config.api != "legacy":
+            return Answer(200)
+        body: Dict[str, Any] = {"status": "ok"}
+        if seconds:
+            body["typing"] = seconds
+        if read:
+            body["read"] = True
+        return Answer(200, body)
+
+    def _start_typing(self, event: InboundEvent) -> None:
+        """Current API: the typing indicator and read receipt are calls of their own."""
+        if event.kind is not EventKind.message or self.config.api == "legacy":
+            return
+        if (self.config.typing_seconds or self.config.mark_read) and event.message_id:
             self._typing.start(event.message_id)
-        return response.json({"status": "ok"})
 
     async def _show_typing(self, message_id: str, seconds: int, read: bool) -> None:
         try:
@@ -508,5 +638,5 @@ def _releasing(
     return job
 
 
-def _error(status: int, reason: str) -> HTTPResponse:
-    return response.json({"error": reason}, status=status)
+def _error(status: int, reason: str) -> Answer:
+    return Answer(status, {"error": reason})

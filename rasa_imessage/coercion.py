@@ -20,9 +20,11 @@ __all__ = [
     "as_bool",
     "as_bool_or_auto",
     "as_float",
+    "as_host",
     "as_int",
     "as_intent",
     "as_names",
+    "as_optional_int",
     "as_optional_text",
     "as_secret",
     "as_store_url",
@@ -70,6 +72,27 @@ def as_int(key: str, value: Any) -> int:
         except ValueError:
             pass
     raise ConfigError(f"credentials key '{key}': expected a whole number, got {value!r}")
+
+
+def as_optional_int(key: str, value: Any) -> Optional[int]:
+    """A whole number, or None when left empty (`key:` or `${VAR}` set to nothing)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return as_int(key, value)
+
+
+_HOST = re.compile(r"[A-Za-z0-9.\-:\[\]]+")
+
+
+def as_host(key: str, value: Any) -> str:
+    """An address to listen on: an IP (`0.0.0.0`, `::`) or a host name."""
+    text = as_str(key, value).strip()
+    if not _HOST.fullmatch(text):
+        raise ConfigError(
+            f"credentials key '{key}': expected an address to listen on such as 0.0.0.0 or "
+            f"127.0.0.1, got {value!r}"
+        )
+    return text.strip("[]")
 
 
 def as_float(key: str, value: Any) -> float:

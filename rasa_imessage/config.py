@@ -52,6 +52,8 @@ class IMessageConfig:
     request_timeout: float = 10.0
     max_retries: int = 2
     send_worker: Optional[bool] = False  # None: auto (cores.py)
+    webhook_port: Optional[int] = None
+    webhook_host: str = "0.0.0.0"  # noqa: S104 - as `rasa run`; webhooks carry webhook_auth
     max_concurrent_turns: int = 64
     max_queued_turns: int = 10000
     dedupe_store: str = "memory"
@@ -108,6 +110,8 @@ def _expand(key: str, value: Any, environ: Mapping[str, str]) -> Any:
 
 
 def _check_range(option: Option, value: Any) -> None:
+    if value is None:  # an optional number left empty
+        return
     if option.minimum is not None and value < option.minimum:
         raise ConfigError(
             f"credentials key '{option.key}': {value} is below the minimum {option.minimum:g}"

@@ -36,6 +36,6 @@ def action_validation_hint(agent: Any) -> Optional[str]:
     return (
         f"iMessage: Rasa checks each custom action's answer with jsonschema {version}, which "
         "costs about 20 ms of CPU per action call, and no webhook is acked meanwhile; "
-        "`pip install jsonschema==3.2.0` (within Rasa 3.6's range) makes it about 2 ms "
-        "(README: custom actions on Rasa 3.6)"
+        "`pip install jsonschema==3.2.0` (within Rasa 3.6's range) makes it about 2 ms, "
+        "and `webhook_port` has webhooks acked meanwhile (README: custom actions on Rasa 3.6)"
     )

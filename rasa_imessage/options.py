@@ -14,9 +14,11 @@ from .coercion import (
     as_bool,
     as_bool_or_auto,
     as_float,
+    as_host,
     as_int,
     as_intent,
     as_names,
+    as_optional_int,
     as_optional_text,
     as_secret,
     as_store_url,
@@ -161,6 +163,23 @@ OPTIONS: Tuple[Option, ...] = (
         "make LoopMessage calls from a child process, so their HTTP work runs on another "
         "core than Rasa's turns; `auto`: when the process may use 2 cores or more",
         as_bool_or_auto,
+    ),
+    Option(
+        "webhook_port",
+        "int",
+        None,
+        "also answer webhooks on this port, from a thread of their own, so an ack never "
+        "waits for the bot's turns; point LoopMessage's webhook URL at it (default: off)",
+        as_optional_int,
+        minimum=1,
+        maximum=65535,
+    ),
+    Option(
+        "webhook_host",
+        "text",
+        "0.0.0.0",  # noqa: S104 - as `rasa run` listens; webhooks carry webhook_auth
+        "the address `webhook_port` listens on (`127.0.0.1`: behind a proxy on this host)",
+        as_host,
     ),
     Option(
         "max_concurrent_turns",

@@ -223,12 +223,22 @@ class TurnRunner:
         return len(self._queues)
 
     def submit(
-        self, key: str, job: Job, *, label: str = "", on_cancel: Optional[OnCancel] = None
+        self,
+        key: str,
+        job: Job,
+        *,
+        label: str = "",
+        on_cancel: Optional[OnCancel] = None,
+        reserved: bool = False,
     ) -> None:
-        """Queue `job` behind the earlier jobs of conversation `key`; never blocks."""
+        """Queue `job` behind the earlier jobs of conversation `key`; never blocks.
+
+        `reserved`: the caller counted this job against `max_queued` already (a webhook
+        acked on the webhook port), so it is taken even if the queue filled up meanwhile.
+        """
         if self._draining:
             raise Draining("shutting down: turns in flight are being drained")
-        if self._pending >= self._max_queued:
+        if not reserved and self._pending >= self._max_queued:
             raise QueueFull(f"{self._pending} turns are already waiting")
         entry = _Entry(job, label or key, on_cancel)
         self._pending += 1

@@ -168,3 +168,31 @@ def test_check_confirms_keys_and_the_webhook_round_trip(stack: BotStack) -> None
     )
     wrong = dict(block["rasa_imessage.IMessageInput"], webhook_auth="not-what-the-bot-has")
     assert not asyncio.run(check_credentials(wrong, online=False, bot_url=stack.rasa_url)).ok
+
+
+def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Path) -> None:
+    """`webhook_port`: a real `rasa run` answers LoopMessage's webhooks from a thread of
+    its own; the emulator posts them there, and the replies still reach the contact."""
+    import httpx
+    from rasa_bot import WEBHOOK_PATH
+    from servers import free_port
+
+    port = free_port()
+    extra = f"  webhook_port: {port}\n  webhook_host: 127.0.0.1\n"
+    with bot_stack(trained_bot, "current", extra) as stack:
+        front = f"http://127.0.0.1:{port}"
+        stack.emulator.dispatcher.webhook_url = front + WEBHOOK_PATH
+        contact = new_contact()
+        stack.say(contact, "hi")
+        greeting = replies(stack, contact, "example bot")[0]
+        webhook = webhook_payload("current", contact, "help", f"front-{contact}")
+        headers = {"Authorization": stack.webhook_auth}
+        first = httpx.post(front + WEBHOOK_PATH, json=webhook, headers=headers, timeout=15)
+        replies(stack, contact, "Here is what I can show you")
+        again = httpx.post(front + WEBHOOK_PATH, json=webhook, headers=headers, timeout=15)
+        wrong = httpx.post(front + WEBHOOK_PATH, json=webhook, headers={"Authorization": "x"})
+        log = stack.log()
+    assert greeting["text"]
+    assert first.status_code == 200 and again.json() == {"status": "duplicate"}
+    assert wrong.status_code == 401
+    assert f"answered on 127.0.0.1:{port}/webhooks/imessage/webhook" in log

@@ -36,6 +36,7 @@ def test_rasa_36_with_jsonschema_4_and_an_action_server_is_told_what_to_install(
     hint = hints.action_validation_hint(SimpleNamespace(action_endpoint=ENDPOINT))
     assert hint is not None
     assert "jsonschema 4.17.3" in hint and "pip install jsonschema==3.2.0" in hint
+    assert "webhook_port" in hint
 
 
 @pytest.mark.skipif(not RASA_36, reason="Rasa 3.6 only: Rasa Pro caches its validator")

@@ -1,0 +1,287 @@
+"""`webhook_port`: webhooks answered by a thread of their own while Rasa's loop computes.
+
+The channel runs inside Rasa's own app (`configure_app`) with a stand-in agent, as in
+test_channel.py; the front is a real aiohttp server on 127.0.0.1, posted to over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from typing import Any, Dict, Iterator, List, Optional
+
+import httpx
+import pytest
+from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
+from servers import free_port
+
+pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
+from channel_kit import AUTH, inbound, make_app, send_webhook, served
+
+from rasa_imessage.channel import IMessageInput
+from rasa_imessage.config import ConfigError, load_config
+from rasa_imessage.front import Answer, FrontError, WebhookFront
+
+pytestmark = pytest.mark.rasa
+
+PATH = "/webhooks/imessage/webhook"
+
+
+@pytest.fixture
+async def lm(lm: LoopMessageStandIn) -> LoopMessageStandIn:
+    lm.post(SEND_PATH).respond(200, json={"message_id": "OUT-1", "contact": "+13231112233"})
+    lm.post(TYPING_PATH).respond(200, json={})
+    return lm
+
+
+def front_app(lm: LoopMessageStandIn, **credentials: Any) -> Any:
+    settings = {"webhook_port": str(free_port()), "webhook_host": "127.0.0.1", **credentials}
+    return make_app(settings, lm=lm)
+
+
+def front_url(channel: IMessageInput) -> str:
+    front = channel._front
+    assert front is not None and front.running, "the front is not running"
+    return f"http://127.0.0.1:{front.port}"
+
+
+def hold_turns(bot: Any) -> asyncio.Event:
+    """Turns that wait, as on a slow action server, until the event is set."""
+    held = asyncio.Event()
+
+    async def held_turn(message: Any) -> None:
+        bot.messages.append(message)
+        await held.wait()
+
+    bot.agent.handle_message.side_effect = held_turn
+    return held
+
+
+async def post_front(
+    http: httpx.AsyncClient, body: Any, auth: Optional[str] = AUTH
+) -> httpx.Response:
+    content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    headers = {} if auth is None else {"Authorization": auth}
+    return await http.post(PATH, content=content, headers=headers)
+
+
+async def test_a_webhook_on_the_port_is_acked_and_its_turn_answers_the_contact(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = front_app(lm, typing_seconds="5")
+    async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
+        response = await post_front(http, inbound("hello there"))
+        assert response.status_code == 200 and response.json() == {"status": "ok"}
+        health = (await http.get("/webhooks/imessage/")).json()
+        await channel.turns.join()
+    (message,) = bot.messages
+    assert (message.sender_id, message.text, message.message_id) == (
+        "+13231112233", "hello there", "M-1",
+    )  # fmt: skip
+    assert message.metadata["webhook_id"] == "W-1"
+    assert [sent["text"] for sent in lm.sends()] == ["hello"]
+    (typing,) = [call for call in lm.calls if call.path == TYPING_PATH]
+    assert typing.json["message_id"] == "M-1"
+    assert health["status"] == "ok" and health["channel"] == "imessage"
+
+
+async def test_the_ack_does_not_wait_for_a_turn_that_holds_rasas_loop(
+    lm: LoopMessageStandIn,
+) -> None:
+    """A turn computing for seconds without an await (a slow pipeline) blocks Sanic's
+    answers; the port's are given meanwhile. The turn blocks Rasa's loop until another
+    thread has had the second webhook acked, or for 10 s if that ack never comes."""
+    app, channel, bot = front_app(lm)
+    acked_while_blocked = threading.Event()
+    statuses: List[int] = []
+    released_by_the_ack: List[bool] = []
+
+    def post_second_webhook(url: str) -> None:
+        second = inbound("second", contact="+13239998877", message_id="M-2", webhook_id="W-2")
+        response = httpx.post(url + PATH, json=second, headers={"Authorization": AUTH})
+        statuses.append(response.status_code)
+        acked_while_blocked.set()
+
+    async def computing_turn(message: Any) -> None:
+        bot.messages.append(message)
+        if message.text == "first":
+            poster = threading.Thread(target=post_second_webhook, args=(front_url(channel),))
+            poster.start()
+            # Blocks the loop, as CPU-bound Rasa code does.
+            released_by_the_ack.append(acked_while_blocked.wait(10))
+            poster.join()
+        await message.output_channel.send_response(message.sender_id, {"text": "ok"})
+
+    bot.agent.handle_message.side_effect = computing_turn
+    async with served(app) as http:
+        await send_webhook(http, inbound("first"))
+        for _ in range(1000):
+            if len(bot.messages) == 2:
+                break
+            await asyncio.sleep(0.01)
+        await channel.turns.join()
+    assert released_by_the_ack == [True] and statuses == [200]
+    assert [message.text for message in bot.messages] == ["first", "second"]
+
+
+async def test_the_port_gives_the_same_answers_to_bad_and_repeated_webhooks(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = front_app(lm, max_body_bytes="2048")
+    held = hold_turns(bot)
+    async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
+        wrong = await post_front(http, inbound(), auth="wrong")
+        missing = await post_front(http, inbound(), auth=None)
+        broken = await post_front(http, b"{not json")
+        no_text = await post_front(http, {"event": "message_inbound"})
+        just_over = await post_front(http, inbound("x" * 2100))
+        far_over = await post_front(http, inbound("x" * 3_000_000))
+        first = await post_front(http, inbound())
+        while_running = await post_front(http, inbound())
+        held.set()
+        await channel.turns.join()
+        after = await post_front(http, inbound())
+        delivered = await post_front(
+            http, {"event": "message_delivered", "message_id": "OUT-1", "webhook_id": "W-9",
+                   "contact": "+13231112233"},
+        )  # fmt: skip
+    assert (wrong.status_code, missing.status_code) == (401, 401)
+    assert "Authorization" in wrong.json()["error"]
+    assert broken.status_code == 400 and broken.json()["error"]
+    assert no_text.status_code == 400 and no_text.json()["error"]
+    assert just_over.status_code == 413 and "max_body_bytes" in just_over.json()["error"]
+    assert far_over.status_code == 413 and "max_body_bytes" in far_over.json()["error"]
+    assert first.status_code == 200
+    assert while_running.status_code == 409
+    assert after.json() == {"status": "duplicate"}
+    assert delivered.status_code == 200 and delivered.json() == {"status": "ok"}
+    assert len(bot.messages) == 1
+
+
+async def test_a_full_queue_is_counted_on_the_port_and_the_claim_is_released(
+    lm: LoopMessageStandIn,
+) -> None:
+    """The 503 is decided before the ack: what was acked is always queued."""
+    app, channel, bot = front_app(lm, max_queued_turns="1")
+    held = hold_turns(bot)
+    second = inbound("again", contact="+13239998877", message_id="M-2", webhook_id="W-2")
+    async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
+        assert (await post_front(http, inbound())).status_code == 200
+        refused = await post_front(http, second)
+        held.set()
+        await channel.turns.join()
+        retried = await post_front(http, second)  # LoopMessage's retry
+        await channel.turns.join()
+    assert refused.status_code == 503 and "LoopMessage will retry" in refused.json()["error"]
+    assert retried.status_code == 200
+    assert [message.text for message in bot.messages] == ["hi", "again"]
+
+
+async def test_webhooks_wait_for_the_model_and_the_port_closes_with_the_server(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = front_app(lm)
+    bot.ready = False
+    async with served(app):
+        url = front_url(channel)
+        async with httpx.AsyncClient(base_url=url) as http:
+            loading = await post_front(http, inbound())
+            bot.ready = True
+            ready = await post_front(http, inbound())
+        # Acked turns are queued before the drain, so this one runs before the stop.
+    assert loading.status_code == 503 and "not loaded" in loading.json()["error"]
+    assert ready.status_code == 200
+    assert [message.text for message in bot.messages] == ["hi"]
+    assert channel._front is None
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(url + PATH, json=inbound(), headers={"Authorization": AUTH})
+
+
+async def test_with_a_shared_store_the_port_claims_in_redis_and_the_turn_completes_it(
+    lm: LoopMessageStandIn, redis_url: str
+) -> None:
+    import redis
+
+    app, channel, bot = front_app(lm, dedupe_store=redis_url)
+    async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
+        assert (await post_front(http, inbound())).status_code == 200
+        await channel.turns.join()
+        again = await post_front(http, inbound())
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert client.get("rasa_imessage:webhook:W-1") == "done"
+    assert client.zcard("rasa_imessage:pending") == 0
+    assert again.json() == {"status": "duplicate"}
+    assert len(bot.messages) == 1
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+async def test_a_port_that_is_taken_is_named_in_the_error(taken_port: int) -> None:
+    async def handle(authorization: Optional[str], body: bytes) -> Answer:
+        return Answer(200)
+
+    def health() -> Dict[str, Any]:
+        return {}
+
+    front = WebhookFront(
+        "127.0.0.1", taken_port, "/webhooks/imessage", handle, health, max_body_bytes=1024
+    )
+    with pytest.raises(FrontError, match=rf"webhook_port: cannot listen on 127.0.0.1:{taken_port}"):
+        front.start()
+    assert not front.running
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"webhook_port": "70000"}, "above the maximum 65535"),
+        ({"webhook_port": "five"}, "expected a whole number"),
+        ({"webhook_host": "0.0.0.0/8"}, "expected an address to listen on"),
+    ],
+)
+def test_bad_port_settings_are_named(settings: Dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config({"api_key": "k", "webhook_auth": "s", **settings})
+
+
+def test_an_empty_port_means_off() -> None:
+    config = load_config({"api_key": "k", "webhook_auth": "s", "webhook_port": ""})
+    assert config.webhook_port is None and config.webhook_host == "0.0.0.0"
+
+
+async def test_the_switch_interval_is_short_while_the_port_runs_then_python_s_again(
+    lm: LoopMessageStandIn,
+) -> None:
+    import sys
+
+    app, _, _ = front_app(lm)
+    before = sys.getswitchinterval()
+    async with served(app):
+        while_running = sys.getswitchinterval()
+    assert before == pytest.approx(0.005)
+    assert while_running == pytest.approx(0.0001)
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+async def test_a_switch_interval_the_application_set_is_left_alone(
+    lm: LoopMessageStandIn,
+) -> None:
+    import sys
+
+    app, _, _ = front_app(lm)
+    sys.setswitchinterval(0.002)
+    try:
+        async with served(app):
+            while_running = sys.getswitchinterval()
+        after = sys.getswitchinterval()
+    finally:
+        sys.setswitchinterval(0.005)
+    assert while_running == pytest.approx(0.002) and after == pytest.approx(0.002)
