@@ -127,8 +127,8 @@ async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> N
 
 
 async def _webhook_port(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
-    """Both channels on a server answering webhooks on a port and thread of their own."""
-    progress("1e. webhook_port: acks from a thread of their own")
+    """Both channels on a server answering webhooks on a port and process of their own."""
+    progress("1e. webhook_port: acks from a process of their own")
     async with _another_server(stand_in, url, {}, own_webhook_port=True) as driver:
         results.front = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
 

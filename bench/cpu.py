@@ -38,7 +38,7 @@ _GROUPS: Tuple[Tuple[str, str], ...] = (
 
 # Where a message's time goes, as cumulative time of the connector's entry points.
 STAGES: Tuple[Tuple[str, str, str], ...] = (
-    ("webhook handler (auth, parse, dedupe, queue, 200)", "rasa_imessage/channel.py", "_answer"),
+    ("webhook handler (auth, parse, dedupe, queue, 200)", "/intake.py", "answer_webhook"),
     ("  of which parse_webhook (pydantic)", "loopmessage/_webhook.py", "parse_webhook"),
     ("mapping to a UserMessage", "rasa_imessage/inbound.py", "to_turn"),
     ("output planning (plan_response)", "rasa_imessage/responses.py", "plan_response"),

@@ -10,10 +10,11 @@ client, and the typing/read call. LoopMessage is bench/standin.py in a process o
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Optional
 
 from rasa_imessage.channel import IMessageInput
 from rasa_imessage.config import load_config
+from rasa_imessage.intake import Answer, answer_webhook
 from rasa_imessage.loopmessage import LoopMessageClient, RetryPolicy
 
 __all__ = ["GREETING", "Harness"]
@@ -51,8 +52,16 @@ class Harness:
         self.statuses: Dict[int, int] = {}
 
     async def post(self, body: bytes) -> int:
-        channel = self.channel
-        answer = await channel._answer(AUTH, body, self.agent, channel.store, channel._queue_here)
+        """What the channel's Sanic route does with one webhook, without Sanic."""
+        channel, agent = self.channel, self.agent
+
+        async def queue_here(event: Any, key: Optional[str], _: bytes) -> Optional[Answer]:
+            return channel._queue_here(event, key, agent)
+
+        answer = await answer_webhook(
+            channel.config, channel.auth, AUTH, body, ready=agent.is_ready,
+            stopping=lambda: False, store=channel.store, hand_over=queue_here,
+        )  # fmt: skip
         self.statuses[answer.status] = self.statuses.get(answer.status, 0) + 1
         return answer.status
 

@@ -143,7 +143,7 @@ def _throughput(by_level: Dict[int, Dict[str, RunResult]]) -> List[str]:
     return _table(["conversations", "turns per run", "iMessage turns/s", "REST turns/s",
                    "ratio", "turn latency p50 ms (iMessage / REST)",
                    "server CPU ms per turn (iMessage / REST)",
-                   *(["send worker CPU ms per iMessage turn"] if worker else []),
+                   *(["child processes' CPU ms per iMessage turn"] if worker else []),
                    "errors"], rows)  # fmt: skip
 
 
@@ -349,10 +349,12 @@ def render(r: Results, *, quick: bool = False) -> str:
                 "the child's, on whichever core is free, is its own column.", "",
                 *_throughput(r.worker)]  # fmt: skip
     if r.front:
-        out += ["", "### `webhook_port`: webhooks on a port and thread of their own", "",
+        out += ["", "### `webhook_port`: webhooks on a port and process of their own", "",
                 "A fifth `rasa run` whose connector answers the webhooks on a port of its own, "
-                "from a thread with its own event loop (rasa_imessage/front.py); the load "
-                "generator and the prober post there. Default options otherwise.", "",
+                "from a process of its own (rasa_imessage/front_process.py); the load "
+                "generator and the prober post there. Default options otherwise. Server CPU "
+                "is the `rasa run` process; the webhook port's process is in the child "
+                "processes' column.", "",
                 *_throughput(r.front)]  # fmt: skip
     if r.action:
         out += ["", f"### A bot with a custom action ({ACTION_SECONDS * 1000:.0f} ms)", "",

@@ -96,7 +96,8 @@ def cpu_of(pid: int) -> float:
 
 
 def children_cpu(pid: int) -> float:
-    """CPU seconds the running children of a process have used (`send_worker`'s child)."""
+    """CPU seconds the running children of a process have used (the send worker, the
+    webhook port)."""
     total = 0.0
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
         if not entry.isdigit():

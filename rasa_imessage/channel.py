@@ -2,8 +2,9 @@
 
 The webhook handler does no bot work. It checks the `Authorization` header, parses the body,
 claims the `webhook_id` and queues the turn, then answers 200 within milliseconds; the turn
-runs in the background, in arrival order per conversation (see tasks.py). The same handler
-answers on Rasa's port (Sanic) and, with `webhook_port`, on a thread of its own (front.py).
+runs in the background, in arrival order per conversation (see tasks.py). The answer is
+decided by intake.py, here on Rasa's port (Sanic) and, with `webhook_port`, in a process of
+its own (front.py), which hands each accepted webhook over for its turn to be queued here.
 Sanic types stay in this module; the mapping to Rasa lives in inbound.py and responses.py.
 """
 
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import uuid
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Set
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Protocol, Set, Tuple
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -27,11 +27,12 @@ from .cancelling import cancel_and_wait
 from .collector import freeze_startup_objects, raise_young_threshold
 from .config import IMessageConfig, load_config
 from .cores import usable_cores
-from .front import SWITCH_INTERVAL, Answer, FrontError, WebhookFront, shorten_switch_interval
+from .front import FrontClaims, FrontError, WebhookFront
 from .hints import action_validation_hint
-from .idempotency import Claim, IdempotencyStore, Recovered, StoreUnavailable, create_store
+from .idempotency import IdempotencyStore, Recovered, create_store
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
 from .indicator import TypingIndicators
+from .intake import Answer, answer_webhook, error
 from .leases import LeaseKeeper
 from .loopmessage import (
     APIError,
@@ -56,13 +57,6 @@ logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
-# Events that start a Rasa turn; every other event is acknowledged and logged.
-_TURN_EVENTS = {
-    EventKind.message,
-    EventKind.reaction,
-    EventKind.failed,
-    EventKind.conversation_started,
-}
 _SENT_IDS_KEPT = 10000  # outbound message ids remembered to spot replies to the bot
 # Typing indicators are cosmetic. While LoopMessage is slow or down each call may wait
 # request_timeout per attempt, so past this many in flight new ones are skipped, not piled up;
@@ -122,14 +116,7 @@ class IMessageInput(InputChannel):
         )
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
         self._handler: Optional[OnNewMessage] = None  # set by blueprint(); runs failure turns
-        # `webhook_port`: the front's thread claims and counts what it hands over (`_handed`),
-        # Rasa's loop counts what it has queued (`_admitted`); each written by one thread.
-        self._front: Optional[WebhookFront] = None
-        self._front_store: IdempotencyStore = self.store
-        self._rasa_loop: Optional[asyncio.AbstractEventLoop] = None
-        self._handed = 0
-        self._admitted = 0
-        self._switch_interval: Optional[float] = None  # Python's, while the front shortens it
+        self._front: Optional[WebhookFront] = None  # `webhook_port`: its process
 
     # -- the LoopMessage client, created lazily inside the server's event loop ----------------
 
@@ -188,12 +175,22 @@ class IMessageInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            answer = await self._answer(
+            agent = getattr(request.app.ctx, "agent", None)
+
+            async def queue_here(
+                event: InboundEvent, key: Optional[str], body: bytes
+            ) -> Optional[Answer]:
+                return self._queue_here(event, key, agent)
+
+            answer = await answer_webhook(
+                self.config,
+                self.auth,
                 request.headers.get("Authorization"),
                 request.body or b"",
-                getattr(request.app.ctx, "agent", None),
-                self.store,
-                self._queue_here,
+                ready=lambda: agent is not None and _agent_ready(agent),
+                stopping=lambda: self._stopping,
+                store=self.store,
+                hand_over=queue_here,
             )
             return response.json(answer.body, status=answer.status)
 
@@ -216,14 +213,16 @@ class IMessageInput(InputChannel):
             threshold = raise_young_threshold()
             if threshold:
                 logger.info("GC: youngest generation collected every %d new objects", threshold)
-            self._start_front()
+            await self._start_front()
 
         @webhook.listener("before_server_stop")
         async def drain(app: Any, *_: Any) -> None:
             # Turns in flight finish (their delivery-failed follow-ups included); webhooks
             # arriving now get 503 and come back with LoopMessage's retry.
             self._stopping = True
-            await self._stop_front()  # what it acked is queued before the drain starts
+            if self._front is not None:  # what it acked is queued before the drain starts
+                self._front.report()
+                await self._front.close_port()
             await self.turns.drain(self.config.shutdown_timeout)
             # Typing indicators had the turns' grace period; one to a hung API must not
             # hold the shutdown.
@@ -231,6 +230,9 @@ class IMessageInput(InputChannel):
 
         @webhook.listener("after_server_stop")
         async def close(app: Any, *_: Any) -> None:
+            front, self._front = self._front, None
+            if front is not None:
+                await front.aclose()
             await self._leases.stop()
             if self._client is not None and self._owns_client:
                 await self._client.aclose()
@@ -248,167 +250,66 @@ class IMessageInput(InputChannel):
             "turns_pending": self.turns.pending,
         }
 
-    async def _answer(
-        self,
-        authorization: Optional[str],
-        body: bytes,
-        agent: Any,
-        store: IdempotencyStore,
-        hand_over: Callable[[InboundEvent, Optional[str], Any], Awaitable[Optional[Answer]]],
-    ) -> Answer:
-        """What a webhook is answered; `hand_over` queues its turn or says why it cannot.
-
-        Runs on Rasa's loop (Sanic's route) or on the front's (`webhook_port`), so it reads
-        only settings, flags and the store it is given.
-        """
-        if not self.auth.is_valid(authorization):
-            logger.warning("iMessage webhook rejected: missing or wrong Authorization header")
-            return _error(
-                401,
-                "missing or wrong Authorization header; it must equal the "
-                "webhook header set in the LoopMessage dashboard",
-            )
-        if len(body) > self.config.max_body_bytes:
-            return _error(
-                413,
-                f"body of {len(body)} bytes is over max_body_bytes ({self.config.max_body_bytes})",
-            )
-        try:
-            event = parse_webhook(body)
-        except PayloadError as exc:
-            logger.info("iMessage webhook refused: %s", exc)
-            return _error(400, str(exc))
-        logger.info(
-            "iMessage webhook %s id=%s message=%s from %s",
-            event.event,
-            event.webhook_id,
-            event.message_id,
-            mask_contact(event.contact),
-        )
-        if event.kind not in _TURN_EVENTS:
-            self._log_status(event)
-            return Answer(200)
-        if agent is None or not _agent_ready(agent):
-            return _error(503, "the Rasa model is not loaded yet; LoopMessage will retry")
-        if self._stopping:
-            return _error(503, "the bot is shutting down; LoopMessage will retry")
-        key = _dedupe_key(event)
-        if key is not None:
-            # The body goes along: a shared store hands it to another replica if this one
-            # dies before the turn has run (LoopMessage does not re-send what got a 200).
-            kept = body.decode("utf-8") if store.shared else None
-            try:
-                claim = await store.claim(key, kept)
-            except StoreUnavailable as exc:
-                logger.error("iMessage webhook deferred: the dedupe store failed: %s", exc)
-                return _error(503, "the dedupe store is unavailable; LoopMessage will retry")
-            if claim is Claim.DONE:
-                logger.info("iMessage webhook %s already handled: not answered twice", key)
-                return Answer(200, {"status": "duplicate"})
-            if claim is Claim.IN_PROGRESS:
-                return _error(409, "this webhook_id is being handled; retry later")
-        refused = await hand_over(event, key, agent)
-        if refused is not None:
-            if key is not None:
-                await store.release(key)
-            return refused
-        return self._accepted(event)
-
-    async def _queue_here(
-        self, event: InboundEvent, key: Optional[str], agent: Any
-    ) -> Optional[Answer]:
-        """On Rasa's loop: queue the turn now."""
+    def _queue_here(self, event: InboundEvent, key: Optional[str], agent: Any) -> Optional[Answer]:
+        """On Rasa's port: queue the turn now."""
         try:
             self._queue_turn(event, key, agent, self._handler)
         except QueueFull as exc:
             logger.error("iMessage webhook deferred: %s (max_queued_turns)", exc)
-            return _error(503, "too many turns waiting; LoopMessage will retry")
+            return error(503, "too many turns waiting; LoopMessage will retry")
         self._start_typing(event)
         return None
 
-    async def _hand_to_rasa(
-        self, event: InboundEvent, key: Optional[str], agent: Any
-    ) -> Optional[Answer]:
-        """On the front's loop: count the turn against `max_queued_turns`, then queue it on
-        Rasa's loop. The 200 goes out once the turn is scheduled there."""
-        loop = self._rasa_loop
-        if loop is None or loop.is_closed():
-            return _error(503, "the bot is shutting down; LoopMessage will retry")
-        waiting = self.turns.pending + self._handed - self._admitted
-        if waiting >= self.config.max_queued_turns:
-            logger.error(
-                "iMessage webhook deferred: %d turns are already waiting (max_queued_turns)",
-                waiting,
-            )
-            return _error(503, "too many turns waiting; LoopMessage will retry")
-        self._handed += 1
-        loop.call_soon_threadsafe(self._admit, event, key, agent)
-        return None
+    # -- `webhook_port`: webhooks answered by a process of their own --------------------------
 
-    def _admit(self, event: InboundEvent, key: Optional[str], agent: Any) -> None:
-        """On Rasa's loop: queue a turn the front has acked (room was counted there)."""
-        self._admitted += 1
+    async def _start_front(self) -> None:
+        if self.config.webhook_port is None or self._front is not None:
+            return
+        # Set first: a webhook may be handed over as soon as the port listens.
+        self._front = front = WebhookFront(self.config, self._front_turn, self._front_state)
         try:
-            self._queue_turn(event, key, agent, self._handler, reserved=True)
-        except Draining:  # not expected: the front stops before the drain starts
-            logger.error("iMessage webhook %s acked during shutdown: left to recovery", key)
-            if key is not None:
-                self._spawn(self.store.abandon(key))
-            return
-        self._start_typing(event)
-
-    def _start_front(self) -> None:
-        """`webhook_port`: answer webhooks on a thread of their own from now on."""
-        port = self.config.webhook_port
-        if port is None or self._front is not None:
-            return
-        self._rasa_loop = asyncio.get_running_loop()
-        front = WebhookFront(
+            port = await front.start()
+        except FrontError as exc:
+            self._front = None
+            logger.error("iMessage: %s; the server stops", exc)
+            raise
+        logger.info(
+            "iMessage webhooks answered on %s:%d/webhooks/%s/webhook (webhook_port), by process %s",
             self.config.webhook_host,
             port,
-            f"/webhooks/{CHANNEL_NAME}",
-            self._answer_on_front,
-            self._health,
-            max_body_bytes=self.config.max_body_bytes,
-            on_start=self._open_front_store,
-            on_stop=self._close_front_store,
-        )
-        try:
-            front.start()
-        except FrontError as exc:
-            logger.error("iMessage: %s; the server stops: choose a free port", exc)
-            raise
-        self._front = front
-        self._switch_interval = shorten_switch_interval()
-        if self._switch_interval is not None:
-            logger.info("GIL: threads switch after %g ms (webhook_port)", SWITCH_INTERVAL * 1000)
-        logger.info(
-            "iMessage webhooks answered on %s:%d/webhooks/%s/webhook (webhook_port), "
-            "on a thread of their own",
-            self.config.webhook_host,
-            front.port,
             CHANNEL_NAME,
+            front.pid,
         )
 
-    async def _stop_front(self) -> None:
-        front, self._front = self._front, None
-        if front is not None:
-            await front.stop()
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
+    def _front_state(self) -> Tuple[bool, bool, int]:
+        agent = self._agent()
+        return agent is not None and _agent_ready(agent), self._stopping, self.turns.pending
 
-    async def _answer_on_front(self, authorization: Optional[str], body: bytes) -> Answer:
-        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
-        return await self._answer(authorization, body, agent, self._front_store, self._hand_to_rasa)
+    def _front_turn(self, body: bytes, key: Optional[str], token: Optional[str]) -> None:
+        """A webhook the port's process has acked: its turn is queued here, come what may
+        (the process counted it against `max_queued_turns`)."""
+        front = self._front
+        claims: _Claims = FrontClaims(self.store, front) if front is not None else self.store
+        if key is not None:
+            self.store.adopt(key, token)  # a shared store's claim is held from here on
+        try:
+            event = parse_webhook(body)
+        except PayloadError:  # the process parsed it: not expected
+            logger.exception("iMessage webhook %s from the webhook port could not be read", key)
+            if key is not None:
+                self._spawn(claims.release(key))
+            return
+        try:
+            self._queue_turn(event, key, self._agent(), self._handler, claims=claims, reserved=True)
+        except Draining:  # not expected: the port closes before the drain starts
+            logger.error("iMessage webhook %s acked during shutdown: left to recovery", key)
+            if key is not None:
+                self._spawn(claims.abandon(key))
+            return
+        self._start_typing(event)
 
-    async def _open_front_store(self) -> None:
-        self._front_store = self.store.twin()
-
-    async def _close_front_store(self) -> None:
-        store, self._front_store = self._front_store, self.store
-        if store is not self.store:
-            await store.aclose()
+    def _agent(self) -> Any:
+        return getattr(getattr(self._app, "ctx", None), "agent", None)
 
     def _queue_turn(
         self,
@@ -417,6 +318,7 @@ class IMessageInput(InputChannel):
         agent: Any,
         on_new_message: Optional[OnNewMessage],
         *,
+        claims: Optional[_Claims] = None,
         reserved: bool = False,
     ) -> None:
         """Queue the turn of a claimed webhook; the claim ends with the turn, whatever happens.
@@ -426,20 +328,22 @@ class IMessageInput(InputChannel):
         it, the in-memory one leaves it to LoopMessage's retry).
         """
 
+        ends: _Claims = claims if claims is not None else self.store
+
         async def run() -> None:
             if on_new_message is None:
                 raise RuntimeError("the channel's blueprint was never built")
             await self._run_turn(event, agent, on_new_message)
             if key is not None:
-                await self.store.complete(key)
+                await ends.complete(key)
 
         async def failed() -> None:
             if key is not None:
-                await self.store.release(key)
+                await ends.release(key)
 
         async def cancelled() -> None:
             if key is not None:
-                await self.store.abandon(key)
+                await ends.abandon(key)
 
         self.turns.submit(
             conversation_of(event) or "unknown",
@@ -488,18 +392,6 @@ class IMessageInput(InputChannel):
                     item.key,
                     item.attempt,
                 )
-
-    def _accepted(self, event: InboundEvent) -> Answer:
-        """The 200 for a queued turn; the legacy API reads typing and read from it."""
-        seconds, read = self.config.typing_seconds, self.config.mark_read
-        if event.kind is not EventKind.message or self.config.api != "legacy":
-            return Answer(200)
-        body: Dict[str, Any] = {"status": "ok"}
-        if seconds:
-            body["typing"] = seconds
-        if read:
-            body["read"] = True
-        return Answer(200, body)
 
     def _start_typing(self, event: InboundEvent) -> None:
         """Current API: the typing indicator and read receipt are calls of their own."""
@@ -573,21 +465,15 @@ class IMessageInput(InputChannel):
                 "delivery-failed turn for %s dropped: queue full", mask_contact(conversation)
             )
 
-    def _log_status(self, event: InboundEvent) -> None:
-        if event.kind is EventKind.delivered:
-            logger.debug("iMessage %s delivered", event.message_id)
-        elif event.kind is EventKind.failed:
-            info = event.error
-            logger.warning(
-                "iMessage %s to %s failed: code %s: %s %s",
-                event.message_id,
-                mask_contact(event.contact),
-                event.error_code,
-                info.meaning if info else "",
-                info.hint if info else "",
-            )
-        else:
-            logger.info("iMessage event %s acknowledged (nothing to do)", event.event)
+
+class _Claims(Protocol):
+    """How a turn's claim ends: the store itself, or through the webhook port's process."""
+
+    async def complete(self, key: str) -> None: ...
+
+    async def release(self, key: str) -> None: ...
+
+    async def abandon(self, key: str) -> None: ...
 
 
 class LoopMessageInput(IMessageInput):
@@ -602,12 +488,6 @@ def _agent_ready(agent: Any) -> bool:
         except Exception:  # a stand-in agent in tests, or a future Rasa
             return True
     return True
-
-
-def _dedupe_key(event: InboundEvent) -> Optional[str]:
-    if event.webhook_id:
-        return event.webhook_id
-    return f"{event.event}:{event.message_id}" if event.message_id else None
 
 
 def _user_message(turn: TurnInput, output: IMessageOutput) -> UserMessage:
@@ -636,7 +516,3 @@ def _releasing(
             raise
 
     return job
-
-
-def _error(status: int, reason: str) -> Answer:
-    return Answer(status, {"error": reason})

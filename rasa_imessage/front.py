@@ -1,191 +1,229 @@
-"""LoopMessage's webhooks answered on a port and a thread of their own (`webhook_port`).
+"""`webhook_port`: LoopMessage's webhooks answered by a process of their own.
 
 Rasa computes each turn in stretches on its event loop, and Sanic answers a webhook only
-between two of them: a pipeline or an action-answer check that takes 30 ms makes the ack
-wait 30 ms. This front runs an aiohttp server on its own event loop in a thread. While
-Rasa's thread holds the GIL, the front gets it back within one switch interval, so an ack
-waits milliseconds whatever the bot computes. The front does everything that decides the
-answer (auth, parse, claim); only queueing the turn goes to Rasa's loop, after the answer
-is decided and before it is sent. No Rasa import here: the channel passes its callbacks.
+between two of them: a pipeline or a check of an action's answer that takes 30 ms makes the
+ack wait 30 ms. A thread with a loop of its own does not help much: it shares the GIL, and
+waits for it at each of its socket calls (BENCHMARKS.md's findings). So `WebhookFront`
+starts front_process.py, which decides each answer on a core of its own and sends each
+accepted webhook here as a frame before its 200 goes out; `on_turn` queues the turn. The
+bot's side reports its state (ready, stopping, turns pending) every half second, and the
+end of each handed-over turn's claim. A process that dies is started again after a second;
+LoopMessage retries what found the port closed meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import sys
-import threading
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Callable, Optional, Tuple
 
-from aiohttp import web
+from .config import IMessageConfig
+from .idempotency import IdempotencyStore
+from .loopmessage._child import start_child
+from .loopmessage._frames import frame, take_frames
 
-__all__ = ["SWITCH_INTERVAL", "Answer", "FrontError", "WebhookFront", "shorten_switch_interval"]
+__all__ = ["FrontClaims", "FrontError", "WebhookFront"]
 
 logger = logging.getLogger(__name__)
 
-# Every socket call of the front lets go of the GIL, and taking it back from a thread that
-# computes waits for the switch interval: Python's 5 ms made each ack wait several times
-# 5 ms (ack p99 64 ms with a bot whose turns compute 30 ms at a stretch; 11.0 ms at 0.5 ms,
-# 10.7 at 0.2, 8.6-9.0 at 0.1; BENCHMARKS.md's findings). It only matters while the front
-# waits for the GIL: an idle front costs Rasa's thread no switches.
-SWITCH_INTERVAL = 0.0001
-_PYTHONS_SWITCH_INTERVAL = 0.005
+_MODULE = "rasa_imessage.front_process"
+STATE_INTERVAL = 0.5  # seconds between the bot's state reports
+START_TIMEOUT = 30.0  # for the process to listen (it imports aiohttp and pydantic)
+STOP_TIMEOUT = 10.0  # for the webhooks in hand to be answered, then for the process to exit
+RESTART_DELAY = 1.0
 
-
-@dataclass(frozen=True)
-class Answer:
-    """A webhook's HTTP answer, whichever server sends it."""
-
-    status: int
-    body: Dict[str, Any] = field(default_factory=lambda: {"status": "ok"})
+OnTurn = Callable[[bytes, Optional[str], Optional[str]], None]  # body, dedupe key, token
+State = Callable[[], Tuple[bool, bool, int]]  # ready, stopping, turns pending
 
 
 class FrontError(RuntimeError):
-    """The front could not listen on its port (taken, or not allowed)."""
+    """The webhook port's process could not listen (port taken, or not allowed)."""
 
 
-Handle = Callable[[Optional[str], bytes], Awaitable[Answer]]
-Health = Callable[[], Dict[str, Any]]
-Hook = Callable[[], Awaitable[None]]
+class _Pipes(asyncio.SubprocessProtocol):
+    def __init__(self, on_turn: OnTurn) -> None:
+        loop = asyncio.get_running_loop()
+        self._on_turn = on_turn
+        self._buffer = bytearray()
+        self.stdin: Optional[asyncio.WriteTransport] = None
+        self.listening: asyncio.Future[Tuple[str, Any]] = loop.create_future()
+        self.stopped = loop.create_future()
+        self.gone = loop.create_future()  # stdout closed: no more frames
+        self.exited = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.stdin = transport.get_pipe_transport(0)  # type: ignore[attr-defined]
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self._buffer += data
+        for message in take_frames(self._buffer):
+            if message[0] == "turn":
+                self._on_turn(message[1], message[2], message[3])
+            elif message[0] in ("listening", "failed") and not self.listening.done():
+                self.listening.set_result((message[0], message[1]))
+            elif message[0] == "stopped" and not self.stopped.done():
+                self.stopped.set_result(None)
+
+    def send(self, message: Any) -> None:
+        if self.stdin is not None and not self.stdin.is_closing():
+            self.stdin.write(frame(message))
+
+    def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
+        if fd != 1:
+            return
+        for waiter in (self.listening, self.stopped):
+            if not waiter.done():
+                waiter.set_exception(ConnectionError("the webhook port's process exited"))
+                waiter.exception()  # retrieved: nobody may be waiting for it any more
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
 
 
 class WebhookFront:
-    """An aiohttp server on `host:port`, in a daemon thread with its own event loop.
+    """The process answering webhooks on `config.webhook_port`, seen from the bot's side."""
 
-    `handle(authorization, body)` and the hooks run on the front's loop, never on the
-    caller's: they must only touch state that is safe to share between threads.
-    """
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        prefix: str,
-        handle: Handle,
-        health: Health,
-        *,
-        max_body_bytes: int,
-        on_start: Optional[Hook] = None,
-        on_stop: Optional[Hook] = None,
-    ) -> None:
-        self.host = host
-        self.port = port  # the port bound, once started (0 asks the system for one)
-        self._prefix = prefix.rstrip("/")
-        self._handle = handle
-        self._health = health
-        self._max_body = max_body_bytes
-        self._on_start = on_start
-        self._on_stop = on_stop
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._runner: Optional[web.AppRunner] = None
-        self._thread: Optional[threading.Thread] = None
+    def __init__(self, config: IMessageConfig, on_turn: OnTurn, state: State) -> None:
+        self.config = config
+        self.port: Optional[int] = None
+        self._on_turn = on_turn
+        self._state = state
+        self._child: Optional[Tuple[asyncio.SubprocessTransport, _Pipes]] = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def pid(self) -> Optional[int]:
+        return self._child[0].get_pid() if self._child is not None else None
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Listen, or raise `FrontError` saying why not; returns once the port is bound."""
-        started: Future[None] = Future()
-        self._thread = threading.Thread(
-            target=self._serve, args=(started,), name="imessage-webhooks", daemon=True
-        )
-        self._thread.start()
+    async def start(self) -> int:
+        """Listen on the port, or raise `FrontError` saying why not; returns the port."""
+        await self._spawn()
+        self._run(self._report())
+        self._run(self._supervise())
+        assert self.port is not None
+        return self.port
+
+    def end(self, key: Optional[str], how: str) -> None:
+        """A handed-over turn's claim ends (`complete`, `release` or `abandon`)."""
+        if self._child is not None:
+            self._child[1].send(("end", key, how))
+
+    def report(self) -> None:
+        """Send the bot's state now (it goes every half second anyway)."""
+        if self._child is not None:
+            self._child[1].send(("state", *self._state()))
+
+    async def close_port(self) -> None:
+        """Stop taking webhooks; returns once every webhook it acked has reached `on_turn`."""
+        self._closing = True
+        if self._child is None:
+            return
+        pipes = self._child[1]
+        pipes.send(("stop",))
+        with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(pipes.stopped), STOP_TIMEOUT)
+
+    async def aclose(self) -> None:
+        """End the process (after `close_port`, and after the turns' claims have ended)."""
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        child, self._child = self._child, None
+        if child is None:
+            return
+        transport, pipes = child
+        if pipes.stdin is not None:
+            pipes.stdin.close()  # end of input: the process exits
+        await asyncio.wait({pipes.exited}, timeout=STOP_TIMEOUT)
+        if not pipes.exited.done():
+            logger.warning(
+                "iMessage webhook port process did not stop in %.0f s; killed", STOP_TIMEOUT
+            )
+            transport.kill()
+            await asyncio.wait({pipes.exited}, timeout=STOP_TIMEOUT)
+        transport.close()
+
+    # -- the process --------------------------------------------------------------------------
+
+    async def _spawn(self) -> None:
         try:
-            started.result(timeout)
+            transport, pipes = await start_child(lambda: _Pipes(self._on_turn), _MODULE)
         except OSError as exc:
-            self._thread.join(timeout)
-            raise FrontError(
-                f"webhook_port: cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
-            ) from exc
-
-    async def stop(self) -> None:
-        """Stop listening and let webhooks in hand be answered; then the thread ends."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if loop.is_running():
-            done = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-            await asyncio.wrap_future(done)
-        await asyncio.get_running_loop().run_in_executor(None, thread.join)
-        self._loop = self._thread = None
-
-    # -- the thread ---------------------------------------------------------------------------
-
-    def _serve(self, started: Future[None]) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
+            raise FrontError(f"webhook_port: cannot start its process: {exc}") from exc
+        level = logging.getLogger("rasa_imessage").getEffectiveLevel()
+        # The settings, secrets included, go in a frame: never on a command line `ps` shows.
+        pipes.send((self.config, level))
+        pipes.send(("state", *self._state()))
         try:
-            loop.run_until_complete(self._open())
-        except BaseException as exc:
-            started.set_exception(exc)
-            loop.close()
-            return
-        started.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
+            outcome, detail = await asyncio.wait_for(asyncio.shield(pipes.listening), START_TIMEOUT)
+        except (ConnectionError, asyncio.TimeoutError) as exc:
+            transport.kill()
+            transport.close()
+            raise FrontError(f"webhook_port: its process did not start ({exc})") from exc
+        if outcome == "failed":
+            pipes.stdin.close() if pipes.stdin is not None else None
+            await asyncio.wait({pipes.exited}, timeout=STOP_TIMEOUT)
+            transport.close()
+            host, port = self.config.webhook_host, self.config.webhook_port
+            raise FrontError(f"webhook_port: cannot listen on {host}:{port}: {detail}")
+        self.port = int(detail)
+        self._child = (transport, pipes)
 
-    async def _open(self) -> None:
-        # Bodies up to one byte over the limit are read, so the answer to a larger one is
-        # the channel's JSON 413, not aiohttp's text.
-        app = web.Application(client_max_size=self._max_body + 1)
-        app.router.add_post(self._prefix + "/webhook", self._webhook)
-        app.router.add_get(self._prefix + "/", self._status)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or ()
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
-        if self._on_start is not None:
-            await self._on_start()
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(STATE_INTERVAL)
+            self.report()
 
-    async def _shutdown(self) -> None:
-        try:
-            if self._runner is not None:
-                await self._runner.cleanup()  # closes the port, waits for handlers in hand
-                self._runner = None
-            if self._on_stop is not None:
-                await self._on_stop()
-        finally:
-            asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
+    async def _supervise(self) -> None:
+        """Start the process again when it dies; the port is closed until then."""
+        while not self._closing:
+            child = self._child
+            if child is not None:
+                await asyncio.shield(child[1].gone)
+                if self._closing:
+                    return
+                logger.error(
+                    "iMessage webhook port process %s exited (code %s); starting another",
+                    child[0].get_pid(),
+                    child[0].get_returncode(),
+                )
+                child[0].close()
+                self._child = None
+            await asyncio.sleep(RESTART_DELAY)
+            try:
+                await self._spawn()
+            except FrontError as exc:
+                logger.error("iMessage: %s", exc)
 
-    async def _webhook(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _json(Answer(413, {"error": f"body is over max_body_bytes ({self._max_body})"}))
-        try:
-            answer = await self._handle(request.headers.get("Authorization"), body)
-        except Exception:
-            logger.exception("iMessage webhook failed on the webhook port")
-            answer = Answer(500, {"error": "internal error; LoopMessage will retry"})
-        return _json(answer)
-
-    async def _status(self, request: web.Request) -> web.Response:
-        return _json(Answer(200, self._health()))
+    def _run(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
-def shorten_switch_interval() -> Optional[float]:
-    """Make the front's ack wait 0.1 ms, not 5, per GIL hand-over. Returns the interval to
-    restore when the front stops, or None when the application chose its own (left alone)."""
-    previous = sys.getswitchinterval()
-    if abs(previous - _PYTHONS_SWITCH_INTERVAL) > 1e-9:
-        return None
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    return previous
+class FrontClaims:
+    """Claims the webhook port's process made: a shared store's are ended here (the claim
+    was adopted), an in-memory one's in that process; it is told either way."""
 
+    def __init__(self, store: IdempotencyStore, front: WebhookFront) -> None:
+        self._store = store
+        self._front = front
 
-def _json(answer: Answer) -> web.Response:
-    return web.json_response(answer.body, status=answer.status)
+    async def complete(self, key: str) -> None:
+        await self._end(key, "complete")
+
+    async def release(self, key: str) -> None:
+        await self._end(key, "release")
+
+    async def abandon(self, key: str) -> None:
+        await self._end(key, "abandon")
+
+    async def _end(self, key: str, how: str) -> None:
+        if self._store.shared:
+            await getattr(self._store, how)(key)
+        self._front.end(key, how)

@@ -17,7 +17,6 @@ replica's `maintain` takes the claim over and hands back the body, so the turn r
 from __future__ import annotations
 
 import enum
-import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -92,18 +91,20 @@ class IdempotencyStore:
     async def aclose(self) -> None:
         return None
 
-    def twin(self) -> IdempotencyStore:
-        """This store for another thread's event loop (`webhook_port`): claims made there are
-        this store's to complete, release and renew."""
-        return self
+    def hand_over(self, key: str) -> Optional[str]:
+        """Give up holding the claim on `key` to another process (`webhook_port`); returns
+        what that process's `adopt` needs, None when the claim cannot move."""
+        return None
+
+    def adopt(self, key: str, token: Optional[str]) -> None:
+        """Hold the claim another process's `hand_over` gave up: renew it, end it."""
 
 
 class MemoryStore(IdempotencyStore):
     """In-process store with a TTL and a ceiling on entries (oldest dropped first).
 
     Entries are kept in insertion order; every entry lives for the same TTL, so the oldest
-    entry is also the first to expire and expiry is a cheap scan from the front. A lock
-    makes each call atomic: with `webhook_port`, claims come from the front's thread.
+    entry is also the first to expire and expiry is a cheap scan from the front.
     """
 
     def __init__(
@@ -119,7 +120,6 @@ class MemoryStore(IdempotencyStore):
         self._max = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, Tuple[str, float]] = OrderedDict()
-        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -139,24 +139,21 @@ class MemoryStore(IdempotencyStore):
             self._entries.popitem(last=False)
 
     async def claim(self, key: str, body: Optional[str] = None) -> Claim:
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            found = self._entries.get(key)
-            if found is not None and found[1] > now:
-                return Claim.DONE if found[0] == _DONE else Claim.IN_PROGRESS
-            self._put(key, _PENDING, self._lease)
-            return Claim.NEW
+        now = self._clock()
+        self._expire(now)
+        found = self._entries.get(key)
+        if found is not None and found[1] > now:
+            return Claim.DONE if found[0] == _DONE else Claim.IN_PROGRESS
+        self._put(key, _PENDING, self._lease)
+        return Claim.NEW
 
     async def complete(self, key: str) -> None:
-        with self._lock:
-            self._put(key, _DONE, self._ttl)
+        self._put(key, _DONE, self._ttl)
 
     async def release(self, key: str) -> None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None and found[0] == _PENDING:
-                del self._entries[key]
+        found = self._entries.get(key)
+        if found is not None and found[0] == _PENDING:
+            del self._entries[key]
 
 
 # Lua keeps each step atomic. Times come from the server (TIME), not from the replicas' clocks.
@@ -273,15 +270,8 @@ class RedisStore(IdempotencyStore):
     pending_key = "rasa_imessage:pending"
 
     def __init__(
-        self,
-        url: str,
-        ttl_seconds: int = 21600,
-        *,
-        lease_seconds: float = 60,
-        client: Any = None,
-        tokens: Optional[Dict[str, str]] = None,
+        self, url: str, ttl_seconds: int = 21600, *, lease_seconds: float = 60, client: Any = None
     ) -> None:
-        self._url = url
         if client is None:
             try:
                 import redis.asyncio as redis_asyncio
@@ -297,8 +287,7 @@ class RedisStore(IdempotencyStore):
         self._lease = lease_seconds
         self._lease_ms = max(1, int(lease_seconds * 1000))
         self.maintenance_interval = lease_seconds / 3
-        # key -> the pending value of this store's claim; shared with its twin
-        self._tokens: Dict[str, str] = {} if tokens is None else tokens
+        self._tokens: Dict[str, str] = {}  # key -> the pending value of this store's claim
 
     def _keys(self, key: str) -> List[str]:
         return [self.prefix + key, self.inbox_prefix + key, self.pending_key]
@@ -364,10 +353,12 @@ class RedisStore(IdempotencyStore):
         close = getattr(self._redis, "aclose", None) or self._redis.close
         await close()
 
-    def twin(self) -> RedisStore:
-        """A client of its own (a redis connection belongs to one event loop), the same claims:
-        one dict write per claim, which the GIL keeps whole."""
-        return RedisStore(self._url, self._ttl, lease_seconds=self._lease, tokens=self._tokens)
+    def hand_over(self, key: str) -> Optional[str]:
+        return self._tokens.pop(key, None)
+
+    def adopt(self, key: str, token: Optional[str]) -> None:
+        if token is not None:
+            self._tokens[key] = token
 
 
 def create_store(

@@ -168,7 +168,7 @@ OPTIONS: Tuple[Option, ...] = (
         "webhook_port",
         "int",
         None,
-        "also answer webhooks on this port, from a thread of their own, so an ack never "
+        "also answer webhooks on this port, from a process of their own, so an ack never "
         "waits for the bot's turns; point LoopMessage's webhook URL at it (default: off)",
         as_optional_int,
         minimum=1,

@@ -1,13 +1,16 @@
-"""`webhook_port`: webhooks answered by a thread of their own while Rasa's loop computes.
+"""`webhook_port`: webhooks answered by a process of their own while Rasa's loop computes.
 
 The channel runs inside Rasa's own app (`configure_app`) with a stand-in agent, as in
-test_channel.py; the front is a real aiohttp server on 127.0.0.1, posted to over HTTP.
+test_channel.py; the webhook port is the real process (front_process.py) on 127.0.0.1,
+posted to over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import threading
 from typing import Any, Dict, Iterator, List, Optional
@@ -22,7 +25,7 @@ from channel_kit import AUTH, inbound, make_app, send_webhook, served
 
 from rasa_imessage.channel import IMessageInput
 from rasa_imessage.config import ConfigError, load_config
-from rasa_imessage.front import Answer, FrontError, WebhookFront
+from rasa_imessage.front import FrontError, WebhookFront
 
 pytestmark = pytest.mark.rasa
 
@@ -43,8 +46,21 @@ def front_app(lm: LoopMessageStandIn, **credentials: Any) -> Any:
 
 def front_url(channel: IMessageInput) -> str:
     front = channel._front
-    assert front is not None and front.running, "the front is not running"
+    assert front is not None and front.port, "the webhook port's process is not running"
     return f"http://127.0.0.1:{front.port}"
+
+
+async def post_until(
+    http: httpx.AsyncClient, body: Any, refused: int, seconds: float = 10
+) -> httpx.Response:
+    """Post again while the answer is `refused`, as LoopMessage retries (the process learns
+    of the bot's state and of each claim's end a moment after the bot's process)."""
+    for _ in range(int(seconds / 0.05)):
+        response = await post_front(http, body)
+        if response.status_code != refused:
+            return response
+        await asyncio.sleep(0.05)
+    return response
 
 
 def hold_turns(bot: Any) -> asyncio.Event:
@@ -142,7 +158,7 @@ async def test_the_port_gives_the_same_answers_to_bad_and_repeated_webhooks(
         while_running = await post_front(http, inbound())
         held.set()
         await channel.turns.join()
-        after = await post_front(http, inbound())
+        after = await post_until(http, inbound(), refused=409)
         delivered = await post_front(
             http, {"event": "message_delivered", "message_id": "OUT-1", "webhook_id": "W-9",
                    "contact": "+13231112233"},
@@ -172,7 +188,7 @@ async def test_a_full_queue_is_counted_on_the_port_and_the_claim_is_released(
         refused = await post_front(http, second)
         held.set()
         await channel.turns.join()
-        retried = await post_front(http, second)  # LoopMessage's retry
+        retried = await post_until(http, second, refused=503)  # LoopMessage's retry
         await channel.turns.join()
     assert refused.status_code == 503 and "LoopMessage will retry" in refused.json()["error"]
     assert retried.status_code == 200
@@ -189,7 +205,7 @@ async def test_webhooks_wait_for_the_model_and_the_port_closes_with_the_server(
         async with httpx.AsyncClient(base_url=url) as http:
             loading = await post_front(http, inbound())
             bot.ready = True
-            ready = await post_front(http, inbound())
+            ready = await post_until(http, inbound(), refused=503)
         # Acked turns are queued before the drain, so this one runs before the stop.
     assert loading.status_code == 503 and "not loaded" in loading.json()["error"]
     assert ready.status_code == 200
@@ -208,7 +224,7 @@ async def test_with_a_shared_store_the_port_claims_in_redis_and_the_turn_complet
     async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
         assert (await post_front(http, inbound())).status_code == 200
         await channel.turns.join()
-        again = await post_front(http, inbound())
+        again = await post_until(http, inbound(), refused=409)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     assert client.get("rasa_imessage:webhook:W-1") == "done"
     assert client.zcard("rasa_imessage:pending") == 0
@@ -225,18 +241,42 @@ def taken_port() -> Iterator[int]:
 
 
 async def test_a_port_that_is_taken_is_named_in_the_error(taken_port: int) -> None:
-    async def handle(authorization: Optional[str], body: bytes) -> Answer:
-        return Answer(200)
+    config = load_config({"api_key": "k", "webhook_auth": "s", "webhook_port": str(taken_port),
+                          "webhook_host": "127.0.0.1"})  # fmt: skip
+    front = WebhookFront(config, lambda *_: None, lambda: (True, False, 0))
+    with pytest.raises(FrontError, match=rf"cannot listen on 127.0.0.1:{taken_port}: .*in use"):
+        await front.start()
+    assert front.pid is None
 
-    def health() -> Dict[str, Any]:
-        return {}
 
-    front = WebhookFront(
-        "127.0.0.1", taken_port, "/webhooks/imessage", handle, health, max_body_bytes=1024
-    )
-    with pytest.raises(FrontError, match=rf"webhook_port: cannot listen on 127.0.0.1:{taken_port}"):
-        front.start()
-    assert not front.running
+async def test_a_process_that_dies_is_started_again_and_the_port_answers(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = front_app(lm)
+    async with served(app):
+        front = channel._front
+        assert front is not None and front.pid is not None
+        first_pid = front.pid
+        os.kill(first_pid, signal.SIGKILL)
+        for _ in range(200):
+            if front.pid not in (None, first_pid):
+                break
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=front_url(channel)) as http:
+            answered = await post_until(http, inbound(), refused=503)
+            await channel.turns.join()
+    assert front.pid != first_pid
+    assert answered.status_code == 200 and len(bot.messages) == 1
+
+
+async def test_the_process_ends_with_the_server(lm: LoopMessageStandIn) -> None:
+    app, channel, _ = front_app(lm)
+    async with served(app):
+        assert channel._front is not None
+        pid = channel._front.pid
+    assert pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 @pytest.mark.parametrize(
@@ -257,31 +297,25 @@ def test_an_empty_port_means_off() -> None:
     assert config.webhook_port is None and config.webhook_host == "0.0.0.0"
 
 
-async def test_the_switch_interval_is_short_while_the_port_runs_then_python_s_again(
-    lm: LoopMessageStandIn,
+async def test_with_a_shared_store_a_failed_turn_releases_the_claim_the_port_made(
+    lm: LoopMessageStandIn, redis_url: str
 ) -> None:
-    import sys
+    """The port's process hands its Redis claim over; releasing it needs that claim's token,
+    so a retry of a webhook whose turn failed runs again instead of getting 409 until the
+    lease runs out."""
+    app, channel, bot = front_app(lm, dedupe_store=redis_url)
+    failures = [RuntimeError("the bot failed")]
 
-    app, _, _ = front_app(lm)
-    before = sys.getswitchinterval()
-    async with served(app):
-        while_running = sys.getswitchinterval()
-    assert before == pytest.approx(0.005)
-    assert while_running == pytest.approx(0.0001)
-    assert sys.getswitchinterval() == pytest.approx(0.005)
+    async def failing_once(message: Any) -> None:
+        bot.messages.append(message)
+        if failures:
+            raise failures.pop()
 
-
-async def test_a_switch_interval_the_application_set_is_left_alone(
-    lm: LoopMessageStandIn,
-) -> None:
-    import sys
-
-    app, _, _ = front_app(lm)
-    sys.setswitchinterval(0.002)
-    try:
-        async with served(app):
-            while_running = sys.getswitchinterval()
-        after = sys.getswitchinterval()
-    finally:
-        sys.setswitchinterval(0.005)
-    assert while_running == pytest.approx(0.002) and after == pytest.approx(0.002)
+    bot.agent.handle_message.side_effect = failing_once
+    async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
+        first = await post_front(http, inbound())
+        await channel.turns.join()
+        retry = await post_front(http, inbound())  # LoopMessage's retry
+        await channel.turns.join()
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert len(bot.messages) == 2

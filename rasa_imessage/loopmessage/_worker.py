@@ -28,11 +28,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
-import sys
 from dataclasses import asdict
 from typing import Any, Dict, Optional, Tuple
 
+from ._child import start_child
 from ._config import ClientConfig
 from ._errors import APIConnectionError, APITimeoutError
 from ._frames import frame, take_frames, unpack_error
@@ -44,7 +43,6 @@ __all__ = ["WorkerClient"]
 
 _log = logging.getLogger(__name__)
 _MODULE = "rasa_imessage.loopmessage._worker_process"  # the child's side
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _RETRY_FIELDS = ("max_retries", "first_delay", "max_delay", "retry_after_cap")
 # How long `aclose()` lets the child finish the calls it has in hand.
 CLOSE_TIMEOUT = 10.0
@@ -290,20 +288,7 @@ class WorkerClient:
             ) from exc
 
     async def _exec(self) -> Tuple[asyncio.SubprocessTransport, _Pipes]:
-        loop = asyncio.get_running_loop()
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, path]))}
-        transport, pipes = await loop.subprocess_exec(
-            lambda: _Pipes(self._stuck_after),
-            sys.executable,
-            "-m",
-            _MODULE,
-            stdin=-1,
-            stdout=-1,
-            stderr=None,
-            env=env,
-            start_new_session=True,  # Ctrl-C in the terminal is for the bot, which drains
-        )
+        transport, pipes = await start_child(lambda: _Pipes(self._stuck_after), _MODULE)
         retry = {name: getattr(self.retry, name) for name in _RETRY_FIELDS}
         level = logging.getLogger("rasa_imessage").getEffectiveLevel()
         pipes.send((asdict(self.config), retry, level))

@@ -4,25 +4,24 @@
 runs one `LoopMessageClient` and answers each call as a task of its own, so the calls run
 side by side, and each ping at once, to show that its loop still runs. It stops when its
 stdin closes, after the calls in hand have finished, and it ignores SIGINT and SIGTERM
-(see `_main`). The package never imports this module, so `-m` runs it exactly once.
+(see `_child`). The package never imports this module, so `-m` runs it exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import sys
 from typing import Any, Dict, Optional
 
+from ._child import run_child
 from ._client import LoopMessageClient
 from ._config import ClientConfig
 from ._errors import LoopMessageError
 from ._frames import frame, pack_error, take_frames
 from ._retry import RetryPolicy
 
-__all__ = ["run_child"]
+__all__ = ["run_worker"]
 
 _log = logging.getLogger(__name__)
 _ALIVE = frame(("alive", 0, None))  # the answer to a ping
@@ -94,32 +93,10 @@ def _client_from(config: Dict[str, Any], retry: Dict[str, Any], level: int) -> L
     return LoopMessageClient(ClientConfig(**config), retry=RetryPolicy(**retry))
 
 
-async def _main() -> None:
-    # The bot's process decides when this one stops (its stdin closes): a SIGTERM or SIGINT
-    # sent to the whole group while the bot drains its turns must not cut their replies off.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
-    loop = asyncio.get_running_loop()
-    frames_out = os.dup(1)
-    os.dup2(2, 1)  # whatever else prints to stdout lands on stderr, not in the frames
-    sys.stdout = sys.stderr
-    out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(frames_out, "wb", 0))
-    serve = _Serve(out)  # type: ignore[arg-type]
-    await loop.connect_read_pipe(lambda: serve, sys.stdin.buffer)
-    await serve.finish()
-    out.close()
-
-
-def run_child() -> None:
+def run_worker() -> None:
     """The child's whole life: serve calls until stdin closes."""
-    try:
-        import uvloop  # the bot's loop when Rasa runs it; faster for this many small calls
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - the standard loop works as well
-        pass
-    asyncio.run(_main())
+    run_child(_Serve)
 
 
 if __name__ == "__main__":
-    run_child()
+    run_worker()

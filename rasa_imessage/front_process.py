@@ -1,0 +1,181 @@
+"""The webhook port's process: `python -m rasa_imessage.front_process` (`webhook_port`).
+
+front.py starts it and talks to it over its stdin and stdout (frames, as the send worker
+does). It answers LoopMessage's webhooks with an aiohttp server on a loop no Rasa code runs
+on, so an ack never waits for a turn. It decides the whole answer (intake.py): auth, parse,
+the bot's readiness as the bot's process last reported it, the claim in its own dedupe
+store, room among `max_queued_turns`. Each accepted webhook goes to the bot's process as a
+frame before its 200 goes out. The bot's process reports back when each turn's claim ends.
+
+Frames in (from the bot's process): the settings first, then
+  ("state", ready, stopping, pending)  what the bot's process is doing, every half second;
+  ("end", key, how)                     a turn's claim ends: complete, release or abandon;
+  ("stop",)                             close the port, answer the webhooks in hand.
+Frames out: ("listening", port) or ("failed", reason) once; ("turn", body, key, token)
+for each accepted webhook; ("stopped",) once the port is closed. The process exits when
+its stdin closes, and ignores SIGINT and SIGTERM (the bot's process decides when it stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any, Optional, Set
+
+from aiohttp import web
+
+from .auth import WebhookAuth
+from .config import IMessageConfig
+from .idempotency import IdempotencyStore, create_store
+from .intake import Answer, answer_webhook, error
+from .loopmessage import InboundEvent
+from .loopmessage._child import run_child
+from .loopmessage._frames import frame, take_frames
+
+__all__ = ["run_front"]
+
+_log = logging.getLogger("rasa_imessage.front")
+
+
+class _Front(asyncio.Protocol):
+    """Reads the bot's frames from stdin; serves webhooks on the port."""
+
+    def __init__(self, out: asyncio.WriteTransport) -> None:
+        self._out = out
+        self._buffer = bytearray()
+        self._config: Optional[IMessageConfig] = None
+        self._auth = WebhookAuth(None)
+        self._store: Optional[IdempotencyStore] = None
+        self._runner: Optional[web.AppRunner] = None
+        self._ready = False
+        self._stopping = False
+        self._pending = 0  # turns in the bot's process, as last reported
+        self._handed = 0  # turns handed over whose claim has not ended yet
+        self._jobs: Set[asyncio.Task[None]] = set()
+        self.ended = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        for message in take_frames(self._buffer):
+            if self._config is None:
+                self._config = message[0]  # now: the frames after it are not settings
+                self._spawn(self._open(*message))
+            elif message[0] == "state":
+                _, self._ready, self._stopping, self._pending = message
+            elif message[0] == "end":
+                self._spawn(self._end(message[1], message[2]))
+            elif message[0] == "stop":
+                self._stopping = True
+                self._spawn(self._close_port())
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _open(self, config: IMessageConfig, level: int) -> None:
+        logging.basicConfig(
+            level=level,
+            stream=sys.stderr,
+            format="%(levelname)s %(name)s (webhook port) %(message)s",
+        )
+        secret = config.webhook_auth.get_secret_value() if config.webhook_auth else None
+        self._auth = WebhookAuth(secret)
+        self._store = create_store(
+            config.dedupe_store,
+            config.dedupe_ttl_seconds,
+            config.dedupe_max_entries,
+            config.dedupe_lease_seconds,
+        )
+        # Bodies one byte over the limit are read, so a larger one gets intake's JSON 413.
+        app = web.Application(client_max_size=config.max_body_bytes + 1)
+        app.router.add_post("/webhooks/imessage/webhook", self._webhook)
+        app.router.add_get("/webhooks/imessage/", self._status)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, config.webhook_host, config.webhook_port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            self._out.write(frame(("failed", exc.strerror or str(exc))))
+            return
+        self._runner = runner
+        server: Any = getattr(site, "_server", None)
+        port = server.sockets[0].getsockname()[1] if server and server.sockets else 0
+        self._out.write(frame(("listening", port)))
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        assert self._config is not None and self._store is not None
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            answer = error(413, f"body is over max_body_bytes ({self._config.max_body_bytes})")
+        else:
+            answer = await answer_webhook(
+                self._config,
+                self._auth,
+                request.headers.get("Authorization"),
+                body,
+                ready=lambda: self._ready,
+                stopping=lambda: self._stopping,
+                store=self._store,
+                hand_over=self._hand_over,
+            )
+        return web.json_response(answer.body, status=answer.status)
+
+    async def _hand_over(
+        self, event: InboundEvent, key: Optional[str], body: bytes
+    ) -> Optional[Answer]:
+        """Counted against `max_queued_turns` here, so what gets a 200 is always queued."""
+        assert self._config is not None and self._store is not None
+        waiting = self._pending + self._handed
+        if waiting >= self._config.max_queued_turns:
+            _log.error(
+                "iMessage webhook deferred: %d turns are already waiting (max_queued_turns)",
+                waiting,
+            )
+            return error(503, "too many turns waiting; LoopMessage will retry")
+        token = self._store.hand_over(key) if key is not None else None
+        self._handed += 1
+        self._out.write(frame(("turn", body, key, token)))
+        return None
+
+    async def _end(self, key: Optional[str], how: str) -> None:
+        """A handed-over turn's claim ends; a shared store's was ended by the bot already."""
+        self._handed = max(0, self._handed - 1)
+        if key is not None and self._store is not None and not self._store.shared:
+            await getattr(self._store, how)(key)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "channel": "imessage", "ready": self._ready})
+
+    async def _close_port(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()  # stops accepting, answers the webhooks in hand
+            self._runner = None
+        self._out.write(frame(("stopped",)))
+
+    async def finish(self) -> None:
+        """Stdin closed: the bot's process is done with this one."""
+        await self.ended
+        if self._runner is not None:
+            await self._runner.cleanup()
+        while self._jobs:
+            await asyncio.wait(list(self._jobs))
+        if self._store is not None:
+            await self._store.aclose()
+
+
+def run_front() -> None:
+    """The process's whole life: answer webhooks until stdin closes."""
+    run_child(_Front)
+
+
+if __name__ == "__main__":
+    run_front()

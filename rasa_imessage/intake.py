@@ -1,0 +1,149 @@
+"""What a webhook is answered: auth, size, parse, readiness, claim, then the turn handed on.
+
+One decision for both places that answer webhooks: the Sanic route on Rasa's port
+(channel.py) and the process of their own that `webhook_port` starts (front_process.py).
+No Rasa and no Sanic here; the caller says whether the bot is ready and hands the turn on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Dict, Optional
+
+from .auth import WebhookAuth
+from .config import IMessageConfig
+from .idempotency import Claim, IdempotencyStore, StoreUnavailable
+from .loopmessage import EventKind, InboundEvent, PayloadError, mask_contact, parse_webhook
+
+__all__ = [
+    "TURN_EVENTS",
+    "Answer",
+    "HandOver",
+    "answer_webhook",
+    "dedupe_key",
+    "error",
+]
+
+logger = logging.getLogger("rasa_imessage.channel")  # one logger name for every webhook line
+
+# Events that start a Rasa turn; every other event is acknowledged and logged.
+TURN_EVENTS = frozenset(
+    {EventKind.message, EventKind.reaction, EventKind.failed, EventKind.conversation_started}
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A webhook's HTTP answer, whichever server sends it."""
+
+    status: int
+    body: Dict[str, Any] = field(default_factory=lambda: {"status": "ok"})
+
+
+def error(status: int, reason: str) -> Answer:
+    return Answer(status, {"error": reason})
+
+
+# Queues the claimed webhook's turn (event, dedupe key, raw body), or says why it cannot.
+HandOver = Callable[[InboundEvent, Optional[str], bytes], Awaitable[Optional[Answer]]]
+
+
+async def answer_webhook(
+    config: IMessageConfig,
+    auth: WebhookAuth,
+    authorization: Optional[str],
+    body: bytes,
+    *,
+    ready: Callable[[], bool],
+    stopping: Callable[[], bool],
+    store: IdempotencyStore,
+    hand_over: HandOver,
+) -> Answer:
+    """The answer to one webhook; its turn is handed over before a 200 goes out."""
+    if not auth.is_valid(authorization):
+        logger.warning("iMessage webhook rejected: missing or wrong Authorization header")
+        return error(
+            401,
+            "missing or wrong Authorization header; it must equal the "
+            "webhook header set in the LoopMessage dashboard",
+        )
+    if len(body) > config.max_body_bytes:
+        return error(
+            413, f"body of {len(body)} bytes is over max_body_bytes ({config.max_body_bytes})"
+        )
+    try:
+        event = parse_webhook(body)
+    except PayloadError as exc:
+        logger.info("iMessage webhook refused: %s", exc)
+        return error(400, str(exc))
+    logger.info(
+        "iMessage webhook %s id=%s message=%s from %s",
+        event.event,
+        event.webhook_id,
+        event.message_id,
+        mask_contact(event.contact),
+    )
+    if event.kind not in TURN_EVENTS:
+        _log_status(event)
+        return Answer(200)
+    if not ready():
+        return error(503, "the Rasa model is not loaded yet; LoopMessage will retry")
+    if stopping():
+        return error(503, "the bot is shutting down; LoopMessage will retry")
+    key = dedupe_key(event)
+    if key is not None:
+        # The body goes along: a shared store hands it to another replica if this one
+        # dies before the turn has run (LoopMessage does not re-send what got a 200).
+        kept = body.decode("utf-8") if store.shared else None
+        try:
+            claim = await store.claim(key, kept)
+        except StoreUnavailable as exc:
+            logger.error("iMessage webhook deferred: the dedupe store failed: %s", exc)
+            return error(503, "the dedupe store is unavailable; LoopMessage will retry")
+        if claim is Claim.DONE:
+            logger.info("iMessage webhook %s already handled: not answered twice", key)
+            return Answer(200, {"status": "duplicate"})
+        if claim is Claim.IN_PROGRESS:
+            return error(409, "this webhook_id is being handled; retry later")
+    refused = await hand_over(event, key, body)
+    if refused is not None:
+        if key is not None:
+            await store.release(key)
+        return refused
+    return _accepted(config, event)
+
+
+def dedupe_key(event: InboundEvent) -> Optional[str]:
+    if event.webhook_id:
+        return event.webhook_id
+    return f"{event.event}:{event.message_id}" if event.message_id else None
+
+
+def _accepted(config: IMessageConfig, event: InboundEvent) -> Answer:
+    """The 200 for a queued turn; the legacy API reads typing and read from it."""
+    if event.kind is not EventKind.message or config.api != "legacy":
+        return Answer(200)
+    body: Dict[str, Any] = {"status": "ok"}
+    if config.typing_seconds:
+        body["typing"] = config.typing_seconds
+    if config.mark_read:
+        body["read"] = True
+    return Answer(200, body)
+
+
+def _log_status(event: InboundEvent) -> None:
+    if event.kind is EventKind.delivered:
+        logger.debug("iMessage %s delivered", event.message_id)
+    elif event.kind is EventKind.failed:
+        info = event.error
+        logger.warning(
+            "iMessage %s to %s failed: code %s: %s %s",
+            event.message_id,
+            mask_contact(event.contact),
+            event.error_code,
+            info.meaning if info else "",
+            info.hint if info else "",
+        )
+    else:
+        logger.info("iMessage event %s acknowledged (nothing to do)", event.event)
