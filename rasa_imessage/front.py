@@ -59,7 +59,10 @@ class _Pipes(asyncio.SubprocessProtocol):
         self._buffer += data
         for message in take_frames(self._buffer):
             if message[0] == "turn":
-                self._on_turn(message[1], message[2], message[3])
+                try:
+                    self._on_turn(message[1], message[2], message[3])
+                except Exception:  # a bug: the frames after this one must still be read
+                    logger.exception("iMessage webhook %s from the webhook port lost", message[2])
             elif message[0] in ("listening", "failed") and not self.listening.done():
                 self.listening.set_result((message[0], message[1]))
             elif message[0] == "stopped" and not self.stopped.done():
@@ -195,6 +198,8 @@ class WebhookFront:
                 child[0].close()
                 self._child = None
             await asyncio.sleep(RESTART_DELAY)
+            if self._closing:
+                return
             try:
                 await self._spawn()
             except FrontError as exc:

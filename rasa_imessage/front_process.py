@@ -79,6 +79,13 @@ class _Front(asyncio.Protocol):
         task.add_done_callback(self._jobs.discard)
 
     async def _open(self, config: IMessageConfig, level: int) -> None:
+        try:
+            await self._listen(config, level)
+        except Exception as exc:  # the bot's side must hear why, not wait for a timeout
+            _log.exception("iMessage webhook port could not start")
+            self._out.write(frame(("failed", f"{type(exc).__name__}: {exc}")))
+
+    async def _listen(self, config: IMessageConfig, level: int) -> None:
         logging.basicConfig(
             level=level,
             stream=sys.stderr,
@@ -117,16 +124,20 @@ class _Front(asyncio.Protocol):
         except web.HTTPRequestEntityTooLarge:
             answer = error(413, f"body is over max_body_bytes ({self._config.max_body_bytes})")
         else:
-            answer = await answer_webhook(
-                self._config,
-                self._auth,
-                request.headers.get("Authorization"),
-                body,
-                ready=lambda: self._ready,
-                stopping=lambda: self._stopping,
-                store=self._store,
-                hand_over=self._hand_over,
-            )
+            try:
+                answer = await answer_webhook(
+                    self._config,
+                    self._auth,
+                    request.headers.get("Authorization"),
+                    body,
+                    ready=lambda: self._ready,
+                    stopping=lambda: self._stopping,
+                    store=self._store,
+                    hand_over=self._hand_over,
+                )
+            except Exception:  # a bug: LoopMessage retries a 5xx, and the log says why
+                _log.exception("iMessage webhook failed on the webhook port")
+                answer = error(500, "internal error; LoopMessage will retry")
         return web.json_response(answer.body, status=answer.status)
 
     async def _hand_over(
