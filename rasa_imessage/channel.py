@@ -27,7 +27,7 @@ from .cancelling import cancel_and_wait
 from .collector import freeze_startup_objects, raise_young_threshold
 from .config import IMessageConfig, load_config
 from .cores import usable_cores
-from .front import FrontClaims, FrontError, WebhookFront
+from .front import FrontClaims, FrontError, FrontStore, WebhookFront
 from .hints import action_validation_hint
 from .idempotency import IdempotencyStore, Recovered, create_store
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
@@ -90,12 +90,7 @@ class IMessageInput(InputChannel):
                 "iMessage webhooks are NOT authenticated (allow_unauthenticated_webhooks: true): "
                 "anyone who finds the URL can talk as any contact. Set webhook_auth in production."
             )
-        self.store = store or create_store(
-            config.dedupe_store,
-            config.dedupe_ttl_seconds,
-            config.dedupe_max_entries,
-            config.dedupe_lease_seconds,
-        )
+        self.store = store or self._create_store(config)
         self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
         # Buttons on the table per conversation, so a reply needs no tracker read; not with
         # a shared store, where other replicas run some of the turns (offers.py).
@@ -117,6 +112,16 @@ class IMessageInput(InputChannel):
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
         self._handler: Optional[OnNewMessage] = None  # set by blueprint(); runs failure turns
         self._front: Optional[WebhookFront] = None  # `webhook_port`: its process
+
+    def _create_store(self, config: IMessageConfig) -> IdempotencyStore:
+        if config.webhook_port is not None and config.dedupe_store == "memory":
+            return FrontStore(lambda: self._front)  # one list for both ports, in the process
+        return create_store(
+            config.dedupe_store,
+            config.dedupe_ttl_seconds,
+            config.dedupe_max_entries,
+            config.dedupe_lease_seconds,
+        )
 
     # -- the LoopMessage client, created lazily inside the server's event loop ----------------
 

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .config import IMessageConfig
-from .idempotency import IdempotencyStore
+from .idempotency import Claim, IdempotencyStore, StoreUnavailable
 from .loopmessage._child import start_child
 from .loopmessage._frames import frame, take_frames
 
-__all__ = ["FrontClaims", "FrontError", "WebhookFront"]
+__all__ = ["FrontClaims", "FrontError", "FrontStore", "WebhookFront"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ STATE_INTERVAL = 0.5  # seconds between the bot's state reports
 START_TIMEOUT = 30.0  # for the process to listen (it imports aiohttp and pydantic)
 STOP_TIMEOUT = 10.0  # for the webhooks in hand to be answered, then for the process to exit
 RESTART_DELAY = 1.0
+CLAIM_TIMEOUT = 5.0  # a claim of Rasa's port: the process answers in microseconds
 
 OnTurn = Callable[[bytes, Optional[str], Optional[str]], None]  # body, dedupe key, token
 State = Callable[[], Tuple[bool, bool, int]]  # ready, stopping, turns pending
@@ -48,6 +50,7 @@ class _Pipes(asyncio.SubprocessProtocol):
         self._buffer = bytearray()
         self.stdin: Optional[asyncio.WriteTransport] = None
         self.listening: asyncio.Future[Tuple[str, Any]] = loop.create_future()
+        self.claims: Dict[int, asyncio.Future[str]] = {}  # claims of Rasa's port in hand
         self.stopped = loop.create_future()
         self.gone = loop.create_future()  # stdout closed: no more frames
         self.exited = loop.create_future()
@@ -67,6 +70,10 @@ class _Pipes(asyncio.SubprocessProtocol):
                 self.listening.set_result((message[0], message[1]))
             elif message[0] == "stopped" and not self.stopped.done():
                 self.stopped.set_result(None)
+            elif message[0] == "claimed":
+                waiter = self.claims.pop(message[1], None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(message[2])
 
     def send(self, message: Any) -> None:
         if self.stdin is not None and not self.stdin.is_closing():
@@ -79,6 +86,10 @@ class _Pipes(asyncio.SubprocessProtocol):
             if not waiter.done():
                 waiter.set_exception(ConnectionError("the webhook port's process exited"))
                 waiter.exception()  # retrieved: nobody may be waiting for it any more
+        claims, self.claims = self.claims, {}
+        for waiter in claims.values():
+            if not waiter.done():
+                waiter.set_exception(StoreUnavailable("the webhook port's process exited"))
         if not self.gone.done():
             self.gone.set_result(None)
 
@@ -97,6 +108,7 @@ class WebhookFront:
         self._state = state
         self._child: Optional[Tuple[asyncio.SubprocessTransport, _Pipes]] = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._calls = itertools.count(1)
         self._closing = False
 
     @property
@@ -110,6 +122,25 @@ class WebhookFront:
         self._run(self._supervise())
         assert self.port is not None
         return self.port
+
+    async def claim(self, key: str) -> Claim:
+        """A claim of Rasa's port, made in the process's store (`FrontStore`)."""
+        if self._child is None:
+            raise StoreUnavailable("the webhook port's process is not running")
+        pipes = self._child[1]
+        call = next(self._calls)
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        pipes.claims[call] = waiter
+        pipes.send(("claim", call, key))
+        try:
+            outcome = await asyncio.wait_for(waiter, CLAIM_TIMEOUT)
+        except asyncio.TimeoutError:
+            pipes.claims.pop(call, None)
+            raise StoreUnavailable("the webhook port's process did not answer a claim") from None
+        try:
+            return Claim(outcome)
+        except ValueError:
+            raise StoreUnavailable(outcome) from None
 
     def end(self, key: Optional[str], how: str) -> None:
         """A handed-over turn's claim ends (`complete`, `release` or `abandon`)."""
@@ -232,3 +263,33 @@ class FrontClaims:
         if self._store.shared:
             await getattr(self._store, how)(key)
         self._front.end(key, how)
+
+
+class FrontStore(IdempotencyStore):
+    """`dedupe_store: memory` with `webhook_port`: the port's process keeps the one list of
+    handled webhooks, and Rasa's port claims and ends its turns there too, so a webhook
+    retried at the other port is still recognised. While the process restarts, claims
+    fail as a Redis outage does: 503, and LoopMessage retries."""
+
+    def __init__(self, front: Callable[[], Optional[WebhookFront]]) -> None:
+        self._front = front
+
+    async def claim(self, key: str, body: Optional[str] = None) -> Claim:
+        front = self._front()
+        if front is None:
+            raise StoreUnavailable("the webhook port's process is not running")
+        return await front.claim(key)
+
+    async def complete(self, key: str) -> None:
+        self._end(key, "complete")
+
+    async def release(self, key: str) -> None:
+        self._end(key, "release")
+
+    async def abandon(self, key: str) -> None:
+        self._end(key, "abandon")
+
+    def _end(self, key: str, how: str) -> None:
+        front = self._front()
+        if front is not None:
+            front.end(key, how)

@@ -9,10 +9,12 @@ frame before its 200 goes out. The bot's process reports back when each turn's c
 
 Frames in (from the bot's process): the settings first, then
   ("state", ready, stopping, pending)  what the bot's process is doing, every half second;
+  ("claim", call, key)                  a claim made on Rasa's port, in this store;
   ("end", key, how)                     a turn's claim ends: complete, release or abandon;
   ("stop",)                             close the port, answer the webhooks in hand.
 Frames out: ("listening", port) or ("failed", reason) once; ("turn", body, key, token)
-for each accepted webhook; ("stopped",) once the port is closed. The process exits when
+for each accepted webhook; ("claimed", call, outcome) for each claim; ("stopped",) once
+the port is closed. The process exits when
 its stdin closes, and ignores SIGINT and SIGTERM (the bot's process decides when it stops).
 """
 
@@ -27,7 +29,7 @@ from aiohttp import web
 
 from .auth import WebhookAuth
 from .config import IMessageConfig
-from .idempotency import IdempotencyStore, create_store
+from .idempotency import IdempotencyStore, StoreUnavailable, create_store
 from .intake import Answer, answer_webhook, error
 from .loopmessage import InboundEvent
 from .loopmessage._child import run_child
@@ -51,7 +53,7 @@ class _Front(asyncio.Protocol):
         self._ready = False
         self._stopping = False
         self._pending = 0  # turns in the bot's process, as last reported
-        self._handed = 0  # turns handed over whose claim has not ended yet
+        self._handed: Set[str] = set()  # turns handed over whose claim has not ended yet
         self._jobs: Set[asyncio.Task[None]] = set()
         self.ended = asyncio.get_running_loop().create_future()
 
@@ -65,6 +67,8 @@ class _Front(asyncio.Protocol):
                 _, self._ready, self._stopping, self._pending = message
             elif message[0] == "end":
                 self._spawn(self._end(message[1], message[2]))
+            elif message[0] == "claim":
+                self._spawn(self._claim(message[1], message[2]))
             elif message[0] == "stop":
                 self._stopping = True
                 self._spawn(self._close_port())
@@ -145,7 +149,7 @@ class _Front(asyncio.Protocol):
     ) -> Optional[Answer]:
         """Counted against `max_queued_turns` here, so what gets a 200 is always queued."""
         assert self._config is not None and self._store is not None
-        waiting = self._pending + self._handed
+        waiting = self._pending + len(self._handed)
         if waiting >= self._config.max_queued_turns:
             _log.error(
                 "iMessage webhook deferred: %d turns are already waiting (max_queued_turns)",
@@ -153,15 +157,25 @@ class _Front(asyncio.Protocol):
             )
             return error(503, "too many turns waiting; LoopMessage will retry")
         token = self._store.hand_over(key) if key is not None else None
-        self._handed += 1
+        if key is not None:
+            self._handed.add(key)
         self._out.write(frame(("turn", body, key, token)))
         return None
 
-    async def _end(self, key: Optional[str], how: str) -> None:
+    async def _end(self, key: str, how: str) -> None:
         """A handed-over turn's claim ends; a shared store's was ended by the bot already."""
-        self._handed = max(0, self._handed - 1)
+        self._handed.discard(key)
         if key is not None and self._store is not None and not self._store.shared:
             await getattr(self._store, how)(key)
+
+    async def _claim(self, call: int, key: str) -> None:
+        """A claim of Rasa's port: one list of handled webhooks for both ports."""
+        assert self._store is not None
+        try:
+            outcome = (await self._store.claim(key)).value
+        except StoreUnavailable as exc:
+            outcome = f"unavailable: {exc}"
+        self._out.write(frame(("claimed", call, outcome)))
 
     async def _status(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "channel": "imessage", "ready": self._ready})

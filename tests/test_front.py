@@ -319,3 +319,39 @@ async def test_with_a_shared_store_a_failed_turn_releases_the_claim_the_port_mad
         await channel.turns.join()
     assert (first.status_code, retry.status_code) == (200, 200)
     assert len(bot.messages) == 2
+
+
+async def test_both_ports_keep_one_list_of_handled_webhooks(lm: LoopMessageStandIn) -> None:
+    """With the in-memory store, Rasa's port claims in the port's process: a webhook whose
+    retry lands on the other port (the URL was changed meanwhile) runs one turn."""
+    app, channel, bot = front_app(lm)
+    held = hold_turns(bot)
+    on_rasa = inbound("first", webhook_id="W-RASA", message_id="M-RASA")
+    on_port = inbound("second", webhook_id="W-PORT", message_id="M-PORT")
+    async with served(app) as rasa, httpx.AsyncClient(base_url=front_url(channel)) as port:
+        first = await send_webhook(rasa, on_rasa)
+        second = await post_front(port, on_port)
+        running_elsewhere = [
+            (await post_front(port, on_rasa)).status_code,
+            (await send_webhook(rasa, on_port)).status_code,
+        ]
+        held.set()
+        await channel.turns.join()
+        done_elsewhere = [
+            (await post_until(port, on_rasa, refused=409)).json(),
+            (await send_webhook(rasa, on_port)).json(),
+        ]
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert running_elsewhere == [409, 409]
+    assert done_elsewhere == [{"status": "duplicate"}] * 2
+    assert sorted(message.text for message in bot.messages) == ["first", "second"]
+
+
+async def test_claims_on_rasas_port_are_deferred_while_the_process_is_down() -> None:
+    """Restarting, the process holds the list: Rasa's port answers 503 meanwhile, as when
+    Redis is down, and LoopMessage retries."""
+    from rasa_imessage.front import FrontStore
+    from rasa_imessage.idempotency import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable, match="not running"):
+        await FrontStore(lambda: None).claim("W-1")
