@@ -173,9 +173,14 @@ def test_check_confirms_keys_and_the_webhook_round_trip(stack: BotStack) -> None
 def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Path) -> None:
     """`webhook_port`: a real `rasa run` answers LoopMessage's webhooks from a thread of
     its own; the emulator posts them there, and the replies still reach the contact."""
+    import asyncio
+
     import httpx
     from rasa_bot import WEBHOOK_PATH
     from servers import free_port
+
+    from rasa_imessage.checks import check_credentials
+    from rasa_imessage.demo import credentials_yaml
 
     port = free_port()
     extra = f"  webhook_port: {port}\n  webhook_host: 127.0.0.1\n"
@@ -191,8 +196,12 @@ def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Pa
         replies(stack, contact, "Here is what I can show you")
         again = httpx.post(front + WEBHOOK_PATH, json=webhook, headers=headers, timeout=15)
         wrong = httpx.post(front + WEBHOOK_PATH, json=webhook, headers={"Authorization": "x"})
+        block = yaml.safe_load(credentials_yaml("current", stack.emulator_url, stack.webhook_auth))
+        report = asyncio.run(check_credentials(block["rasa_imessage.IMessageInput"],
+                                               online=False, bot_url=front))  # fmt: skip
         log = stack.log()
     assert greeting["text"]
     assert first.status_code == 200 and again.json() == {"status": "duplicate"}
     assert wrong.status_code == 401
+    assert report.ok, report.render()  # `rasa-imessage check --bot-url` works on the port
     assert f"answered on 127.0.0.1:{port}/webhooks/imessage/webhook" in log
