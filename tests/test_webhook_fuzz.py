@@ -2,7 +2,8 @@
 
 Random JSON, mutated LoopMessage webhooks of both generations, wrong types, huge strings,
 deep nesting, invalid UTF-8, wrong content types and oversized bodies go through
-`configure_app`'s ASGI app. The properties: every answer is a 200, or a 4xx whose JSON body
+`configure_app`'s ASGI app, and again through `webhook_port`'s process over HTTP. The
+properties: every answer is a 200, or a 4xx whose JSON body
 names the reason on one line; no turn crashes (the runner logs a crash as an ERROR); once the
 turns are joined, nothing is pending and no task is left behind. The turns' replies go to
 the LoopMessage stand-in on 127.0.0.1, served from a thread of its own (see ServedAppThread).
@@ -12,17 +13,21 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 from channel_kit import AUTH, ServedAppThread
 from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
+from servers import free_port
 
 pytestmark = pytest.mark.rasa
+
+Poster = Callable[..., Any]  # (content, headers) -> the response
 
 MAX_BODY = 4096
 REFUSALS = {400: "bad body", 401: "auth", 413: "too large"}
@@ -157,21 +162,39 @@ class Errors(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture(scope="module")
-def endpoint(figures_log) -> Iterator[Tuple[ServedAppThread, Any, Any, Errors, Dict[int, int]]]:
+@pytest.fixture(scope="module", params=["rasa's port", "webhook_port"])
+def endpoint(
+    request: pytest.FixtureRequest, figures_log: Any
+) -> Iterator[Tuple[Poster, Any, Any, Errors, Dict[int, int]]]:
     errors = Errors()
     logging.getLogger().addHandler(errors)
     lm = LoopMessageStandIn()
     lm.post(SEND_PATH).respond(200, json={"message_id": "OUT"})
     lm.post(TYPING_PATH).respond(200, json={})
-    with ServedAppThread({"max_body_bytes": MAX_BODY}, lm=lm) as (served, channel, bot):
+    settings: Dict[str, Any] = {"max_body_bytes": MAX_BODY}
+    if request.param == "webhook_port":
+        settings.update(webhook_port=free_port(), webhook_host="127.0.0.1")
+    with ServedAppThread(settings, lm=lm) as (served, channel, bot), httpx.Client() as http:
         statuses: Dict[int, int] = {}
-        yield served, channel, bot, errors, statuses
+        front = channel._front
+        if front is None:
+            poster: Poster = served.post
+        else:
+            url = f"http://127.0.0.1:{front.port}/webhooks/imessage/webhook"
+
+            def poster(content: Any, headers: Optional[Dict[str, Any]] = None) -> Any:
+                try:
+                    return http.post(url, content=content, headers=headers or {})
+                except httpx.LocalProtocolError:  # a header no client can put on the wire
+                    assume(False)
+
+        yield poster, channel, bot, errors, statuses
         served.run(channel.turns.join())
         served.run(_side_tasks_done(channel))
         assert channel.turns.pending == 0 and channel.turns.conversations == 0
         assert not channel._side_tasks
-        assert served.run(_other_tasks()) == 0, "tasks left behind on the app's loop"
+        own = len(front._tasks) if front is not None else 0  # its reports, its supervisor
+        assert served.run(_other_tasks()) == own, "tasks left behind on the app's loop"
     logging.getLogger().removeHandler(errors)
     assert lm.sends() and not lm.unrouted  # the turns' replies reached the stand-in
     unanswered = [r.getMessage() for r in errors.records if r.name == "rasa_imessage.outbound"
@@ -180,7 +203,7 @@ def endpoint(figures_log) -> Iterator[Tuple[ServedAppThread, Any, Any, Errors, D
     crashes = [r.getMessage() for r in errors.records if r.name != "rasa_imessage.outbound"]
     assert crashes == [], crashes
     figures_log(
-        "webhook fuzzing",
+        f"webhook fuzzing on {request.param}",
         requests=sum(statuses.values()),
         **{f"answered_{status}": count for status, count in sorted(statuses.items())},
         answered_500=0,
@@ -202,8 +225,8 @@ async def _other_tasks() -> int:
 
 
 def check(endpoint: Any, content: Any, headers: Optional[Dict[str, Any]] = None) -> int:
-    served, _, _, _, statuses = endpoint
-    response = served.post(content, headers={"Authorization": AUTH, **(headers or {})})
+    post, _, _, _, statuses = endpoint
+    response = post(content, headers={"Authorization": AUTH, **(headers or {})})
     status = response.status_code
     statuses[status] = statuses.get(status, 0) + 1
     assert status in (200, 409, *REFUSALS), (status, response.text[:300])
@@ -248,11 +271,19 @@ def test_broken_bytes_are_answered_without_a_500(endpoint, content, content_type
 )
 @given(auth=AUTH_HEADERS, body=st.sampled_from(SAMPLES))
 def test_any_authorization_but_the_exact_value_is_401(endpoint, auth, body):
-    served = endpoint[0]
-    response = served.post(json.dumps(body), headers={"Authorization": auth})
+    post = endpoint[0]
+    response = post(json.dumps(body), headers={"Authorization": auth})
     endpoint[4][response.status_code] = endpoint[4].get(response.status_code, 0) + 1
     if auth == AUTH:
         assert response.status_code in (200, 409)
+    elif not _legal_field_value(auth) and response.status_code == 400:
+        pass  # over a socket, aiohttp refuses the request itself, before the channel
     else:
         assert response.status_code == 401
         assert "Authorization" in response.json()["error"]
+
+
+def _legal_field_value(value: Any) -> bool:
+    """RFC 9110: visible characters, space, tab and bytes from 0x80; no other controls."""
+    raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+    return all(byte in (9, 32) or 33 <= byte <= 126 or byte >= 128 for byte in raw)
