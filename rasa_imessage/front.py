@@ -109,6 +109,7 @@ class WebhookFront:
         self._child: Optional[Tuple[asyncio.SubprocessTransport, _Pipes]] = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls = itertools.count(1)
+        self._queued: set[str] = set()  # keys of turns it handed over, claims not ended
         self._closing = False
 
     @property
@@ -143,14 +144,26 @@ class WebhookFront:
             raise StoreUnavailable(outcome) from None
 
     def end(self, key: Optional[str], how: str) -> None:
-        """A handed-over turn's claim ends (`complete`, `release` or `abandon`)."""
+        """A turn's claim ends (`complete`, `release` or `abandon`)."""
+        if key is not None:
+            self._queued.discard(key)
         if self._child is not None:
             self._child[1].send(("end", key, how))
 
     def report(self) -> None:
         """Send the bot's state now (it goes every half second anyway)."""
         if self._child is not None:
-            self._child[1].send(("state", *self._state()))
+            self._child[1].send(self._state_frame())
+
+    def _state_frame(self) -> Tuple[str, bool, bool, int]:
+        """The process counts its own turns until their claims end: not twice."""
+        ready, stopping, pending = self._state()
+        return "state", ready, stopping, max(0, pending - len(self._queued))
+
+    def _turn(self, body: bytes, key: Optional[str], token: Optional[str]) -> None:
+        if key is not None:
+            self._queued.add(key)
+        self._on_turn(body, key, token)
 
     async def close_port(self) -> None:
         """Stop taking webhooks; returns once every webhook it acked has reached `on_turn`."""
@@ -186,13 +199,14 @@ class WebhookFront:
 
     async def _spawn(self) -> None:
         try:
-            transport, pipes = await start_child(lambda: _Pipes(self._on_turn), _MODULE)
+            transport, pipes = await start_child(lambda: _Pipes(self._turn), _MODULE)
         except OSError as exc:
             raise FrontError(f"webhook_port: cannot start its process: {exc}") from exc
         level = logging.getLogger("rasa_imessage").getEffectiveLevel()
         # The settings, secrets included, go in a frame: never on a command line `ps` shows.
         pipes.send((self.config, level))
-        pipes.send(("state", *self._state()))
+        self._queued.clear()  # a new process counts none of them: they count as pending
+        pipes.send(self._state_frame())
         try:
             outcome, detail = await asyncio.wait_for(asyncio.shield(pipes.listening), START_TIMEOUT)
         except (ConnectionError, asyncio.TimeoutError) as exc:

@@ -355,3 +355,25 @@ async def test_claims_on_rasas_port_are_deferred_while_the_process_is_down() -> 
 
     with pytest.raises(StoreUnavailable, match="not running"):
         await FrontStore(lambda: None).claim("W-1")
+
+
+async def test_a_turn_from_the_port_counts_once_against_max_queued_turns(
+    lm: LoopMessageStandIn,
+) -> None:
+    """The bot's process reports its pending turns without those the port's process
+    counts itself; counted twice, the second webhook here would get 503."""
+    app, channel, bot = front_app(lm, max_queued_turns="2")
+    held = hold_turns(bot)
+    second = inbound("again", contact="+13239998877", message_id="M-2", webhook_id="W-2")
+    async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
+        first = await post_front(http, inbound())
+        for _ in range(100):  # the turn is running: one pending in the bot's process
+            if bot.messages:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.7)  # past a state report (every 0.5 s)
+        accepted = await post_front(http, second)
+        held.set()
+        await channel.turns.join()
+    assert (first.status_code, accepted.status_code) == (200, 200)
+    assert [message.text for message in bot.messages] == ["hi", "again"]
