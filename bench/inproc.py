@@ -10,11 +10,11 @@ client, and the typing/read call. LoopMessage is bench/standin.py in a process o
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, Iterable, Optional
+from types import SimpleNamespace
+from typing import Any, Dict, Iterable
 
 from rasa_imessage.channel import IMessageInput
 from rasa_imessage.config import load_config
-from rasa_imessage.intake import Answer, answer_webhook
 from rasa_imessage.loopmessage import LoopMessageClient, RetryPolicy
 
 __all__ = ["GREETING", "Harness"]
@@ -47,21 +47,14 @@ class Harness:
         config = load_config(settings)
         client = LoopMessageClient(config.client_config(), retry=RetryPolicy(0))
         self.channel = IMessageInput(config, client=client)
-        self.channel._handler = _answer  # what the blueprint sets under Rasa
-        self.agent = _Agent()
+        # What the blueprint and the server's start set under Rasa.
+        self.channel._handler = _answer
+        self.channel._app = SimpleNamespace(ctx=SimpleNamespace(agent=_Agent()))
         self.statuses: Dict[int, int] = {}
 
     async def post(self, body: bytes) -> int:
         """What the channel's Sanic route does with one webhook, without Sanic."""
-        channel, agent = self.channel, self.agent
-
-        async def queue_here(event: Any, key: Optional[str], _: bytes) -> Optional[Answer]:
-            return channel._queue_here(event, key, agent)
-
-        answer = await answer_webhook(
-            channel.config, channel.auth, AUTH, body, ready=agent.is_ready,
-            stopping=lambda: False, store=channel.store, hand_over=queue_here,
-        )  # fmt: skip
+        answer = await self.channel._answer_here(AUTH, body)
         self.statuses[answer.status] = self.statuses.get(answer.status, 0) + 1
         return answer.status
 

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Protocol, Set, Tuple
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Set, Tuple
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -27,7 +27,7 @@ from .cancelling import cancel_and_wait
 from .collector import freeze_startup_objects, raise_young_threshold
 from .config import IMessageConfig, load_config
 from .cores import usable_cores
-from .front import FrontClaims, FrontError, FrontStore, WebhookFront
+from .front import FrontError, FrontStore, WebhookFront
 from .hints import action_validation_hint
 from .idempotency import IdempotencyStore, Recovered, create_store
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
@@ -180,22 +180,8 @@ class IMessageInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            agent = getattr(request.app.ctx, "agent", None)
-
-            async def queue_here(
-                event: InboundEvent, key: Optional[str], body: bytes
-            ) -> Optional[Answer]:
-                return self._queue_here(event, key, agent)
-
-            answer = await answer_webhook(
-                self.config,
-                self.auth,
-                request.headers.get("Authorization"),
-                request.body or b"",
-                ready=lambda: agent is not None and _agent_ready(agent),
-                stopping=lambda: self._stopping,
-                store=self.store,
-                hand_over=queue_here,
+            answer = await self._answer_here(
+                request.headers.get("Authorization"), request.body or b""
             )
             return response.json(answer.body, status=answer.status)
 
@@ -255,10 +241,24 @@ class IMessageInput(InputChannel):
             "turns_pending": self.turns.pending,
         }
 
-    def _queue_here(self, event: InboundEvent, key: Optional[str], agent: Any) -> Optional[Answer]:
-        """On Rasa's port: queue the turn now."""
+    async def _answer_here(self, authorization: Optional[str], body: bytes) -> Answer:
+        """A webhook on Rasa's port: answered on this loop, its turn queued at once."""
+        return await answer_webhook(
+            self.config,
+            self.auth,
+            authorization,
+            body,
+            ready=self._ready,
+            stopping=self._is_stopping,
+            store=self.store,
+            hand_over=self._queue_here,
+        )
+
+    async def _queue_here(
+        self, event: InboundEvent, key: Optional[str], body: bytes
+    ) -> Optional[Answer]:
         try:
-            self._queue_turn(event, key, agent, self._handler)
+            self._queue_turn(event, key)
         except QueueFull as exc:
             logger.error("iMessage webhook deferred: %s (max_queued_turns)", exc)
             return error(503, "too many turns waiting; LoopMessage will retry")
@@ -287,44 +287,42 @@ class IMessageInput(InputChannel):
         )
 
     def _front_state(self) -> Tuple[bool, bool, int]:
-        agent = self._agent()
-        return agent is not None and _agent_ready(agent), self._stopping, self.turns.pending
+        return self._ready(), self._stopping, self.turns.pending
 
     def _front_turn(self, body: bytes, key: Optional[str], token: Optional[str]) -> None:
         """A webhook the port's process has acked: its turn is queued here, come what may
-        (the process counted it against `max_queued_turns`)."""
-        front = self._front
-        claims: _Claims = FrontClaims(self.store, front) if front is not None else self.store
+        (the process counted it against `max_queued_turns`). Its claim is this process's
+        store's to end: adopted from Redis, or `FrontStore`'s, which ends it over there."""
         if key is not None:
-            self.store.adopt(key, token)  # a shared store's claim is held from here on
+            self.store.adopt(key, token)
         try:
             event = parse_webhook(body)
         except PayloadError:  # the process parsed it: not expected
             logger.exception("iMessage webhook %s from the webhook port could not be read", key)
             if key is not None:
-                self._spawn(claims.release(key))
+                self._spawn(self.store.release(key))
             return
         try:
-            self._queue_turn(event, key, self._agent(), self._handler, claims=claims, reserved=True)
+            self._queue_turn(event, key, reserved=True)
         except Draining:  # not expected: the port closes before the drain starts
             logger.error("iMessage webhook %s acked during shutdown: left to recovery", key)
             if key is not None:
-                self._spawn(claims.abandon(key))
+                self._spawn(self.store.abandon(key))
             return
         self._start_typing(event)
 
     def _agent(self) -> Any:
         return getattr(getattr(self._app, "ctx", None), "agent", None)
 
+    def _ready(self) -> bool:
+        agent = self._agent()
+        return agent is not None and _agent_ready(agent)
+
+    def _is_stopping(self) -> bool:
+        return self._stopping
+
     def _queue_turn(
-        self,
-        event: InboundEvent,
-        key: Optional[str],
-        agent: Any,
-        on_new_message: Optional[OnNewMessage],
-        *,
-        claims: Optional[_Claims] = None,
-        reserved: bool = False,
+        self, event: InboundEvent, key: Optional[str], *, reserved: bool = False
     ) -> None:
         """Queue the turn of a claimed webhook; the claim ends with the turn, whatever happens.
 
@@ -333,22 +331,21 @@ class IMessageInput(InputChannel):
         it, the in-memory one leaves it to LoopMessage's retry).
         """
 
-        ends: _Claims = claims if claims is not None else self.store
-
         async def run() -> None:
-            if on_new_message is None:
+            handler, agent = self._handler, self._agent()
+            if handler is None:
                 raise RuntimeError("the channel's blueprint was never built")
-            await self._run_turn(event, agent, on_new_message)
+            await self._run_turn(event, agent, handler)
             if key is not None:
-                await ends.complete(key)
+                await self.store.complete(key)
 
         async def failed() -> None:
             if key is not None:
-                await ends.release(key)
+                await self.store.release(key)
 
         async def cancelled() -> None:
             if key is not None:
-                await ends.abandon(key)
+                await self.store.abandon(key)
 
         self.turns.submit(
             conversation_of(event) or "unknown",
@@ -360,18 +357,14 @@ class IMessageInput(InputChannel):
 
     def _can_take_over(self) -> bool:
         """Room to run another replica's orphaned webhooks: model loaded, queue half empty."""
-        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
         return (
             not self._stopping
-            and agent is not None
-            and _agent_ready(agent)
+            and self._ready()
             and self.turns.pending < self.config.max_queued_turns // 2
         )
 
     async def _recover(self, recovered: List[Recovered]) -> None:
         """Run the turns of webhooks taken over from a replica that stopped."""
-        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
-        handler = self._handler
         for item in recovered:
             if item.body is None:
                 logger.error(
@@ -380,12 +373,12 @@ class IMessageInput(InputChannel):
                     item.attempt,
                 )
                 continue
-            if agent is None or handler is None or not _agent_ready(agent) or self._stopping:
+            if self._handler is None or not self._ready() or self._stopping:
                 await self.store.abandon(item.key)
                 continue
             try:
                 event = parse_webhook(item.body)
-                self._queue_turn(event, item.key, agent, handler)
+                self._queue_turn(event, item.key)
             except PayloadError:  # stored by a version that parsed it: not expected
                 logger.exception("iMessage webhook %s could not be recovered", item.key)
                 await self.store.release(item.key)
@@ -469,16 +462,6 @@ class IMessageInput(InputChannel):
             logger.error(
                 "delivery-failed turn for %s dropped: queue full", mask_contact(conversation)
             )
-
-
-class _Claims(Protocol):
-    """How a turn's claim ends: the store itself, or through the webhook port's process."""
-
-    async def complete(self, key: str) -> None: ...
-
-    async def release(self, key: str) -> None: ...
-
-    async def abandon(self, key: str) -> None: ...
 
 
 class LoopMessageInput(IMessageInput):

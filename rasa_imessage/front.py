@@ -6,9 +6,9 @@ ack wait 30 ms. A thread with a loop of its own does not help much: it shares th
 waits for it at each of its socket calls (BENCHMARKS.md's findings). So `WebhookFront`
 starts front_process.py, which decides each answer on a core of its own and sends each
 accepted webhook here as a frame before its 200 goes out; `on_turn` queues the turn. The
-bot's side reports its state (ready, stopping, turns pending) every half second, and the
-end of each handed-over turn's claim. A process that dies is started again after a second;
-LoopMessage retries what found the port closed meanwhile.
+bot's side reports its state (ready, stopping, turns pending, turns taken from the port)
+every half second. A process that dies is started again after a second; LoopMessage
+retries what found the port closed meanwhile.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from .config import IMessageConfig
 from .idempotency import Claim, IdempotencyStore, StoreUnavailable
-from .loopmessage._child import start_child
-from .loopmessage._frames import frame, take_frames
+from .loopmessage._child import ChildPipes, start_child, stop_child
+from .loopmessage._frames import take_frames
 
-__all__ = ["FrontClaims", "FrontError", "FrontStore", "WebhookFront"]
+__all__ = ["FrontError", "FrontStore", "WebhookFront"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,20 +43,15 @@ class FrontError(RuntimeError):
     """The webhook port's process could not listen (port taken, or not allowed)."""
 
 
-class _Pipes(asyncio.SubprocessProtocol):
+class _Pipes(ChildPipes):
     def __init__(self, on_turn: OnTurn) -> None:
+        super().__init__()
         loop = asyncio.get_running_loop()
         self._on_turn = on_turn
         self._buffer = bytearray()
-        self.stdin: Optional[asyncio.WriteTransport] = None
         self.listening: asyncio.Future[Tuple[str, Any]] = loop.create_future()
         self.claims: Dict[int, asyncio.Future[str]] = {}  # claims of Rasa's port in hand
-        self.stopped = loop.create_future()
-        self.gone = loop.create_future()  # stdout closed: no more frames
-        self.exited = loop.create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.stdin = transport.get_pipe_transport(0)  # type: ignore[attr-defined]
+        self.stopped: asyncio.Future[None] = loop.create_future()
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         self._buffer += data
@@ -75,27 +70,15 @@ class _Pipes(asyncio.SubprocessProtocol):
                 if waiter is not None and not waiter.done():
                     waiter.set_result(message[2])
 
-    def send(self, message: Any) -> None:
-        if self.stdin is not None and not self.stdin.is_closing():
-            self.stdin.write(frame(message))
-
-    def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
-        if fd != 1:
-            return
+    def stdout_closed(self) -> None:
         for waiter in (self.listening, self.stopped):
             if not waiter.done():
                 waiter.set_exception(ConnectionError("the webhook port's process exited"))
                 waiter.exception()  # retrieved: nobody may be waiting for it any more
         claims, self.claims = self.claims, {}
-        for waiter in claims.values():
-            if not waiter.done():
-                waiter.set_exception(StoreUnavailable("the webhook port's process exited"))
-        if not self.gone.done():
-            self.gone.set_result(None)
-
-    def process_exited(self) -> None:
-        if not self.exited.done():
-            self.exited.set_result(None)
+        for claim in claims.values():
+            if not claim.done():
+                claim.set_exception(StoreUnavailable("the webhook port's process exited"))
 
 
 class WebhookFront:
@@ -109,7 +92,7 @@ class WebhookFront:
         self._child: Optional[Tuple[asyncio.SubprocessTransport, _Pipes]] = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls = itertools.count(1)
-        self._queued: set[str] = set()  # keys of turns it handed over, claims not ended
+        self._taken = 0  # turns taken from this process (it counts those it handed over)
         self._closing = False
 
     @property
@@ -143,10 +126,8 @@ class WebhookFront:
         except ValueError:
             raise StoreUnavailable(outcome) from None
 
-    def end(self, key: Optional[str], how: str) -> None:
-        """A turn's claim ends (`complete`, `release` or `abandon`)."""
-        if key is not None:
-            self._queued.discard(key)
+    def end(self, key: str, how: str) -> None:
+        """A claim in the process's store ends (`complete`, `release` or `abandon`)."""
         if self._child is not None:
             self._child[1].send(("end", key, how))
 
@@ -155,14 +136,13 @@ class WebhookFront:
         if self._child is not None:
             self._child[1].send(self._state_frame())
 
-    def _state_frame(self) -> Tuple[str, bool, bool, int]:
-        """The process counts its own turns until their claims end: not twice."""
-        ready, stopping, pending = self._state()
-        return "state", ready, stopping, max(0, pending - len(self._queued))
+    def _state_frame(self) -> Tuple[str, bool, bool, int, int]:
+        """With the turns taken so far, the process tells which of its hand-overs are not in
+        `pending` yet: still in the pipe. Each turn counts once against `max_queued_turns`."""
+        return ("state", *self._state(), self._taken)
 
     def _turn(self, body: bytes, key: Optional[str], token: Optional[str]) -> None:
-        if key is not None:
-            self._queued.add(key)
+        self._taken += 1
         self._on_turn(body, key, token)
 
     async def close_port(self) -> None:
@@ -183,17 +163,10 @@ class WebhookFront:
         child, self._child = self._child, None
         if child is None:
             return
-        transport, pipes = child
-        if pipes.stdin is not None:
-            pipes.stdin.close()  # end of input: the process exits
-        await asyncio.wait({pipes.exited}, timeout=STOP_TIMEOUT)
-        if not pipes.exited.done():
+        if not await stop_child(*child, STOP_TIMEOUT):
             logger.warning(
                 "iMessage webhook port process did not stop in %.0f s; killed", STOP_TIMEOUT
             )
-            transport.kill()
-            await asyncio.wait({pipes.exited}, timeout=STOP_TIMEOUT)
-        transport.close()
 
     # -- the process --------------------------------------------------------------------------
 
@@ -205,7 +178,7 @@ class WebhookFront:
         level = logging.getLogger("rasa_imessage").getEffectiveLevel()
         # The settings, secrets included, go in a frame: never on a command line `ps` shows.
         pipes.send((self.config, level))
-        self._queued.clear()  # a new process counts none of them: they count as pending
+        self._taken = 0  # a new process has handed nothing over yet
         pipes.send(self._state_frame())
         try:
             outcome, detail = await asyncio.wait_for(asyncio.shield(pipes.listening), START_TIMEOUT)
@@ -214,9 +187,7 @@ class WebhookFront:
             transport.close()
             raise FrontError(f"webhook_port: its process did not start ({exc})") from exc
         if outcome == "failed":
-            pipes.stdin.close() if pipes.stdin is not None else None
-            await asyncio.wait({pipes.exited}, timeout=STOP_TIMEOUT)
-            transport.close()
+            await stop_child(transport, pipes, STOP_TIMEOUT)
             host, port = self.config.webhook_host, self.config.webhook_port
             raise FrontError(f"webhook_port: cannot listen on {host}:{port}: {detail}")
         self.port = int(detail)
@@ -254,29 +225,6 @@ class WebhookFront:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-class FrontClaims:
-    """Claims the webhook port's process made: a shared store's are ended here (the claim
-    was adopted), an in-memory one's in that process; it is told either way."""
-
-    def __init__(self, store: IdempotencyStore, front: WebhookFront) -> None:
-        self._store = store
-        self._front = front
-
-    async def complete(self, key: str) -> None:
-        await self._end(key, "complete")
-
-    async def release(self, key: str) -> None:
-        await self._end(key, "release")
-
-    async def abandon(self, key: str) -> None:
-        await self._end(key, "abandon")
-
-    async def _end(self, key: str, how: str) -> None:
-        if self._store.shared:
-            await getattr(self._store, how)(key)
-        self._front.end(key, how)
 
 
 class FrontStore(IdempotencyStore):

@@ -5,17 +5,19 @@ does). It answers LoopMessage's webhooks with an aiohttp server on a loop no Ras
 on, so an ack never waits for a turn. It decides the whole answer (intake.py): auth, parse,
 the bot's readiness as the bot's process last reported it, the claim in its own dedupe
 store, room among `max_queued_turns`. Each accepted webhook goes to the bot's process as a
-frame before its 200 goes out. The bot's process reports back when each turn's claim ends.
+frame before its 200 goes out.
 
 Frames in (from the bot's process): the settings first, then
-  ("state", ready, stopping, pending)  what the bot's process is doing, every half second;
-  ("claim", call, key)                  a claim made on Rasa's port, in this store;
-  ("end", key, how)                     a turn's claim ends: complete, release or abandon;
+  ("state", ready, stopping, pending, taken)  every half second: what the bot's process is
+                                        doing, and how many turns it has taken from here;
+  ("claim", call, key)                  in-memory store: a claim made on Rasa's port;
+  ("end", key, how)                     in-memory store: a claim ends (complete, release,
+                                        abandon);
   ("stop",)                             close the port, answer the webhooks in hand.
 Frames out: ("listening", port) or ("failed", reason) once; ("turn", body, key, token)
 for each accepted webhook; ("claimed", call, outcome) for each claim; ("stopped",) once
-the port is closed. The process exits when
-its stdin closes, and ignores SIGINT and SIGTERM (the bot's process decides when it stops).
+the port is closed. The process exits when its stdin closes, and ignores SIGINT and SIGTERM
+(the bot's process decides when it stops).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ class _Front(asyncio.Protocol):
         self._ready = False
         self._stopping = False
         self._pending = 0  # turns in the bot's process, as last reported
-        self._handed: Set[str] = set()  # turns handed over whose claim has not ended yet
+        self._taken = 0  # of the turns handed over, those the bot's process had read then
+        self._handed = 0  # turns handed over
         self._jobs: Set[asyncio.Task[None]] = set()
         self.ended = asyncio.get_running_loop().create_future()
 
@@ -64,7 +67,7 @@ class _Front(asyncio.Protocol):
                 self._config = message[0]  # now: the frames after it are not settings
                 self._spawn(self._open(*message))
             elif message[0] == "state":
-                _, self._ready, self._stopping, self._pending = message
+                _, self._ready, self._stopping, self._pending, self._taken = message
             elif message[0] == "end":
                 self._spawn(self._end(message[1], message[2]))
             elif message[0] == "claim":
@@ -134,8 +137,8 @@ class _Front(asyncio.Protocol):
                     self._auth,
                     request.headers.get("Authorization"),
                     body,
-                    ready=lambda: self._ready,
-                    stopping=lambda: self._stopping,
+                    ready=self._is_ready,
+                    stopping=self._is_stopping,
                     store=self._store,
                     hand_over=self._hand_over,
                 )
@@ -149,7 +152,7 @@ class _Front(asyncio.Protocol):
     ) -> Optional[Answer]:
         """Counted against `max_queued_turns` here, so what gets a 200 is always queued."""
         assert self._config is not None and self._store is not None
-        waiting = self._pending + len(self._handed)
+        waiting = self._pending + self._handed - self._taken  # those in the pipe count too
         if waiting >= self._config.max_queued_turns:
             _log.error(
                 "iMessage webhook deferred: %d turns are already waiting (max_queued_turns)",
@@ -157,16 +160,19 @@ class _Front(asyncio.Protocol):
             )
             return error(503, "too many turns waiting; LoopMessage will retry")
         token = self._store.hand_over(key) if key is not None else None
-        if key is not None:
-            self._handed.add(key)
+        self._handed += 1
         self._out.write(frame(("turn", body, key, token)))
         return None
 
     async def _end(self, key: str, how: str) -> None:
-        """A handed-over turn's claim ends; a shared store's was ended by the bot already."""
-        self._handed.discard(key)
-        if key is not None and self._store is not None and not self._store.shared:
-            await getattr(self._store, how)(key)
+        assert self._store is not None
+        await getattr(self._store, how)(key)
+
+    def _is_ready(self) -> bool:
+        return self._ready
+
+    def _is_stopping(self) -> bool:
+        return self._stopping
 
     async def _claim(self, call: int, key: str) -> None:
         """A claim of Rasa's port: one list of handled webhooks for both ports."""

@@ -133,17 +133,8 @@ def _accepted(config: IMessageConfig, event: InboundEvent) -> Answer:
 
 
 def _log_status(event: InboundEvent) -> None:
+    """An event that starts no turn (a failed send starts the delivery-failed one)."""
     if event.kind is EventKind.delivered:
         logger.debug("iMessage %s delivered", event.message_id)
-    elif event.kind is EventKind.failed:
-        info = event.error
-        logger.warning(
-            "iMessage %s to %s failed: code %s: %s %s",
-            event.message_id,
-            mask_contact(event.contact),
-            event.error_code,
-            info.meaning if info else "",
-            info.hint if info else "",
-        )
     else:
         logger.info("iMessage event %s acknowledged (nothing to do)", event.event)

@@ -360,8 +360,8 @@ async def test_claims_on_rasas_port_are_deferred_while_the_process_is_down() -> 
 async def test_a_turn_from_the_port_counts_once_against_max_queued_turns(
     lm: LoopMessageStandIn,
 ) -> None:
-    """The bot's process reports its pending turns without those the port's process
-    counts itself; counted twice, the second webhook here would get 503."""
+    """The port's process counts what the bot's process reported, and its own hand-overs the
+    bot had not read then; counted twice, the second webhook here would get 503."""
     app, channel, bot = front_app(lm, max_queued_turns="2")
     held = hold_turns(bot)
     second = inbound("again", contact="+13239998877", message_id="M-2", webhook_id="W-2")

@@ -12,13 +12,50 @@ import asyncio
 import os
 import signal
 import sys
-from typing import Any, Callable, Tuple, TypeVar
+from typing import Any, Callable, Optional, Tuple, TypeVar
 
-__all__ = ["run_child", "start_child"]
+from ._frames import frame
+
+__all__ = ["ChildPipes", "run_child", "start_child", "stop_child"]
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-P = TypeVar("P", bound=asyncio.SubprocessProtocol)
+
+class ChildPipes(asyncio.SubprocessProtocol):
+    """The parent's end of the pipes: frames to the child's stdin; `gone` once its stdout has
+    closed (no frame comes any more), `exited` once the process has ended."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.transport: Optional[asyncio.SubprocessTransport] = None
+        self.stdin: Optional[asyncio.WriteTransport] = None
+        self.gone: asyncio.Future[None] = loop.create_future()
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.stdin = transport.get_pipe_transport(0)  # type: ignore[attr-defined]
+
+    def send(self, message: Any) -> None:
+        if self.stdin is not None and not self.stdin.is_closing():
+            self.stdin.write(frame(message))
+
+    def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
+        if fd != 1:
+            return
+        self.stdout_closed()
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+    def stdout_closed(self) -> None:
+        """No answer can come any more: fail what waits for one."""
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+P = TypeVar("P", bound=ChildPipes)
 
 
 async def start_child(make_pipes: Callable[[], P], module: str) -> Tuple[Any, P]:
@@ -66,3 +103,17 @@ async def _main(make_side: Callable[[asyncio.WriteTransport], Any]) -> None:
     await loop.connect_read_pipe(lambda: side, sys.stdin.buffer)
     await side.finish()
     out.close()
+
+
+async def stop_child(transport: Any, pipes: ChildPipes, timeout: float) -> bool:
+    """Close its stdin (it finishes what it has in hand, then exits) and wait; after
+    `timeout`, kill it. False when it had to be killed."""
+    if pipes.stdin is not None:
+        pipes.stdin.close()
+    await asyncio.wait({pipes.gone, pipes.exited}, timeout=timeout)
+    stopped = pipes.exited.done()
+    if not stopped:
+        transport.kill()
+        await asyncio.wait({pipes.exited}, timeout=timeout)
+    transport.close()
+    return stopped

@@ -31,10 +31,10 @@ import logging
 from dataclasses import asdict
 from typing import Any, Dict, Optional, Tuple
 
-from ._child import start_child
+from ._child import ChildPipes, start_child, stop_child
 from ._config import ClientConfig
 from ._errors import APIConnectionError, APITimeoutError
-from ._frames import frame, take_frames, unpack_error
+from ._frames import take_frames, unpack_error
 from ._models import MessageStatus, SendResult
 from ._retry import RetryPolicy
 from ._send import SendRequest
@@ -65,26 +65,18 @@ def _deadline(config: ClientConfig, retry: RetryPolicy) -> float:
     return attempt * (retry.max_retries + 1) + pause * retry.max_retries + DEADLINE_MARGIN
 
 
-class _Pipes(asyncio.SubprocessProtocol):
+class _Pipes(ChildPipes):
     """Reads the child's answers and settles the calls waiting for them."""
 
     def __init__(self, stuck_after: float) -> None:
+        super().__init__()
         self.pending: Dict[int, asyncio.Future[Any]] = {}
-        self.stdin: Optional[asyncio.WriteTransport] = None
-        self._loop = loop = asyncio.get_running_loop()
-        self.gone = loop.create_future()  # stdout closed: the child answers no more
-        self.exited = loop.create_future()
+        self._loop = asyncio.get_running_loop()
         self._buffer = bytearray()
-        self._process: Optional[asyncio.SubprocessTransport] = None
         self._stuck_after = stuck_after
         self._pinged: Optional[float] = None  # when the ping still unanswered was sent
         self._due = 0.0  # when the armed check should run
         self._check: Optional[asyncio.TimerHandle] = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._process = transport  # type: ignore[assignment]
-        pipe = transport.get_pipe_transport(0)  # type: ignore[attr-defined]
-        self.stdin = pipe
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         self._pinged = None  # anything from the child shows its loop runs
@@ -99,10 +91,6 @@ class _Pipes(asyncio.SubprocessProtocol):
                 waiter.set_result(value)
             else:
                 waiter.set_exception(unpack_error(value))
-
-    def send(self, message: Any) -> None:
-        if self.stdin is not None and not self.stdin.is_closing():
-            self.stdin.write(frame(message))
 
     def watch(self) -> None:
         """Check on the child while calls are in hand (called with each new call)."""
@@ -126,15 +114,15 @@ class _Pipes(asyncio.SubprocessProtocol):
         on_time = now - self._due < self._stuck_after / 8
         pinged = self._pinged
         if pinged is not None and now - pinged >= self._stuck_after and on_time:
-            if self._process is not None:
+            if self.transport is not None:
                 _log.error(
                     "LoopMessage send worker process %s: no answer for %.0f s with %d call(s) "
                     "in hand; stopping it (they fail; the next call starts another)",
-                    self._process.get_pid(),
+                    self.transport.get_pid(),
                     now - pinged,
                     len(self.pending),
                 )
-                self._process.kill()  # its pipes close: `pipe_connection_lost` fails the calls
+                self.transport.kill()  # its pipes close: `stdout_closed` fails the calls
             return
         if pinged is None or not on_time:
             self._pinged = now
@@ -160,9 +148,7 @@ class _Pipes(asyncio.SubprocessProtocol):
             )
         )
 
-    def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
-        if fd != 1:
-            return
+    def stdout_closed(self) -> None:
         if self._check is not None:
             self._check.cancel()
             self._check = None
@@ -175,12 +161,6 @@ class _Pipes(asyncio.SubprocessProtocol):
                         "it may or may not have reached LoopMessage"
                     )
                 )
-        if not self.gone.done():
-            self.gone.set_result(None)
-
-    def process_exited(self) -> None:
-        if not self.exited.done():
-            self.exited.set_result(None)
 
 
 class WorkerClient:
@@ -309,11 +289,5 @@ class WorkerClient:
             return
         transport, pipes = self._child
         self._child = None
-        if pipes.stdin is not None:
-            pipes.stdin.close()  # end of input: the child drains and exits
-        await asyncio.wait({pipes.gone, pipes.exited}, timeout=CLOSE_TIMEOUT)
-        if not pipes.exited.done():
+        if not await stop_child(transport, pipes, CLOSE_TIMEOUT):
             _log.warning("LoopMessage send worker did not stop in %.0f s; killed", CLOSE_TIMEOUT)
-            transport.kill()
-            await asyncio.wait({pipes.exited}, timeout=CLOSE_TIMEOUT)
-        transport.close()
