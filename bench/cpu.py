@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import functools
 import pstats
 import time
+import timeit
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Tuple
 
-from .inproc import Harness
+from rasa_imessage.config import load_config
+from rasa_imessage.responses import plan_response
+
+from .inproc import GREETING, Harness
 from .load import webhook_body
 from .outbound import standin_process
 
@@ -56,6 +61,29 @@ class CpuResult:
     groups: Dict[str, float] = field(default_factory=dict)  # share of profiled time
     top: List[Tuple[str, int, float, float]] = field(default_factory=list)
     stages: List[Tuple[str, float]] = field(default_factory=list)  # (stage, share)
+    planning: List[Tuple[str, float]] = field(default_factory=list)  # (response, seconds)
+
+
+# Responses whose planning is timed on its own: the greeting (Markdown, two bubbles) and the
+# plain one-line text most bot replies are.
+PLANNED: Tuple[Tuple[str, Dict[str, str]], ...] = (
+    ("the greeting (Markdown, two paragraphs: two sends)", GREETING),
+    ("a plain one-line text", {"text": "Sure, your order 1234 ships tomorrow."}),
+)
+
+
+def time_planning(url: str, repeat: int = 20000) -> List[Tuple[str, float]]:
+    """Seconds `plan_response` takes per response, for each of `PLANNED` (best of three)."""
+    config = load_config({"api_key": "bench", "webhook_auth": "bench", "base_url": url})
+    timed = []
+    for label, message in PLANNED:
+        runs = timeit.repeat(
+            functools.partial(plan_response, message, "+15550000000", config),
+            number=repeat,
+            repeat=3,
+        )
+        timed.append((label, min(runs) / repeat))
+    return timed
 
 
 def _group(filename: str) -> str:
@@ -116,6 +144,7 @@ async def _measure(messages: int, url: str) -> CpuResult:
     result.statuses = dict(harness.statuses)
     _attribute(profile, messages, result)
     await harness.aclose()
+    result.planning = time_planning(url)
     return result
 
 

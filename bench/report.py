@@ -251,6 +251,9 @@ def _cpu(r: Results) -> List[str]:
     lines += _table(["stage", "share", "≈ µs per message"],
                     [[label, f"{share:.1%}", f"{share * c.cpu_per_message * 1e6:.0f}"]
                      for label, share in c.stages])  # fmt: skip
+    if c.planning:
+        lines += ["", "Output planning alone (`plan_response`, best of three runs of 20,000):", ""]
+        lines += _table(["response", "µs"], [[label, f"{t * 1e6:.1f}"] for label, t in c.planning])
     lines += ["", "By library (own time):", ""]
     groups = sorted(c.groups.items(), key=lambda item: -item[1])
     lines += _table(["code", "share"], [[g, f"{s:.1%}"] for g, s in groups if s >= 0.005])

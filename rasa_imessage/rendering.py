@@ -28,6 +28,9 @@ _EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", re
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~", re.DOTALL)
 _CODE = re.compile(r"`([^`\n]+)`")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n+")
+# What every pattern above needs at least one of: without any, the text is plain already
+# and the fourteen substitutions are skipped (most bot replies; BENCHMARKS.md section 6).
+_MARKUP = re.compile(r"[`\[<#*_~>\x00]|^[ \t]*[-+]", re.MULTILINE)
 
 
 def _link(text: str, url: str) -> str:
@@ -39,6 +42,10 @@ def _link(text: str, url: str) -> str:
 
 def markdown_to_text(text: str) -> str:
     """Plain text that reads the way the Markdown was meant to."""
+    return text if _MARKUP.search(text) is None else _converted(text)
+
+
+def _converted(text: str) -> str:
     # NUL marks the code spans set aside below; one in the input would be taken for a mark.
     # It has no place in an iMessage anyway.
     text = text.replace("\x00", "")

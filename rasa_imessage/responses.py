@@ -10,6 +10,7 @@ Pure functions: nothing here does I/O or imports Rasa.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence  # isinstance: typing's aliases check slower
 from dataclasses import dataclass, field
@@ -79,13 +80,20 @@ def _is_voice(url: str, config: IMessageConfig) -> bool:
     return config.voice_messages and extension_of(url) in VOICE_EXTENSIONS
 
 
+@functools.lru_cache(maxsize=8)
+def _on_this_machine(base_url: Optional[str]) -> bool:
+    """Whether the API is a stand-in on loopback; asked once per base URL, not per response
+    (parsing the URL was a fifth of a plain text's planning)."""
+    return bool(base_url) and is_loopback_url(base_url or "")
+
+
 class _Builder:
     def __init__(self, target: _Target, config: IMessageConfig) -> None:
         self.target = target
         self.config = config
         self.limit = MAX_ATTACHMENTS[config.api]
         # A stand-in on this machine (the emulator) can fetch loopback URLs; LoopMessage can't.
-        self.local_urls = bool(config.base_url) and is_loopback_url(config.base_url or "")
+        self.local_urls = _on_this_machine(config.base_url)
         self.plan = Plan()
 
     def add(self, what: str, **fields: Any) -> bool:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from rasa_imessage import rendering
 from rasa_imessage.loopmessage import MAX_TEXT_LENGTH
 from rasa_imessage.rendering import MAX_TEXT, chunk_text, markdown_to_text, paragraphs
 
@@ -52,6 +53,27 @@ def test_markdown_to_text(markdown, plain):
 @example("\x009\x00`x`")
 def test_markdown_to_text_never_raises(text):
     assert isinstance(markdown_to_text(text), str)
+
+
+@given(st.text(alphabet=st.sampled_from(list("-+=|!()/:;.,'\"ab1 \n\t#>*_~`[<")) | st.characters()))
+@example("- item")
+@example("  + item\nmore")
+@example("---")
+@example("a - b + c")
+@example("# title")
+@example("> quoted")
+@example("~~gone~~")
+@example("`code`")
+@example("[a](https://b.example)")
+@example("<https://b.example>")
+@example("*stress*")
+@example("_stress_")
+@example("***")
+def test_plain_text_skips_the_substitutions_without_changing_the_result(text):
+    """The shortcut for text without any Markdown marker gives what the full conversion
+    gives: on text of the characters that are markers only at a line's start, and of
+    markers one at a time."""
+    assert markdown_to_text(text) == rendering._converted(text)
 
 
 @pytest.mark.parametrize(
