@@ -171,7 +171,7 @@ def test_check_confirms_keys_and_the_webhook_round_trip(stack: BotStack) -> None
 
 
 def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Path) -> None:
-    """`webhook_port`: a real `rasa run` answers LoopMessage's webhooks from a thread of
+    """`webhook_port`: a real `rasa run` answers LoopMessage's webhooks from a process of
     its own; the emulator posts them there, and the replies still reach the contact."""
     import asyncio
 
@@ -205,3 +205,38 @@ def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Pa
     assert wrong.status_code == 401
     assert report.ok, report.render()  # `rasa-imessage check --bot-url` works on the port
     assert f"answered on 127.0.0.1:{port}/webhooks/imessage/webhook" in log
+
+
+def test_a_taken_webhook_port_stops_rasa_run(trained_bot: Path, tmp_path: Path) -> None:
+    """No server that would leave LoopMessage's webhooks unanswered: with `webhook_port` held
+    by another process, `rasa run` exits with an error that names the port."""
+    import socket
+    import subprocess
+    import sys
+
+    from servers import free_port
+
+    from rasa_imessage.demo import credentials_yaml, rasa_environment
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        credentials = tmp_path / "credentials.yml"
+        credentials.write_text(
+            credentials_yaml("current", "http://127.0.0.1:9", "e2e-taken").replace("\nrest:\n", "\n")
+            + f"  webhook_port: {port}\n  webhook_host: 127.0.0.1\n",
+            encoding="utf-8",
+        )
+        log = tmp_path / "rasa.log"
+        with open(log, "wb") as out:
+            run = subprocess.run(
+                [sys.executable, "-m", "rasa", "run", "--model", "models",
+                 "--credentials", str(credentials), "--port", str(free_port()),
+                 "--interface", "127.0.0.1"],
+                cwd=trained_bot, env=rasa_environment(), stdout=out, stderr=subprocess.STDOUT,
+                timeout=180,
+            )  # fmt: skip
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert run.returncode != 0, text[-3000:]
+    assert f"webhook_port: cannot listen on 127.0.0.1:{port}" in text, text[-3000:]
