@@ -179,6 +179,13 @@ def _add_demo(commands: Any) -> None:
         "--rasa-port", type=int, default=0, help="rasa run's port; 0 picks a free one"
     )
     parser.add_argument("--no-train", action="store_true", help="use the existing model as is")
+    parser.add_argument(
+        "--webhook-port",
+        type=int,
+        metavar="PORT",
+        help="answer the webhooks on a port and process of their own (the connector's "
+        "webhook_port setting); 0 picks a free one",
+    )
     _add_api_flag(parser)
     parser.set_defaults(handler=_demo)
 
@@ -192,6 +199,7 @@ def _demo(args: argparse.Namespace) -> int:
         rasa_port=args.rasa_port,
         train=not args.no_train,
         api=args.api,
+        webhook_port=args.webhook_port,
     )
     try:
         run_demo(options)

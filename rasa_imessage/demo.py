@@ -4,6 +4,8 @@
 changed), starts the emulator, writes a temporary credentials.yml whose
 ``rasa_imessage.IMessageInput`` block points ``base_url`` at the emulator and shares a random
 ``webhook_auth`` with it, starts ``rasa run`` on a free port, and waits until both answer.
+With ``webhook_port`` the emulator posts its webhooks to the connector's own webhook port
+instead of Rasa's, so that option can be tried as LoopMessage would use it.
 ``run_demo`` wraps it for the CLI: progress lines, the page URL, Ctrl-C to stop. Tests use
 ``demo_stack`` directly.
 """
@@ -23,7 +25,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Sequence, TextIO, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TextIO, TypeVar
 
 import aiohttp
 
@@ -71,6 +73,8 @@ class DemoOptions:
     startup_timeout: float = STARTUP_TIMEOUT
     # The emulator's retries are compressed so a developer sees them within seconds.
     retry_scale: float = 0.01
+    # The connector's `webhook_port` (0: a free one); None leaves webhooks on Rasa's port.
+    webhook_port: int | None = None
 
 
 @dataclass
@@ -81,6 +85,7 @@ class DemoStack:
     process: asyncio.subprocess.Process
     rasa_url: str
     log_path: Path
+    webhook_url: str  # where the emulator posts webhooks: Rasa's port or `webhook_port`
 
     @property
     def page_url(self) -> str:
@@ -94,8 +99,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def credentials_yaml(api: Api, emulator_url: str, webhook_auth: str) -> str:
-    """The credentials.yml that wires the connector to the emulator (JSON strings are YAML)."""
+def credentials_yaml(
+    api: Api, emulator_url: str, webhook_auth: str, extra: Mapping[str, Any] | None = None
+) -> str:
+    """The credentials.yml that wires the connector to the emulator (JSON strings are YAML);
+    `extra` settings join the channel's block."""
     config = EmulatorConfig(api=api)
     if api == "current":
         keys = {"api": api, "api_key": config.api_keys[0]}
@@ -106,7 +114,7 @@ def credentials_yaml(api: Api, emulator_url: str, webhook_auth: str) -> str:
             "secret_key": config.secret_key,
             "sender_name": config.sender_name,
         }
-    keys.update(base_url=emulator_url, webhook_auth=webhook_auth)
+    keys.update(base_url=emulator_url, webhook_auth=webhook_auth, **(extra or {}))
     lines = [f"  {key}: {json.dumps(value)}" for key, value in keys.items()]
     return "rasa_imessage.IMessageInput:\n" + "\n".join(lines) + "\nrest:\n"
 
@@ -233,6 +241,8 @@ async def demo_stack(
     """Train, start the emulator and ``rasa run`` wired together; stop both on exit."""
     if not (options.bot_dir / "domain.yml").exists():
         raise DemoError(f"{options.bot_dir} is not a Rasa project (no domain.yml); use --bot-dir")
+    if options.webhook_port is not None and not 0 <= options.webhook_port <= 65535:
+        raise DemoError(f"--webhook-port {options.webhook_port} is not a port (0-65535)")
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-demo-") as workdir:
         folder = Path(workdir)
         if options.train:
@@ -245,11 +255,17 @@ async def demo_stack(
         webhook_auth = secrets.token_urlsafe(24)
         rasa_port = options.rasa_port or free_port()
         rasa_url = f"http://127.0.0.1:{rasa_port}"
+        extra: dict[str, Any] = {}
+        webhook_base = rasa_url
+        if options.webhook_port is not None:
+            extra = {"webhook_port": options.webhook_port or free_port(),
+                     "webhook_host": "127.0.0.1"}  # fmt: skip
+            webhook_base = f"http://127.0.0.1:{extra['webhook_port']}"
         emulator = Emulator(
             EmulatorConfig(
                 port=options.emulator_port,
                 api=options.api,
-                webhook_url=rasa_url + WEBHOOK_PATH,
+                webhook_url=webhook_base + WEBHOOK_PATH,
                 webhook_auth=webhook_auth,
                 retry_scale=options.retry_scale,
             )
@@ -264,7 +280,7 @@ async def demo_stack(
         try:
             credentials = folder / "credentials.yml"
             credentials.write_text(
-                credentials_yaml(options.api, emulator.url, webhook_auth), encoding="utf-8"
+                credentials_yaml(options.api, emulator.url, webhook_auth, extra), encoding="utf-8"
             )
             log_path = folder / "rasa.log"
             with _log_file(log_path) as log:
@@ -277,7 +293,11 @@ async def demo_stack(
                     ),
                     progress,
                 )
-                yield DemoStack(emulator, process, rasa_url, log_path)
+                if webhook_base != rasa_url:  # the port's process starts with the server
+                    await wait_healthy(
+                        webhook_base + HEALTH_PATH, process, log_path, options.startup_timeout
+                    )
+                yield DemoStack(emulator, process, rasa_url, log_path, webhook_base + WEBHOOK_PATH)
             finally:
                 await stop_process(process)
         finally:
@@ -296,6 +316,8 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> None:
             progress("")
             progress(f"  Chat with the bot:  {stack.page_url}")
             progress(f"  Rasa:               {stack.rasa_url}  (log: {stack.log_path})")
+            if not stack.webhook_url.startswith(stack.rasa_url):
+                progress(f"  Webhooks:           {stack.webhook_url}  (webhook_port)")
             progress("  Press Ctrl-C to stop.")
             await wait_for_stop_signal()
             progress("Stopping…")

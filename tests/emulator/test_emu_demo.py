@@ -27,7 +27,7 @@ from rasa_imessage.demo import (
 # route on --port after checking the credentials file, or exits with RUN_EXIT if set.
 FAKE_RASA = textwrap.dedent(
     """
-    import os, sys
+    import asyncio, os, sys
     from aiohttp import web
 
     command, args = sys.argv[1], sys.argv[2:]
@@ -41,7 +41,16 @@ FAKE_RASA = textwrap.dedent(
     assert "rasa_imessage.IMessageInput:" in credentials
     app = web.Application()
     app.router.add_get("/webhooks/imessage/", lambda request: web.json_response({"ok": True}))
-    web.run_app(app, host="127.0.0.1", port=int(args[args.index("--port") + 1]), print=None)
+    port = int(args[args.index("--port") + 1])
+    if "webhook_port:" in credentials:  # the connector's own port serves the route too
+        own = int(credentials.split("webhook_port:")[1].split()[0])
+        runner = web.AppRunner(app)
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(runner.setup())
+        for where in (port, own):
+            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", where).start())
+        loop.run_forever()
+    web.run_app(app, host="127.0.0.1", port=port, print=None)
     """
 )
 
@@ -71,6 +80,30 @@ async def test_demo_stack_trains_starts_wires_and_stops(options):
     assert lines[0] == "… Training bot (skipped by Rasa when nothing changed)"
     assert lines[1].startswith("✓ Training bot")
     assert lines[-1].startswith(f"✓ Starting rasa run on {stack.rasa_url} (")
+
+
+async def test_with_webhook_port_the_emulator_posts_to_the_connectors_own_port(options):
+    lines: list[str] = []
+    with_port = DemoOptions(**{**options.__dict__, "webhook_port": 0})
+    async with demo_stack(with_port, lines.append) as stack:
+        async with httpx.AsyncClient() as http:
+            own = await http.get(stack.webhook_url.replace(WEBHOOK_PATH, HEALTH_PATH))
+        assert own.status_code == 200
+        assert stack.emulator.config.webhook_url == stack.webhook_url
+        assert not stack.webhook_url.startswith(stack.rasa_url)
+        port = int(stack.webhook_url.split(":")[2].split("/")[0])
+    assert lines[-1].startswith(f"✓ Starting rasa run on {stack.rasa_url} (")
+    document = yaml.safe_load(credentials_yaml(
+        "current", "http://127.0.0.1:7357", "s3cr3t", {"webhook_port": port,
+                                                       "webhook_host": "127.0.0.1"}))  # fmt: skip
+    config = load_config(document["rasa_imessage.IMessageInput"])
+    assert (config.webhook_port, config.webhook_host) == (port, "127.0.0.1")
+
+
+async def test_a_webhook_port_out_of_range_is_refused_before_anything_starts(options):
+    with pytest.raises(DemoError, match=r"--webhook-port 70000 is not a port"):
+        async with demo_stack(DemoOptions(**{**options.__dict__, "webhook_port": 70000})):
+            pass
 
 
 async def test_a_failed_training_says_why(options, monkeypatch):
