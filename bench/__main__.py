@@ -89,6 +89,7 @@ async def _end_to_end(results: Results, quick: bool) -> None:
         await _lean(results, stand_in, url, quick)
         await _send_worker(results, stand_in, url, quick)
         await _webhook_port(results, stand_in, url, quick)
+        await _offloaded(results, stand_in, url, quick)
         await _custom_action(results, stand_in, url, quick)
     finally:
         await stand_in.stop()
@@ -131,6 +132,14 @@ async def _webhook_port(results: Results, stand_in: StandIn, url: str, quick: bo
     progress("1e. webhook_port: acks from a process of their own")
     async with _another_server(stand_in, url, {}, own_webhook_port=True) as driver:
         results.front = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+
+
+async def _offloaded(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
+    """Both channels on a server whose connector does no HTTP in Rasa's process."""
+    progress("1f. one request per turn, send_worker and webhook_port together")
+    options = {**LEAN_OPTIONS, "send_worker": True}
+    async with _another_server(stand_in, url, options, own_webhook_port=True) as driver:
+        results.offloaded = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
 
 
 async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:

@@ -45,6 +45,9 @@ class Results:
     worker: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     # both channels on a server answering webhooks on a port of their own (`webhook_port`)
     front: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
+    # both channels on a server with all of the above: one request per turn, made by the
+    # send worker, and webhooks on their own port (section 1f)
+    offloaded: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     paced: Optional[RunResult] = None  # iMessage, senders pausing between turns (PAUSE)
     # section 1d: both channels on a bot answering with a custom action, by server options
     action: Dict[str, Dict[int, Dict[str, RunResult]]] = field(default_factory=dict)
@@ -73,6 +76,7 @@ def _summary(r: Results) -> List[str]:
     custom = f"custom action, {ACTION_SECONDS * 1000:.0f} ms"
     servers = (("", r.throughput), (" (`send_worker: true`)", r.worker),
                (" (`webhook_port`)", r.front),
+               (" (one request per turn, `send_worker` and `webhook_port`)", r.offloaded),
                (f" ({custom})", r.action.get(ACTION_DEFAULT, {})),
                (f" ({custom}, `webhook_port`)", r.action.get(ACTION_WEBHOOK_PORT, {})))  # fmt: skip
     for label, by_level in servers:
@@ -178,6 +182,9 @@ def _acks(r: Results) -> List[str]:
                       runs["imessage"]) for conversations, runs in r.worker.items()]  # fmt: skip
     rows += [_ack_row(f"{conversations} conversations, closed loop, `webhook_port`",
                       runs["imessage"]) for conversations, runs in r.front.items()]  # fmt: skip
+    rows += [_ack_row(f"{conversations} conversations, closed loop, one request per turn, "
+                      "`send_worker` and `webhook_port`", runs["imessage"])
+             for conversations, runs in r.offloaded.items()]  # fmt: skip
     rows += [_ack_row(f"{conversations} conversations, closed loop, custom action, {label}",
                       runs["imessage"])
              for label, by_level in r.action.items()
@@ -359,6 +366,14 @@ def render(r: Results, *, quick: bool = False) -> str:
                 "is the `rasa run` process; the webhook port's process is in the child "
                 "processes' column.", "",
                 *_throughput(r.front)]  # fmt: skip
+    if r.offloaded:
+        out += ["", "### Everything off Rasa's core", "",
+                "A sixth `rasa run` with all of the above: one request per turn "
+                "(`typing_delay: 0.5`, `split_paragraphs: false`), made by the send worker, "
+                "and webhooks answered on their own port. Rasa's process then does no HTTP "
+                "for the connector; both child processes share the second core with the load "
+                "generator and the stand-in.", "",
+                *_throughput(r.offloaded)]  # fmt: skip
     if r.action:
         out += ["", f"### A bot with a custom action ({ACTION_SECONDS * 1000:.0f} ms)", "",
                 "Most production bots answer through custom actions. Here the text `slow` is "
