@@ -12,9 +12,10 @@ small frame and reads one per call. Retries, backoff and timeouts all happen in 
   its turns: their replies still go out.
 - If the child dies, the calls it had in hand fail with `APIConnectionError`, as calls on
   a dropped connection do; none is sent again, so none is sent twice. The next call starts
-  a new child. While calls are in hand the bot's side pings the child; one that leaves a
-  ping unanswered for `STUCK_AFTER` seconds (a stopped or wedged process) is killed, which
-  fails its calls the same way, and the next call starts a new one. A call that a live
+  a new child. While calls are in hand the bot's side pings the child; one that has answered
+  since it started and then leaves a ping unanswered for `STUCK_AFTER` seconds (a stopped
+  or wedged process) is killed, which fails its calls the same way, and the next call
+  starts a new one. A child still starting is left to its calls' deadlines. A call that a live
   child never answers fails with `APITimeoutError` once the longest it could take has
   passed; a child that cannot start, with `APIConnectionError`. The channel turns all of
   these into the delivery-failed intent.
@@ -75,11 +76,16 @@ class _Pipes(ChildPipes):
         self._buffer = bytearray()
         self._stuck_after = stuck_after
         self._pinged: Optional[float] = None  # when the ping still unanswered was sent
+        # Whether the child has said anything yet. Until then it is starting (an interpreter
+        # and its imports, slow on a loaded machine), not wedged: its calls' deadlines bound
+        # that wait, and silence is judged only afterwards.
+        self._heard = False
         self._due = 0.0  # when the armed check should run
         self._check: Optional[asyncio.TimerHandle] = None
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         self._pinged = None  # anything from the child shows its loop runs
+        self._heard = True
         self._buffer += data
         for outcome, call_id, value in take_frames(self._buffer):
             if outcome == "alive":
@@ -113,7 +119,7 @@ class _Pipes(ChildPipes):
         # be waiting unread in the pipe. It asks again instead.
         on_time = now - self._due < self._stuck_after / 8
         pinged = self._pinged
-        if pinged is not None and now - pinged >= self._stuck_after and on_time:
+        if pinged is not None and now - pinged >= self._stuck_after and on_time and self._heard:
             if self.transport is not None:
                 _log.error(
                     "LoopMessage send worker process %s: no answer for %.0f s with %d call(s) "

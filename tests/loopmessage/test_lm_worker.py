@@ -57,7 +57,11 @@ def text(body: str = "hello") -> SendRequest:
 async def call_in_hand(lm: LoopMessageStandIn, worker: WorkerClient) -> asyncio.Future[SendResult]:
     """A send under way: LoopMessage (which `Stall`s it) has the request."""
     call = asyncio.ensure_future(worker.send_message(text()))
+    deadline = time.monotonic() + 30
     while not lm.post(SEND).called:
+        if call.done():  # it failed before reaching LoopMessage: say how, do not wait on
+            call.result()
+        assert time.monotonic() < deadline, "the call never reached LoopMessage"
         await asyncio.sleep(0.01)
     return call
 
@@ -264,6 +268,8 @@ async def test_a_late_check_asks_again_instead_of_taking_the_child_for_stuck(lm)
         assert client._child is not None
         pid, pipes = client.pid, client._child[1]
         assert pid is not None
+        while not pipes._heard:  # the child has answered a ping: its silence counts now
+            await asyncio.sleep(0.01)
         if pipes._check is not None:
             pipes._check.cancel()
         pipes.send(("ping",))
@@ -273,6 +279,27 @@ async def test_a_late_check_asks_again_instead_of_taking_the_child_for_stuck(lm)
         pipes._check_on()
         assert (await call).message_id == "M-1"
         assert client.pid == pid and process_alive(pid)
+    finally:
+        await client.aclose()
+
+
+async def test_a_child_still_starting_is_not_taken_for_stuck(lm):
+    """Silence before a child's first answer is its start (slow on a loaded machine), not a
+    wedged loop: here it is stopped (SIGSTOP) before it has said anything, for over twice
+    `stuck_after`, and its call still goes through once it runs."""
+    client = WorkerClient(config_at(lm.url), retry=RetryPolicy(max_retries=0), stuck_after=0.4)
+    lm.post(SEND).respond(OK.status, json=OK.json)
+    try:
+        await client.start()
+        pid = client.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        call = asyncio.ensure_future(client.send_message(text()))
+        await asyncio.sleep(1.0)
+        assert not call.done() and process_alive(pid)
+        os.kill(pid, signal.SIGCONT)
+        assert (await call).message_id == "M-1"
+        assert client.pid == pid
     finally:
         await client.aclose()
 
