@@ -29,7 +29,7 @@ from .config import IMessageConfig, load_config
 from .cores import usable_cores
 from .front import FrontError, FrontStore, WebhookFront
 from .hints import action_validation_hint
-from .idempotency import IdempotencyStore, Recovered, create_store
+from .idempotency import IdempotencyStore, Recovered, configured_store
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
 from .indicator import TypingIndicators
 from .intake import Answer, answer_webhook, error
@@ -116,12 +116,7 @@ class IMessageInput(InputChannel):
     def _create_store(self, config: IMessageConfig) -> IdempotencyStore:
         if config.webhook_port is not None and config.dedupe_store == "memory":
             return FrontStore(lambda: self._front)  # one list for both ports, in the process
-        return create_store(
-            config.dedupe_store,
-            config.dedupe_ttl_seconds,
-            config.dedupe_max_entries,
-            config.dedupe_lease_seconds,
-        )
+        return configured_store(config)
 
     # -- the LoopMessage client, created lazily inside the server's event loop ----------------
 

@@ -316,7 +316,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> None:
             progress("")
             progress(f"  Chat with the bot:  {stack.page_url}")
             progress(f"  Rasa:               {stack.rasa_url}  (log: {stack.log_path})")
-            if not stack.webhook_url.startswith(stack.rasa_url):
+            if options.webhook_port is not None:
                 progress(f"  Webhooks:           {stack.webhook_url}  (webhook_port)")
             progress("  Press Ctrl-C to stop.")
             await wait_for_stop_signal()

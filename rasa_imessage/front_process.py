@@ -31,7 +31,7 @@ from aiohttp import web
 
 from .auth import WebhookAuth
 from .config import IMessageConfig
-from .idempotency import IdempotencyStore, StoreUnavailable, create_store
+from .idempotency import IdempotencyStore, StoreUnavailable, configured_store
 from .intake import Answer, answer_webhook, error
 from .loopmessage import InboundEvent
 from .loopmessage._child import run_child
@@ -100,12 +100,7 @@ class _Front(asyncio.Protocol):
         )
         secret = config.webhook_auth.get_secret_value() if config.webhook_auth else None
         self._auth = WebhookAuth(secret)
-        self._store = create_store(
-            config.dedupe_store,
-            config.dedupe_ttl_seconds,
-            config.dedupe_max_entries,
-            config.dedupe_lease_seconds,
-        )
+        self._store = configured_store(config)
         # Bodies one byte over the limit are read, so a larger one gets intake's JSON 413.
         app = web.Application(client_max_size=config.max_body_bytes + 1)
         app.router.add_post("/webhooks/imessage/webhook", self._webhook)

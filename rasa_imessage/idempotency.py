@@ -21,7 +21,10 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type
+
+if TYPE_CHECKING:
+    from .config import IMessageConfig
 
 __all__ = [
     "MAX_RECOVERIES",
@@ -31,6 +34,7 @@ __all__ = [
     "Recovered",
     "RedisStore",
     "StoreUnavailable",
+    "configured_store",
     "create_store",
 ]
 
@@ -369,3 +373,14 @@ def create_store(
         # One process: its claims cannot outlive it, so they need no lease.
         return MemoryStore(ttl_seconds, max_entries)
     return RedisStore(url, ttl_seconds, lease_seconds=lease_seconds)
+
+
+def configured_store(config: IMessageConfig) -> IdempotencyStore:
+    """The store the channel's `dedupe_*` settings describe (Rasa's port and the webhook
+    port's process both build theirs here)."""
+    return create_store(
+        config.dedupe_store,
+        config.dedupe_ttl_seconds,
+        config.dedupe_max_entries,
+        config.dedupe_lease_seconds,
+    )

@@ -81,10 +81,10 @@ def _is_voice(url: str, config: IMessageConfig) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _on_this_machine(base_url: Optional[str]) -> bool:
+def _on_this_machine(base_url: str) -> bool:
     """Whether the API is a stand-in on loopback; asked once per base URL, not per response
     (parsing the URL was a fifth of a plain text's planning)."""
-    return bool(base_url) and is_loopback_url(base_url or "")
+    return is_loopback_url(base_url)
 
 
 class _Builder:
@@ -93,7 +93,7 @@ class _Builder:
         self.config = config
         self.limit = MAX_ATTACHMENTS[config.api]
         # A stand-in on this machine (the emulator) can fetch loopback URLs; LoopMessage can't.
-        self.local_urls = _on_this_machine(config.base_url)
+        self.local_urls = _on_this_machine(config.base_url or "")
         self.plan = Plan()
 
     def add(self, what: str, **fields: Any) -> bool:

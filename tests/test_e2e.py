@@ -223,9 +223,9 @@ def test_a_taken_webhook_port_stops_rasa_run(trained_bot: Path, tmp_path: Path) 
         taken.listen()
         port = taken.getsockname()[1]
         credentials = tmp_path / "credentials.yml"
+        settings = {"webhook_port": port, "webhook_host": "127.0.0.1"}
         credentials.write_text(
-            credentials_yaml("current", "http://127.0.0.1:9", "e2e-taken").replace("\nrest:\n", "\n")
-            + f"  webhook_port: {port}\n  webhook_host: 127.0.0.1\n",
+            credentials_yaml("current", "http://127.0.0.1:9", "e2e-taken", settings),
             encoding="utf-8",
         )
         log = tmp_path / "rasa.log"

@@ -268,7 +268,9 @@ async def test_a_late_check_asks_again_instead_of_taking_the_child_for_stuck(lm)
         assert client._child is not None
         pid, pipes = client.pid, client._child[1]
         assert pid is not None
+        deadline = time.monotonic() + 30
         while not pipes._heard:  # the child has answered a ping: its silence counts now
+            assert time.monotonic() < deadline, "the child never answered a ping"
             await asyncio.sleep(0.01)
         if pipes._check is not None:
             pipes._check.cancel()
