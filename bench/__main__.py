@@ -29,11 +29,12 @@ from .e2e import (
     PAUSE,
     QUICK_ACTION_LEVELS,
     QUICK_LEVELS,
+    ROUNDS,
     bursts,
     throughput,
     with_latency,
 )
-from .load import Driver
+from .load import Driver, RunResult
 from .machine import describe, load_average
 from .memory import measure_all
 from .outbound import outbound
@@ -64,9 +65,7 @@ async def _end_to_end(results: Results, quick: bool) -> None:
                 results.per_turn = driver.per_turn
                 rss_before, cpu_before = rss_of(server.pid), cpu_of(server.pid)
                 progress("1-2. throughput and acks")
-                results.throughput = await throughput(
-                    driver, QUICK_LEVELS if quick else LEVELS, progress
-                )
+                results.throughput = await _levels(driver, quick)
                 results.latency = await with_latency(
                     driver, QUICK_LEVELS[1:] if quick else LATENCY_LEVELS, progress
                 )
@@ -98,6 +97,18 @@ async def _end_to_end(results: Results, quick: bool) -> None:
 LEAN_OPTIONS = {"typing_delay": 0.5, "split_paragraphs": False}
 
 
+def _rounds(quick: bool) -> int:
+    """Pairs of runs per throughput level: one is enough to check that the bench runs."""
+    return 1 if quick else ROUNDS
+
+
+async def _levels(driver: Driver, quick: bool) -> Dict[int, Dict[str, RunResult]]:
+    """Section 1's levels on `driver`'s server, both channels, `_rounds` pairs each."""
+    return await throughput(
+        driver, QUICK_LEVELS if quick else LEVELS, progress, rounds=_rounds(quick)
+    )
+
+
 @asynccontextmanager
 async def _another_server(
     stand_in: StandIn,
@@ -124,14 +135,14 @@ async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> N
     """Both channels on a server where a turn makes one request to LoopMessage."""
     progress("1b. one request per turn: " + ", ".join(f"{k}: {v}" for k, v in LEAN_OPTIONS.items()))
     async with _another_server(stand_in, url, LEAN_OPTIONS) as driver:
-        results.lean = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+        results.lean = await _levels(driver, quick)
 
 
 async def _webhook_port(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
     """Both channels on a server answering webhooks on a port and process of their own."""
     progress("1e. webhook_port: acks from a process of their own")
     async with _another_server(stand_in, url, {}, own_webhook_port=True) as driver:
-        results.front = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+        results.front = await _levels(driver, quick)
 
 
 async def _offloaded(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
@@ -139,14 +150,14 @@ async def _offloaded(results: Results, stand_in: StandIn, url: str, quick: bool)
     progress("1f. one request per turn, send_worker and webhook_port together")
     options = {**LEAN_OPTIONS, "send_worker": True}
     async with _another_server(stand_in, url, options, own_webhook_port=True) as driver:
-        results.offloaded = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+        results.offloaded = await _levels(driver, quick)
 
 
 async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
     """Both channels on a server whose LoopMessage calls are made by a child process."""
     progress("1c. send_worker: true")
     async with _another_server(stand_in, url, {"send_worker": True}) as driver:
-        results.worker = await throughput(driver, QUICK_LEVELS if quick else LEVELS, progress)
+        results.worker = await _levels(driver, quick)
 
 
 # Section 1d's servers: the defaults; the default `max_concurrent_turns` had before this
@@ -188,12 +199,12 @@ async def _custom_action(results: Results, stand_in: StandIn, url: str, quick: b
                 server.own_webhook_port,
             ) as driver:  # fmt: skip
                 results.action[server.label] = await throughput(
-                    driver, server.levels, progress, SLOW_TEXT
+                    driver, server.levels, progress, SLOW_TEXT, _rounds(quick)
                 )
 
 
 async def main(quick: bool) -> Results:
-    results = Results(machine=describe(), load_start=load_average())
+    results = Results(machine=describe(), load_start=load_average(), rounds=_rounds(quick))
     started = time.monotonic()
     progress("6. CPU per message (in-process)")
     results.cpu = await profile_connector(500 if quick else 2000, progress)

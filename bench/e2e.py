@@ -1,8 +1,11 @@
 """Sections 1-3: throughput against REST, ack latency under load, and message bursts.
 
 Everything runs against one `rasa run` serving both channels. For each concurrency level
-the two channels run back to back on fresh senders with the same number of turns, so the
-ratio compares equal work on the same process a few seconds apart.
+the two channels run back to back on fresh senders with the same number of turns, so a
+pair compares equal work on the same process a few seconds apart. The machine's speed
+drifts by more than the gap being measured (±15-25 % between identical runs on a shared
+VM), so each level runs `ROUNDS` pairs, alternating which channel goes first, and the
+ratio is the median of the pairs' ratios, reported with their range.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ __all__ = [
     "LEVELS",
     "PACED",
     "PAUSE",
+    "ROUNDS",
     "BurstResult",
     "bursts",
+    "paired_ratios",
     "throughput",
     "with_latency",
 ]
 
-# (concurrent conversations, turns per conversation): about 40-800 turns per run.
+# (concurrent conversations, turns per conversation): about 40-1200 turns per run.
 LEVELS: Tuple[Tuple[int, int], ...] = ((1, 50), (50, 12), (200, 6))
 QUICK_LEVELS: Tuple[Tuple[int, int], ...] = ((1, 10), (50, 2), (200, 1))
 # LoopMessage is not on loopback: an assumed round trip for its API, and the levels run with it.
@@ -42,6 +47,9 @@ PACED = (200, 5)  # conversations, turns each
 TEXT = "hi"  # example_bot's greeting: two paragraphs, so two bubbles on both channels
 BURST_TEXTS = ("hi", "help", "mood", "picture", "bye")
 RUN_BUDGET = 60.0  # seconds at most per run
+# Pairs of runs per level (iMessage then REST, REST then iMessage, …). Three give a median
+# that one slow stretch of the machine cannot move; each adds about 20 s per server.
+ROUNDS = 3
 # Section 1d: the bot answers with a custom action that waits this long on Rasa's action
 # server, as one calling an API or a database does; Rasa's turn is then tens of ms of CPU.
 ACTION_SECONDS = 0.3
@@ -49,23 +57,41 @@ ACTION_LEVELS: Tuple[Tuple[int, int], ...] = ((50, 3), (200, 3))
 QUICK_ACTION_LEVELS: Tuple[Tuple[int, int], ...] = ((50, 1),)
 
 Progress = Callable[[str], None]
+CHANNELS = ("imessage", "rest")
 
 
 async def throughput(
-    driver: Driver, levels: Sequence[Tuple[int, int]], progress: Progress, text: str = TEXT
+    driver: Driver,
+    levels: Sequence[Tuple[int, int]],
+    progress: Progress,
+    text: str = TEXT,
+    rounds: int = ROUNDS,
 ) -> Dict[int, Dict[str, RunResult]]:
-    """Closed-loop runs of both channels at each level; iMessage first, then REST."""
+    """`rounds` pairs of closed-loop runs per level, alternating which channel goes first.
+
+    Each channel's runs are pooled into one `RunResult`; its `rates` keep every run's
+    turns/s in round order, so `paired_ratios` can compare the runs made side by side.
+    """
     results: Dict[int, Dict[str, RunResult]] = {}
     for conversations, turns in levels:
-        results[conversations] = {}
-        for channel in ("imessage", "rest"):
-            run = await driver.closed_loop(channel, conversations, turns, text, RUN_BUDGET)
-            progress(
-                f"  {channel:8} {conversations:3} conversations: {run.turns} turns in "
-                f"{run.seconds:.1f} s = {run.turns_per_second:.1f}/s ({run.errors} errors)"
-            )
-            results[conversations][channel] = run
+        pooled = {channel: RunResult(channel, conversations) for channel in CHANNELS}
+        for round_index in range(rounds):
+            order = CHANNELS if round_index % 2 == 0 else CHANNELS[::-1]
+            for channel in order:
+                run = await driver.closed_loop(channel, conversations, turns, text, RUN_BUDGET)
+                progress(
+                    f"  {channel:8} {conversations:3} conversations: {run.turns} turns in "
+                    f"{run.seconds:.1f} s = {run.turns_per_second:.1f}/s ({run.errors} errors)"
+                )
+                pooled[channel].add(run)
+        results[conversations] = pooled
     return results
+
+
+def paired_ratios(runs: Dict[str, RunResult]) -> List[float]:
+    """iMessage turns/s over REST's, one ratio per round (the two runs made side by side)."""
+    pairs = zip(runs["imessage"].rates, runs["rest"].rates)
+    return [imessage / rest for imessage, rest in pairs if rest > 0]
 
 
 async def with_latency(

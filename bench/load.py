@@ -62,7 +62,7 @@ def _webhook(event: str, contact: str, **fields: str) -> bytes:
 
 @dataclass
 class RunResult:
-    """One closed-loop run of one channel."""
+    """One closed-loop run of one channel, or several pooled (`add`)."""
 
     channel: str
     conversations: int
@@ -75,10 +75,24 @@ class RunResult:
     acks: List[float] = field(default_factory=list)  # iMessage: webhook → 200
     probe_acks: List[float] = field(default_factory=list)  # the same, by bench/prober.py
     latencies: List[float] = field(default_factory=list)  # message → last reply of the turn
+    rates: List[float] = field(default_factory=list)  # turns/s of each run pooled by `add`
 
     @property
     def turns_per_second(self) -> float:
         return self.turns / self.seconds if self.seconds else 0.0
+
+    def add(self, run: RunResult) -> None:
+        """Pool another run of the same channel and level: counts add up, samples join."""
+        self.turns += run.turns
+        self.errors += run.errors
+        self.seconds += run.seconds
+        self.server_cpu += run.server_cpu
+        self.client_cpu += run.client_cpu
+        self.worker_cpu += run.worker_cpu
+        self.acks += run.acks
+        self.probe_acks += run.probe_acks
+        self.latencies += run.latencies
+        self.rates.append(run.turns_per_second)
 
 
 class Driver:
