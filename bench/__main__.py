@@ -38,7 +38,8 @@ from .load import Driver, RunResult
 from .machine import describe, load_average
 from .memory import measure_all
 from .outbound import outbound
-from .report import ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results, render
+from .report import ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results, render, utc_now
+from .saved import load_results
 from .stack import SLOW_TEXT, action_server, cpu_of, package_folder, rasa_server, rss_of
 from .standin import StandIn
 from .tracker import tracker_costs
@@ -218,6 +219,7 @@ async def main(quick: bool) -> Results:
     await _end_to_end(results, quick)
     results.load_end = load_average()
     results.seconds = time.monotonic() - started
+    results.finished = utc_now()
     return results
 
 
@@ -232,8 +234,17 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer turns: a smoke run")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON",
+        help="measure nothing: write the report again from a run's saved figures "
+        "(bench/results/latest.json)",
+    )  # fmt: skip
     args = parser.parse_args()
-    outcome = asyncio.run(main(args.quick))
-    _save(outcome)
-    args.output.write_text(render(outcome, quick=args.quick), encoding="utf-8")
+    if args.render is not None:
+        outcome = load_results(args.render)
+    else:
+        outcome = asyncio.run(main(args.quick))
+        _save(outcome)
+    report = render(outcome, quick=args.quick, again=args.render is not None)
+    args.output.write_text(report, encoding="utf-8")
     progress(f"wrote {args.output} ({outcome.seconds:.0f} s)")

@@ -1,0 +1,55 @@
+"""A run's figures read back from bench/results/latest.json, to render BENCHMARKS.md again.
+
+A change to the report should not need a 19-minute run to show itself on real figures:
+`python -m bench --render bench/results/latest.json` rebuilds the `Results` that run saved.
+JSON turns tuples into lists and integer keys into strings; the field types say which was
+which, so the dataclasses are rebuilt field by field from their annotations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Dict, Type, TypeVar, Union
+
+from .report import Results
+
+__all__ = ["load_results"]
+
+T = TypeVar("T")
+
+
+def load_results(path: Path) -> Results:
+    """The `Results` of the run that wrote `path` (bench/__main__.py `_save`)."""
+    results: Results = _dataclass(Results, json.loads(path.read_text("utf-8")))
+    return results
+
+
+def _revive(kind: Any, value: Any) -> Any:
+    """`value` as decoded JSON, rebuilt as `kind` (a dataclass or a typing annotation)."""
+    if value is None or kind is Any:
+        return value
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        return _dataclass(kind, value)
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Union:  # Optional[X]: None was handled above
+        return _revive(next(arg for arg in args if arg is not type(None)), value)
+    if origin is dict:
+        key_kind, item_kind = args
+        return {_revive(key_kind, k): _revive(item_kind, v) for k, v in value.items()}
+    if origin is list:
+        return [_revive(args[0], item) for item in value]
+    if origin is tuple:
+        return tuple(_revive(arg, item) for arg, item in zip(args, value))
+    if kind in (int, float, str, bool):
+        return kind(value)
+    raise TypeError(f"cannot read {kind!r} back from a saved run")
+
+
+def _dataclass(kind: Type[T], value: Dict[str, Any]) -> T:
+    hints = typing.get_type_hints(kind, vars(sys.modules[kind.__module__]))
+    fields = {f.name for f in dataclasses.fields(kind) if f.init}  # type: ignore[arg-type]
+    return kind(**{name: _revive(hints[name], value[name]) for name in fields if name in value})
