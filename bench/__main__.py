@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, Mapping, Optional, Sequence, Tuple
+from typing import AsyncIterator, Dict, Mapping, Optional, Sequence, Tuple
 
 import aiohttp
 
@@ -39,7 +38,7 @@ from .machine import describe, load_average
 from .memory import measure_all
 from .outbound import outbound
 from .report import ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results, render, utc_now
-from .saved import load_results
+from .saved import load_results, to_json
 from .stack import SLOW_TEXT, action_server, cpu_of, package_folder, rasa_server, rss_of
 from .standin import StandIn
 from .tracker import tracker_costs
@@ -226,8 +225,7 @@ async def main(quick: bool) -> Results:
 def _save(results: Results) -> None:
     folder = ROOT / "bench" / "results"
     folder.mkdir(exist_ok=True)
-    data: Dict[str, Any] = asdict(results)
-    (folder / "latest.json").write_text(json.dumps(data, indent=1, default=str), "utf-8")
+    (folder / "latest.json").write_text(to_json(results), "utf-8")
 
 
 if __name__ == "__main__":

@@ -17,15 +17,25 @@ from typing import Any, Dict, Type, TypeVar, Union
 
 from .report import Results
 
-__all__ = ["load_results"]
+__all__ = ["from_json", "load_results", "to_json"]
 
 T = TypeVar("T")
 
 
+def to_json(results: Results) -> str:
+    """A run's figures as bench/results/latest.json keeps them."""
+    return json.dumps(dataclasses.asdict(results), indent=1, default=str)
+
+
+def from_json(text: str) -> Results:
+    """The `Results` that `to_json` wrote."""
+    results: Results = _dataclass(Results, json.loads(text))
+    return results
+
+
 def load_results(path: Path) -> Results:
     """The `Results` of the run that wrote `path` (bench/__main__.py `_save`)."""
-    results: Results = _dataclass(Results, json.loads(path.read_text("utf-8")))
-    return results
+    return from_json(path.read_text("utf-8"))
 
 
 def _revive(kind: Any, value: Any) -> Any:

@@ -1,0 +1,108 @@
+"""The benchmark's own arithmetic: paired rounds, the ratio it reports, its saved figures.
+
+No server here: `make bench` measures; these check that what it reports is what it measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Dict, List
+
+from bench.cpu import CpuResult
+from bench.e2e import BurstResult, paired_ratios, throughput
+from bench.load import RunResult
+from bench.outbound import OutboundResult
+from bench.report import Results, render
+from bench.saved import from_json, to_json
+from bench.tracker import TrackerCost
+
+
+class _Driver:
+    """Stands in for bench.load.Driver: each run takes a second and makes `turns` turns."""
+
+    def __init__(self, rest_seconds: List[float]) -> None:
+        self.order: List[str] = []
+        self._rest_seconds = list(rest_seconds)
+
+    async def closed_loop(
+        self, channel: str, conversations: int, turns: int, text: str, budget: float
+    ) -> RunResult:
+        self.order.append(channel)
+        seconds = 1.0 if channel == "imessage" else self._rest_seconds.pop(0)
+        return RunResult(channel, conversations, turns=turns, seconds=seconds, acks=[0.002])
+
+
+def _pair(imessage: List[float], rest: List[float]) -> Dict[str, RunResult]:
+    return {
+        "imessage": RunResult("imessage", 50, rates=imessage),
+        "rest": RunResult("rest", 50, rates=rest),
+    }
+
+
+def test_rounds_alternate_which_channel_goes_first_and_pool_each_channel() -> None:
+    driver = _Driver(rest_seconds=[0.5, 0.8, 1.25])
+    results = asyncio.run(throughput(driver, ((50, 100),), lambda line: None, rounds=3))  # type: ignore[arg-type]
+
+    assert driver.order == ["imessage", "rest", "rest", "imessage", "imessage", "rest"]
+    imessage, rest = results[50]["imessage"], results[50]["rest"]
+    assert (imessage.turns, imessage.seconds, len(imessage.acks)) == (300, 3.0, 3)
+    assert rest.rates == [200.0, 125.0, 80.0]
+    assert paired_ratios(results[50]) == [0.5, 0.8, 1.25]
+
+
+def test_the_reported_ratio_is_the_median_pair_with_the_range_and_is_cut_not_rounded() -> None:
+    runs = _pair(imessage=[99.7, 50.0, 120.0], rest=[100.0, 100.0, 100.0])
+    results = Results(machine={}, load_start="", throughput={50: runs}, rounds=3)
+
+    report = render(results)
+
+    # 0.997 is the median: it misses a target of 1.0, so it must not read 1.00.
+    assert (
+        "| throughput ratio to REST, 50 conversations | ≥ 1.0 | 0.99 (0.50-1.20) | **missed** |"
+        in report
+    )
+
+
+def test_a_ratio_of_one_pair_has_no_range_and_a_pair_at_or_above_one_meets_the_target() -> None:
+    results = Results(machine={}, load_start="", throughput={50: _pair([101.0], [100.0])})
+
+    assert "| throughput ratio to REST, 50 conversations | ≥ 1.0 | 1.01 | met |" in render(results)
+
+
+def test_saved_figures_read_back_as_the_results_that_were_saved() -> None:
+    """JSON keeps neither integer keys nor tuples; reading back must restore both."""
+    pooled = RunResult("imessage", 200, turns=12, errors=1, seconds=2.5, server_cpu=0.1,
+                       acks=[0.003, 0.004], latencies=[0.5], rates=[4.0, 5.6])  # fmt: skip
+    results = Results(
+        machine={"cpus": "2"},
+        load_start="0.1 / 0.2 / 0.3",
+        seconds=1129.0,
+        finished="2026-11-27 18:38 UTC",
+        rounds=3,
+        cpu=CpuResult(
+            messages=2000,
+            cpu_per_message=0.0014,
+            statuses={200: 2000},
+            top=[("plan_response", 2000, 0.01, 0.02)],
+            planning=[("a plain one-line text", 2e-5)],
+        ),
+        memory={
+            "turn_runner": {"rss_before": 1, "rss_peak": 3, "rss_after": 2, "left_in_runner": 0}
+        },
+        outbound=[OutboundResult("pooled", 16, 600, 1.5, 0.2)],
+        throughput={200: {"imessage": pooled, "rest": RunResult("rest", 200, rates=[5.0, 7.0])}},
+        herd=RunResult("imessage", 200, acks=[0.07]),
+        bursts=[BurstResult("imessage", sequential=[1.0], burst=[0.9], in_order=5)],
+        action={"webhook_port": {50: {"imessage": pooled, "rest": RunResult("rest", 50)}}},
+        tracker=[
+            TrackerCost(6, "none", 0, 10414, 1.3),
+            TrackerCost(6, "connector", 300, 15016, 1.4),
+        ],
+    )
+
+    read_back = from_json(to_json(results))
+
+    assert read_back == results
+    assert list(read_back.throughput) == [200]
+    assert read_back.cpu is not None and read_back.cpu.top == [("plan_response", 2000, 0.01, 0.02)]
+    assert render(read_back) == render(results)
