@@ -204,7 +204,7 @@ async def _custom_action(results: Results, stand_in: StandIn, url: str, quick: b
 
 
 async def main(quick: bool) -> Results:
-    results = Results(machine=describe(), load_start=load_average(), rounds=_rounds(quick))
+    results = Results(machine=describe(), load_start=load_average())
     started = time.monotonic()
     progress("6. CPU per message (in-process)")
     results.cpu = await profile_connector(500 if quick else 2000, progress)

@@ -48,7 +48,8 @@ TEXT = "hi"  # example_bot's greeting: two paragraphs, so two bubbles on both ch
 BURST_TEXTS = ("hi", "help", "mood", "picture", "bye")
 RUN_BUDGET = 60.0  # seconds at most per run
 # Pairs of runs per level (iMessage then REST, REST then iMessage, …). Three give a median
-# that one slow stretch of the machine cannot move; each adds about 20 s per server.
+# that one outlying pair cannot move; each round adds 20-60 s per server (the two rounds
+# beyond the first took `make bench` from about 8.5 to 19 minutes).
 ROUNDS = 3
 # Section 1d: the bot answers with a custom action that waits this long on Rasa's action
 # server, as one calling an API or a database does; Rasa's turn is then tens of ms of CPU.

@@ -9,17 +9,15 @@ which, so the dataclasses are rebuilt field by field from their annotations.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import sys
 import typing
 from pathlib import Path
-from typing import Any, Dict, Type, TypeVar, Union
+from typing import Any, Dict, Union
 
 from .report import Results
 
 __all__ = ["from_json", "load_results", "to_json"]
-
-T = TypeVar("T")
 
 
 def to_json(results: Results) -> str:
@@ -59,7 +57,15 @@ def _revive(kind: Any, value: Any) -> Any:
     raise TypeError(f"cannot read {kind!r} back from a saved run")
 
 
-def _dataclass(kind: Type[T], value: Dict[str, Any]) -> T:
-    hints = typing.get_type_hints(kind, vars(sys.modules[kind.__module__]))
-    fields = {f.name for f in dataclasses.fields(kind) if f.init}  # type: ignore[arg-type]
-    return kind(**{name: _revive(hints[name], value[name]) for name in fields if name in value})
+def _dataclass(kind: Any, value: Dict[str, Any]) -> Any:
+    hints = _init_hints(kind)
+    return kind(
+        **{name: _revive(hint, value[name]) for name, hint in hints.items() if name in value}
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _init_hints(kind: type) -> Dict[str, Any]:
+    """The annotations of `kind`'s init fields, resolved once per class, not per record."""
+    hints = typing.get_type_hints(kind)
+    return {f.name: hints[f.name] for f in dataclasses.fields(kind) if f.init}

@@ -52,7 +52,7 @@ def test_rounds_alternate_which_channel_goes_first_and_pool_each_channel() -> No
 
 def test_the_reported_ratio_is_the_median_pair_with_the_range_and_is_cut_not_rounded() -> None:
     runs = _pair(imessage=[99.7, 50.0, 120.0], rest=[100.0, 100.0, 100.0])
-    results = Results(machine={}, load_start="", throughput={50: runs}, rounds=3)
+    results = Results(machine={}, load_start="", throughput={50: runs})
 
     report = render(results)
 
@@ -78,7 +78,6 @@ def test_saved_figures_read_back_as_the_results_that_were_saved() -> None:
         load_start="0.1 / 0.2 / 0.3",
         seconds=1129.0,
         finished="2026-11-27 18:38 UTC",
-        rounds=3,
         cpu=CpuResult(
             messages=2000,
             cpu_per_message=0.0014,
