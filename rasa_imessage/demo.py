@@ -258,9 +258,9 @@ async def demo_stack(
         extra: dict[str, Any] = {}
         webhook_base = rasa_url
         if options.webhook_port is not None:
-            extra = {"webhook_port": options.webhook_port or free_port(),
-                     "webhook_host": "127.0.0.1"}  # fmt: skip
-            webhook_base = f"http://127.0.0.1:{extra['webhook_port']}"
+            own_port = options.webhook_port or free_port()
+            extra = {"webhook_port": own_port, "webhook_host": "127.0.0.1"}
+            webhook_base = f"http://127.0.0.1:{own_port}"
         emulator = Emulator(
             EmulatorConfig(
                 port=options.emulator_port,
@@ -293,7 +293,7 @@ async def demo_stack(
                     ),
                     progress,
                 )
-                if webhook_base != rasa_url:  # the port's process starts with the server
+                if options.webhook_port is not None:  # its process starts with the server
                     await wait_healthy(
                         webhook_base + HEALTH_PATH, process, log_path, options.startup_timeout
                     )

@@ -41,16 +41,15 @@ FAKE_RASA = textwrap.dedent(
     assert "rasa_imessage.IMessageInput:" in credentials
     app = web.Application()
     app.router.add_get("/webhooks/imessage/", lambda request: web.json_response({"ok": True}))
-    port = int(args[args.index("--port") + 1])
+    ports = [int(args[args.index("--port") + 1])]
     if "webhook_port:" in credentials:  # the connector's own port serves the route too
-        own = int(credentials.split("webhook_port:")[1].split()[0])
-        runner = web.AppRunner(app)
-        loop = asyncio.new_event_loop()
-        loop.run_until_complete(runner.setup())
-        for where in (port, own):
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", where).start())
-        loop.run_forever()
-    web.run_app(app, host="127.0.0.1", port=port, print=None)
+        ports.append(int(credentials.split("webhook_port:")[1].split()[0]))
+    runner = web.AppRunner(app)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(runner.setup())
+    for port in ports:
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    loop.run_forever()
     """
 )
 
