@@ -148,6 +148,19 @@ async def test_a_busy_conversation_does_not_starve_the_others():
     assert log == ["busy0", "quiet", "busy1", "busy2"]
 
 
+async def test_new_turns_of_different_conversations_start_in_arrival_order():
+    """At saturation every conversation waits about as long (BENCHMARKS.md: turn latency
+    p50 and p99 close together): a freed place goes to the turn that has waited longest."""
+    runner = TurnRunner(max_concurrent=2)
+    gauge = Gauge()
+    log: List[str] = []
+    names = [f"conversation-{index}" for index in range(12)]
+    for name in names:
+        runner.submit(name, gauge.job(log, name, yields=3))
+    await settle(runner)
+    assert log == names
+
+
 async def test_a_failing_job_is_logged_and_its_conversation_goes_on(caplog):
     runner = TurnRunner()
     log: List[str] = []
