@@ -211,7 +211,8 @@ class IMessageInput(InputChannel):
                 await self._front.close_port()
             await self.turns.drain(self.config.shutdown_timeout)
             # Typing indicators had the turns' grace period; one to a hung API must not
-            # hold the shutdown.
+            # hold the shutdown, and none still waiting out its delay may start.
+            self._typing.stop_delays()
             await cancel_and_wait(list(self._side_tasks))
 
         @webhook.listener("after_server_stop")

@@ -89,17 +89,28 @@ async def test_only_the_first_reply_waits(monkeypatch) -> None:
     calls.release.set()
 
 
-async def test_cancelling_the_turn_is_not_swallowed_while_the_timer_stops() -> None:
+async def test_a_quick_reply_only_cancels_a_timer_and_starts_no_task() -> None:
     calls = Calls()
-    indicator = TypingIndicator(calls, 8, True, LONG)
-    timer = indicator.start()
-    ending = asyncio.ensure_future(indicator.before_reply())
-    await asyncio.sleep(0)  # the reply is stopping the timer and waits for it to end ...
-    ending.cancel()  # ... when its own turn is cancelled
-    await asyncio.wait({ending}, timeout=GUARD)
-    assert ending.cancelled()
-    timer.cancel()  # the test's own cleanup: nothing left pending on the loop
-    await asyncio.wait({timer}, timeout=GUARD)
+    spawned: List[object] = []
+
+    def spawn(coroutine):  # type: ignore[no-untyped-def]
+        spawned.append(coroutine)
+        return asyncio.ensure_future(coroutine)
+
+    indicator = TypingIndicator(calls, 8, True, 0.05)
+    over = indicator.start(spawn)
+    await indicator.before_reply()  # returns without waiting on anything
+    assert over.cancelled()
+    await asyncio.sleep(0.1)  # past the delay: the cancelled timer never fires
+    assert spawned == [] and calls.made == [] and not indicator.shown
+
+
+async def test_a_delay_that_runs_out_shows_the_indicator() -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 8, True, 0.01)
+    over = indicator.start()
+    await asyncio.wait_for(over, GUARD)
+    assert calls.made == [(8, True)] and indicator.shown and not indicator.pending
 
 
 # -- TypingIndicators: the channel's registry, by message id, with a ceiling -------------------
@@ -158,7 +169,7 @@ async def test_an_indicator_is_forgotten_once_shown_and_a_silent_turn_marks_read
     assert registry.calls == [("M2", 0, True)]
     assert registry.indicators.get("M1") is None and registry.indicators.get("M2") is None
     registry.indicators.turn_ended(None)  # a turn without a message id: nothing to do
-    assert len(registry.tasks) == 3
+    assert len(registry.tasks) == 1  # M2's read receipt: the delays were timers, not tasks
 
 
 async def test_a_turn_ending_while_its_indicator_shows_starts_no_task() -> None:
@@ -168,3 +179,12 @@ async def test_a_turn_ending_while_its_indicator_shows_starts_no_task() -> None:
     registry.indicators.turn_ended("M1")
     assert len(registry.tasks) == 1 and registry.calls == [("M1", 8, True)]
     await registry.finish()
+
+
+async def test_stopping_the_delays_at_shutdown_leaves_no_call_to_come() -> None:
+    registry = Registry(delay=0.05)
+    registry.indicators.start("M1")
+    registry.indicators.stop_delays()
+    await asyncio.sleep(0.1)  # past the delay
+    assert registry.calls == [] and registry.tasks == []
+    assert registry.indicators.get("M1") is None  # forgotten: the ceiling's place is free
