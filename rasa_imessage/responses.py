@@ -14,7 +14,7 @@ import functools
 import logging
 from collections.abc import Mapping, Sequence  # isinstance: typing's aliases check slower
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .buttons import render_buttons
 from .config import IMessageConfig
@@ -163,12 +163,28 @@ class _Builder:
         self.add("voice message", media_url=url)
 
 
+# Bot texts repeat (they come from the domain's templates), and making one into bubbles is
+# a pure function of the text: a cache of recent ones skips the Markdown's fourteen
+# substitutions for most replies. Long texts are not kept: at most about 4 MiB.
+_CACHED_TEXTS = 512
+_CACHED_LENGTH = 1000
+
+
 def _texts(raw: Optional[str], config: IMessageConfig) -> List[str]:
     if not raw or not raw.strip():
         return []
+    if len(raw) > _CACHED_LENGTH:
+        return list(_bubbles(raw, config.split_paragraphs))
+    return list(_cached_bubbles(raw, config.split_paragraphs))
+
+
+def _bubbles(raw: str, split: bool) -> Tuple[str, ...]:
     text = markdown_to_text(raw)
-    parts = paragraphs(text) if config.split_paragraphs else [text.strip()]
-    return [chunk for part in parts for chunk in chunk_text(part)]
+    parts = paragraphs(text) if split else [text.strip()]
+    return tuple(chunk for part in parts for chunk in chunk_text(part))
+
+
+_cached_bubbles = functools.lru_cache(maxsize=_CACHED_TEXTS)(_bubbles)
 
 
 def _main_part(message: Mapping[str, Any], builder: _Builder) -> int:

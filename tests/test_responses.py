@@ -457,3 +457,22 @@ def test_loopback_attachment_urls_only_go_to_a_local_stand_in(base_url, sent) ->
     assert (attachments == [url]) is sent
     assert texts(result) == ["back"]  # the text goes either way
     assert bool(result.refused) is not sent
+
+
+# -- the cache of recent texts ---------------------------------------------------------------------
+
+
+def test_a_repeated_text_plans_the_same_whatever_came_between():
+    text = "**Found** it.\n\nShall I book it?"
+    first = texts(plan({"text": text}))
+    with_buttons = texts(plan({"text": text, "buttons": YES_NO}))  # edits its own copy
+    assert texts(plan({"text": text})) == first == ["Found it.", "Shall I book it?"]
+    assert with_buttons == ["Found it.", "Shall I book it?\n\n1. Yes\n2. No"]
+    assert texts(plan({"text": text}, split_paragraphs=False)) == [
+        "Found it.\n\nShall I book it?"
+    ]
+
+
+def test_a_long_text_is_planned_without_the_cache():
+    text = "*word* " * 400  # over the cached length
+    assert texts(plan({"text": text})) == [("word " * 400).strip()]
