@@ -33,8 +33,9 @@ from .e2e import (
     throughput,
     with_latency,
 )
+from .instructions import count_instructions, missing_tool
 from .load import Driver, RunResult
-from .machine import describe, load_average
+from .machine import current_commit, describe, load_average
 from .memory import measure_all
 from .outbound import outbound
 from .report import ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results, render, utc_now
@@ -216,9 +217,37 @@ async def main(quick: bool) -> Results:
     results.outbound = await outbound(150 if quick else 600, 8.0, progress)
     progress("end to end: example_bot under rasa run")
     await _end_to_end(results, quick)
+    await _instructions(results)
     results.load_end = load_average()
     results.seconds = time.monotonic() - started
     results.finished = utc_now()
+    return results
+
+
+async def _instructions(results: Results) -> None:
+    """Section 8, with a stand-in of its own; skipped, and said so, without valgrind."""
+    missing = missing_tool()
+    if missing is not None:
+        results.instructions_note = f"Not measured: {missing}."
+        progress(f"8. instructions per turn: skipped, {missing}")
+        return
+    stand_in = StandIn()
+    url = await stand_in.start()
+    try:
+        results.instructions = await count_instructions(stand_in, url, progress)
+    finally:
+        await stand_in.stop()
+
+
+async def _instructions_alone(results: Results) -> Results:
+    """Section 8 measured into a saved run, which says when and at which commit."""
+    results.instructions, results.instructions_note = [], ""
+    await _instructions(results)
+    if results.instructions:
+        results.instructions_note = (
+            f"Measured on its own on {utc_now()}, at commit {current_commit()}, after the run the "
+            "rest of this report comes from (`python -m bench --only-instructions`)."
+        )
     return results
 
 
@@ -237,12 +266,21 @@ if __name__ == "__main__":
         help="measure nothing: write the report again from a run's saved figures "
         "(bench/results/latest.json)",
     )  # fmt: skip
+    parser.add_argument(
+        "--only-instructions", type=Path, metavar="JSON",
+        help="measure section 8 alone (about 6 minutes) into a run's saved figures, then "
+        "write the report from them",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.render is not None:
         outcome = load_results(args.render)
+    elif args.only_instructions is not None:
+        outcome = asyncio.run(_instructions_alone(load_results(args.only_instructions)))
+        _save(outcome)
     else:
         outcome = asyncio.run(main(args.quick))
         _save(outcome)
-    report = render(outcome, quick=args.quick, again=args.render is not None)
+    again = args.render is not None or args.only_instructions is not None
+    report = render(outcome, quick=args.quick, again=again)
     args.output.write_text(report, encoding="utf-8")
     progress(f"wrote {args.output} ({outcome.seconds:.0f} s)")

@@ -48,7 +48,7 @@ def load_average() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
-def _commit() -> str:
+def current_commit() -> str:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
@@ -73,5 +73,5 @@ def describe() -> Dict[str, str]:
         "Python": platform.python_version(),
     }
     facts.update({package: _version(package) for package in _PACKAGES})
-    facts["commit"] = _commit()
+    facts["commit"] = current_commit()
     return facts

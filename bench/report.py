@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from .cpu import CpuResult
 from .e2e import ACTION_SECONDS, API_LATENCY, BURST_TEXTS, PAUSE, BurstResult, paired_ratios
+from .instructions import CONVERSATIONS, TURNS, InstructionCount
 from .load import PROBE_RATE, RunResult, percentile
 from .outbound import OutboundResult
 from .tracker import BLOCKS, REPEATS, TrackerCost
@@ -54,6 +55,9 @@ class Results:
     # section 1d: both channels on a bot answering with a custom action, by server options
     action: Dict[str, Dict[int, Dict[str, RunResult]]] = field(default_factory=dict)
     tracker: List[TrackerCost] = field(default_factory=list)  # section 7
+    instructions: List[InstructionCount] = field(default_factory=list)  # section 8
+    # section 8 skipped (why), or measured apart from the rest (when, at which commit)
+    instructions_note: str = ""
 
 
 ACTION_DEFAULT = "default options"  # the key of section 1d's server with default options
@@ -315,6 +319,26 @@ def _tracker(rows: List[TrackerCost]) -> List[str]:
     return _table(header, body)
 
 
+def _instructions(counts: List[InstructionCount]) -> List[str]:
+    """Per server: each channel's instructions per turn, and REST's over the connector's."""
+    rows = []
+    for server in dict.fromkeys(count.server for count in counts):
+        runs = [count for count in counts if count.server == server]
+        rest = {c.round: c for c in runs if c.channel == "rest"}
+        imessage = {c.round: c for c in runs if c.channel == "imessage"}
+        ratios = [rest[n].per_turn / imessage[n].per_turn for n in sorted(rest) if n in imessage]
+        rows.append([
+            server,
+            " / ".join(f"{c.per_turn / 1e6:.2f}" for c in imessage.values()),
+            " / ".join(f"{c.per_turn / 1e6:.2f}" for c in rest.values()),
+            _ratio_text(ratios),
+            str(sum(c.errors for c in runs)),
+        ])  # fmt: skip
+    header = ["server", "iMessage, M instructions per turn (each run)", "REST, the same",
+              "REST's over iMessage's, median (range)", "errors"]  # fmt: skip
+    return _table(header, rows)
+
+
 def _rounds(r: Results) -> int:
     """Pairs of runs per level, as many as each channel's pooled result kept rates of."""
     return max((len(runs["imessage"].rates) for runs in r.throughput.values()), default=0)
@@ -474,6 +498,22 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
                 f"in-process: a conversation of greetings, then blocks of {REPEATS} retrieve "
                 f"+ save, the two kinds in turn; the best of {BLOCKS} blocks of each).",
                 "", *_tracker(r.tracker)]  # fmt: skip
+    if r.instructions or r.instructions_note:
+        out += ["", "## 8. Instructions per turn in Rasa's process (callgrind)", "",
+                "Identical runs of section 1 differ by 15-25 % on this machine; instructions "
+                "executed do not depend on what else it does. `rasa run` runs under valgrind's "
+                "callgrind with counting switched on for each closed-loop run alone "
+                f"({CONVERSATIONS} conversations of {TURNS} turns, the text `hi`), so the "
+                "count is the run's turns in Rasa's process; the child processes of "
+                "`send_worker` and `webhook_port` are not traced (bench/instructions.py). "
+                "Rasa's process is the core that limits section 1, so REST's instructions per "
+                "turn over the connector's is the throughput ratio without the noise, as far "
+                "as an instruction costs as much time on either channel. Valgrind makes Rasa "
+                "about 50 times slower: every turn waits longer than `typing_delay: 0.5`, so "
+                "in section 1f each turn also makes the show-typing call, as at saturation "
+                "in section 1 (turn latency p50 above 0.5 s at 200 conversations).",
+                *(["", r.instructions_note] if r.instructions_note else []),
+                *(["", *_instructions(r.instructions)] if r.instructions else [])]  # fmt: skip
     if FINDINGS.exists():
         out += ["", FINDINGS.read_text(encoding="utf-8").strip()]
     return "\n".join(out) + "\n"

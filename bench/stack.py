@@ -16,9 +16,9 @@ import sys
 import tempfile
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import AsyncIterator, Callable, Mapping, Optional, TextIO
+from typing import AsyncIterator, Callable, Mapping, Optional, TextIO, Tuple
 
 from rasa_imessage.demo import (
     PACKAGE_ROOT,
@@ -182,6 +182,8 @@ async def rasa_server(
     action_url: Optional[str] = None,
     first_on_path: Optional[Path] = None,
     own_webhook_port: bool = False,
+    run_prefix: Tuple[str, ...] = (),
+    startup_timeout: Optional[float] = None,
 ) -> AsyncIterator[RasaServer]:
     """Train example_bot in a temporary copy, start `rasa run`, stop it on exit.
 
@@ -190,6 +192,8 @@ async def rasa_server(
     `slow` with its custom action. `first_on_path`: a folder whose packages Rasa imports
     before the installed ones (another version of one of them). `own_webhook_port`: the
     connector answers webhooks on a port of its own (`webhook_port`), where they are posted.
+    `run_prefix`: a command `rasa run` (not the training) runs under, such as valgrind, with
+    `startup_timeout` for it to answer.
     """
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-bench-") as workdir:
         folder = Path(workdir)
@@ -198,6 +202,11 @@ async def rasa_server(
         if action_url is not None:
             _add_custom_action(bot, action_url)
         options = DemoOptions(bot_dir=bot, first_on_path=(first_on_path,) if first_on_path else ())
+        run_options = replace(
+            options,
+            rasa_command=run_prefix + options.rasa_command,
+            startup_timeout=startup_timeout or options.startup_timeout,
+        )
         progress("training example_bot …")
         started = time.monotonic()
         with _log_file(folder / "train.log") as log:
@@ -219,9 +228,9 @@ async def rasa_server(
         progress(f"starting rasa run on {url} …")
         started = time.monotonic()
         with _log_file(log_path) as log:
-            process = await start_rasa(options, credentials, port, log)
+            process = await start_rasa(run_options, credentials, port, log)
         try:
-            await wait_healthy(url + HEALTH_PATH, process, log_path, options.startup_timeout)
+            await wait_healthy(url + HEALTH_PATH, process, log_path, run_options.startup_timeout)
             if webhook_base is not None:  # it opens once Rasa's server has started
                 await wait_healthy(webhook_base + HEALTH_PATH, process, log_path, 30)
             yield RasaServer(

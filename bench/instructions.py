@@ -1,0 +1,145 @@
+"""Section 8: instructions per turn in Rasa's process, counted by callgrind.
+
+Turns/s on a shared machine vary by 15-25 % between identical runs, more than the gap that
+section 1 measures. The instructions a process executes do not depend on what else the
+machine does. So `rasa run` runs under valgrind's callgrind with counting off, counting is
+switched on for each closed-loop run alone (`callgrind_control`), and the count is that of
+the run's turns in Rasa's process; its child processes (the send worker, the webhook port)
+are not traced and run at full speed. Valgrind makes the process about 50 times slower, so
+the runs are small (CONVERSATIONS x TURNS). Rasa's process is the core that limits
+section 1's throughput (FINDINGS, ninth round), so REST's instructions per turn over the
+connector's is the throughput ratio without the noise, as far as an instruction costs the
+same time on both channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Mapping, Optional, Tuple
+
+import aiohttp
+
+from .load import Driver
+from .stack import rasa_server
+from .standin import StandIn
+
+__all__ = ["SERVERS", "InstructionCount", "count_instructions", "missing_tool"]
+
+CONVERSATIONS, TURNS = 20, 5
+ROUNDS = 2
+BUDGET = 900.0  # seconds per run at most: valgrind is slow, not stuck
+STARTUP_TIMEOUT = 900.0  # Rasa's imports and model load, 5-8 times slower under valgrind
+# scipy.stats' boost extension fails to initialise under valgrind (SystemError); the bot
+# never calls it, so this folder's sitecustomize stands in for it in the traced process.
+VALGRIND_SITE = Path(__file__).resolve().parent / "valgrind_site"
+LEAN_OFFLOADED = {"typing_delay": 0.5, "split_paragraphs": False, "send_worker": True}
+# label -> (connector options, webhooks on a port of their own)
+SERVERS: Tuple[Tuple[str, Mapping[str, object], bool], ...] = (
+    ("default options", {}, False),
+    ("section 1f: one request per turn, send_worker, webhook_port", LEAN_OFFLOADED, True),
+)
+_TOOLS = ("valgrind", "callgrind_control")
+
+
+@dataclass
+class InstructionCount:
+    server: str
+    channel: str
+    round: int
+    turns: int
+    errors: int
+    instructions: int
+
+    @property
+    def per_turn(self) -> float:
+        return self.instructions / self.turns if self.turns else float("nan")
+
+
+def missing_tool() -> Optional[str]:
+    """Why the section cannot run here (valgrind is a Debian package), or None."""
+    absent = [tool for tool in _TOOLS if shutil.which(tool) is None]
+    return f"{', '.join(absent)} not installed (apt-get install valgrind)" if absent else None
+
+
+async def count_instructions(
+    stand_in: StandIn, url: str, progress: Callable[[str], None]
+) -> List[InstructionCount]:
+    counts: List[InstructionCount] = []
+    for label, options, own_port in SERVERS:
+        progress(f"8. instructions per turn under callgrind: {label}")
+        counts += await _one_server(stand_in, url, label, options, own_port, progress)
+    return counts
+
+
+async def _one_server(
+    stand_in: StandIn,
+    url: str,
+    label: str,
+    options: Mapping[str, object],
+    own_port: bool,
+    progress: Callable[[str], None],
+) -> List[InstructionCount]:
+    with tempfile.TemporaryDirectory(prefix="rasa-imessage-callgrind-") as folder:
+        out = Path(folder) / "callgrind.out"
+        prefix = ("valgrind", "--tool=callgrind", "--instr-atstart=no",
+                  f"--callgrind-out-file={out}.%p")  # fmt: skip
+        async with rasa_server(
+            url, options, progress, first_on_path=VALGRIND_SITE, own_webhook_port=own_port,
+            run_prefix=prefix, startup_timeout=STARTUP_TIMEOUT,
+        ) as server:  # fmt: skip
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=BUDGET)
+            timeout = aiohttp.ClientTimeout(total=BUDGET)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+                driver = Driver(server, stand_in, session)
+                await driver.calibrate(("hi",))
+                for channel in ("rest", "imessage"):  # warm: first calls import and cache
+                    await driver.closed_loop(channel, CONVERSATIONS, 2, "hi", BUDGET)
+                counts = []
+                for round_ in range(ROUNDS):
+                    for channel in ("rest", "imessage"):
+                        counts.append(
+                            await _counted(driver, server.pid, out, label, channel, round_)
+                        )
+                        progress(f"  {channel}: {counts[-1].per_turn / 1e6:.2f} M per turn")
+                return counts
+
+
+async def _counted(
+    driver: Driver, pid: int, out: Path, label: str, channel: str, round_: int
+) -> InstructionCount:
+    """One closed-loop run with counting on, then its count from the dump."""
+    await _control("--zero", pid)
+    await _control("--instr=on", pid)
+    try:
+        run = await driver.closed_loop(channel, CONVERSATIONS, TURNS, "hi", BUDGET)
+    finally:
+        await _control("--instr=off", pid)
+    name = f"{channel}-{round_}"
+    await _control(f"--dump={name}", pid)
+    return InstructionCount(label, channel, round_, run.turns, run.errors, _total(out, name))
+
+
+async def _control(argument: str, pid: int) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "callgrind_control", argument, str(pid),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, error = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"callgrind_control {argument} failed: {error.decode().strip()}")
+
+
+def _total(out: Path, name: str) -> int:
+    """The instruction total of the dump named `name` (callgrind writes one file each)."""
+    for path in out.parent.glob(out.name + ".*"):
+        text = path.read_text("utf-8", errors="replace")
+        if f"desc: Trigger: dump {name}\n" in text:
+            found = re.search(r"^totals: (\d+)", text, re.MULTILINE)
+            if found:
+                return int(found.group(1))
+    raise RuntimeError(f"no callgrind dump named {name} in {out.parent}")
