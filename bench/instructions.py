@@ -5,8 +5,8 @@ section 1 measures. The instructions a process executes do not depend on what el
 machine does. So `rasa run` runs under valgrind's callgrind with counting off, counting is
 switched on for each closed-loop run alone (`callgrind_control`), and the count is that of
 the run's turns in Rasa's process; its child processes (the send worker, the webhook port)
-are not traced and run at full speed. Valgrind makes the process about 50 times slower, so
-the runs are small (CONVERSATIONS x TURNS). Rasa's process is the core that limits
+are not traced and run at full speed. Valgrind makes the process 25-50 times slower,
+so the runs are small (CONVERSATIONS x TURNS). Rasa's process is the core that limits
 section 1's throughput (FINDINGS, ninth round), so REST's instructions per turn over the
 connector's is the throughput ratio without the noise, as far as an instruction costs the
 same time on both channels.
@@ -28,7 +28,7 @@ from .load import Driver
 from .stack import rasa_server
 from .standin import StandIn
 
-__all__ = ["SERVERS", "InstructionCount", "count_instructions", "missing_tool"]
+__all__ = ["SERVERS", "InstructionCount", "count_instructions", "dump_total", "missing_tool"]
 
 CONVERSATIONS, TURNS = 20, 5
 ROUNDS = 2
@@ -121,7 +121,7 @@ async def _counted(
         await _control("--instr=off", pid)
     name = f"{channel}-{round_}"
     await _control(f"--dump={name}", pid)
-    return InstructionCount(label, channel, round_, run.turns, run.errors, _total(out, name))
+    return InstructionCount(label, channel, round_, run.turns, run.errors, dump_total(out, name))
 
 
 async def _control(argument: str, pid: int) -> None:
@@ -134,7 +134,7 @@ async def _control(argument: str, pid: int) -> None:
         raise RuntimeError(f"callgrind_control {argument} failed: {error.decode().strip()}")
 
 
-def _total(out: Path, name: str) -> int:
+def dump_total(out: Path, name: str) -> int:
     """The instruction total of the dump named `name` (callgrind writes one file each)."""
     for path in out.parent.glob(out.name + ".*"):
         text = path.read_text("utf-8", errors="replace")

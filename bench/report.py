@@ -509,7 +509,7 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
                 "Rasa's process is the core that limits section 1, so REST's instructions per "
                 "turn over the connector's is the throughput ratio without the noise, as far "
                 "as an instruction costs as much time on either channel. Valgrind makes Rasa "
-                "about 50 times slower: every turn waits longer than `typing_delay: 0.5`, so "
+                "25-50 times slower: every turn waits longer than `typing_delay: 0.5`, so "
                 "in section 1f each turn also makes the show-typing call, as at saturation "
                 "in section 1 (turn latency p50 above 0.5 s at 200 conversations).",
                 *(["", r.instructions_note] if r.instructions_note else []),

@@ -10,6 +10,7 @@ from typing import Dict, List
 
 from bench.cpu import CpuResult
 from bench.e2e import BurstResult, paired_ratios, throughput
+from bench.instructions import InstructionCount, dump_total
 from bench.load import RunResult
 from bench.outbound import OutboundResult
 from bench.report import Results, render
@@ -97,6 +98,7 @@ def test_saved_figures_read_back_as_the_results_that_were_saved() -> None:
             TrackerCost(6, "none", 0, 10414, 1.3),
             TrackerCost(6, "connector", 300, 15016, 1.4),
         ],
+        instructions=[InstructionCount("default options", "rest", 0, 100, 0, 1_969_000_000)],
     )
 
     read_back = from_json(to_json(results))
@@ -105,3 +107,36 @@ def test_saved_figures_read_back_as_the_results_that_were_saved() -> None:
     assert list(read_back.throughput) == [200]
     assert read_back.cpu is not None and read_back.cpu.top == [("plan_response", 2000, 0.01, 0.02)]
     assert render(read_back) == render(results)
+
+
+def _counts(server: str, rest: List[int], imessage: List[int]) -> List[InstructionCount]:
+    runs = [InstructionCount(server, "rest", n, 100, 0, count) for n, count in enumerate(rest)]
+    return runs + [
+        InstructionCount(server, "imessage", n, 100, 0, count) for n, count in enumerate(imessage)
+    ]
+
+
+def test_section_8_reports_rest_over_the_connector_per_round() -> None:
+    """Per turn, REST's count over the connector's of the same round: fewer instructions for
+    the connector reads above 1."""
+    counts = _counts("default options", [1_970_000_000, 1_950_000_000],
+                     [3_090_000_000, 3_100_000_000])  # fmt: skip
+    counts += _counts("section 1f", [1_976_000_000, 1_951_000_000],
+                      [1_900_000_000, 2_074_000_000])  # fmt: skip
+    report = render(Results(machine={}, load_start="", instructions=counts))
+    section = report.split("## 8. ", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith(("| default", "| section"))]
+    assert rows == [
+        "| default options | 30.90 / 31.00 | 19.70 / 19.50 | 0.63 (0.62-0.63) | 0 |",
+        "| section 1f | 19.00 / 20.74 | 19.76 / 19.51 | 0.99 (0.94-1.04) | 0 |",
+    ]
+
+
+def test_a_count_is_read_from_the_dump_of_its_own_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "callgrind.out"
+    for part, name, total in ((1, "rest-0", 1969), (2, "imessage-0", 3087)):
+        (tmp_path / f"callgrind.out.4242.{part}").write_text(
+            f"version: 1\ndesc: Trigger: dump {name}\nsummary: {total}\ntotals: {total}\n"
+        )
+    assert dump_total(out, "imessage-0") == 3087
+    assert dump_total(out, "rest-0") == 1969
