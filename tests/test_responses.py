@@ -468,9 +468,7 @@ def test_a_repeated_text_plans_the_same_whatever_came_between():
     with_buttons = texts(plan({"text": text, "buttons": YES_NO}))  # edits its own copy
     assert texts(plan({"text": text})) == first == ["Found it.", "Shall I book it?"]
     assert with_buttons == ["Found it.", "Shall I book it?\n\n1. Yes\n2. No"]
-    assert texts(plan({"text": text}, split_paragraphs=False)) == [
-        "Found it.\n\nShall I book it?"
-    ]
+    assert texts(plan({"text": text}, split_paragraphs=False)) == ["Found it.\n\nShall I book it?"]
 
 
 def test_a_long_text_is_planned_without_the_cache():
