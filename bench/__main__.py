@@ -23,7 +23,9 @@ from .e2e import (
     ACTION_LEVELS,
     ACTION_SECONDS,
     LATENCY_LEVELS,
+    LEAN_OPTIONS,
     LEVELS,
+    OFFLOADED_OPTIONS,
     PACED,
     PAUSE,
     QUICK_ACTION_LEVELS,
@@ -95,9 +97,6 @@ async def _end_to_end(results: Results, quick: bool) -> None:
         await stand_in.stop()
 
 
-LEAN_OPTIONS = {"typing_delay": 0.5, "split_paragraphs": False}
-
-
 def _rounds(quick: bool) -> int:
     """Pairs of runs per throughput level: one is enough to check that the bench runs."""
     return 1 if quick else ROUNDS
@@ -149,8 +148,7 @@ async def _webhook_port(results: Results, stand_in: StandIn, url: str, quick: bo
 async def _offloaded(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
     """Both channels on a server whose connector does no HTTP in Rasa's process."""
     progress("1f. one request per turn, send_worker and webhook_port together")
-    options = {**LEAN_OPTIONS, "send_worker": True}
-    async with _another_server(stand_in, url, options, own_webhook_port=True) as driver:
+    async with _another_server(stand_in, url, OFFLOADED_OPTIONS, own_webhook_port=True) as driver:
         results.offloaded = await _levels(driver, quick)
 
 

@@ -162,12 +162,15 @@ class Driver:
         budget: float,
         ramp: float = 1.0,
         pause: float = 0.0,
+        probe: bool = True,
     ) -> RunResult:
         """`conversations` senders, `turns` turns each, stopped after `budget` s.
 
         Senders start spread over `ramp` seconds, as users do; all at the same instant
         would measure one thundering herd instead (see `herd`). `pause`: seconds a sender
         waits after a reply before the next message (0: at once, the server saturated).
+        `probe`: an iMessage run also has bench/prober.py post status webhooks at
+        PROBE_RATE a second (not for a server slowed down, where they would outnumber turns).
         """
         result = RunResult(channel, conversations)
         turn = self.imessage_turn if channel == "imessage" else self.rest_turn
@@ -188,7 +191,7 @@ class Driver:
                 if pause:
                     await asyncio.sleep(pause)
 
-        prober = await self._start_prober() if channel == "imessage" else None
+        prober = await self._start_prober() if probe and channel == "imessage" else None
         cpu, own = cpu_of(self.server.pid), time.process_time()
         kids = children_cpu(self.server.pid)
         started = time.perf_counter()
