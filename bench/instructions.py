@@ -6,10 +6,10 @@ machine does. So `rasa run` runs under valgrind's callgrind with counting off, c
 switched on for each closed-loop run alone (`callgrind_control`), and the count is that of
 the run's turns in Rasa's process; its child processes (the send worker, the webhook port)
 are not traced and run at full speed. Valgrind makes the process 25-50 times slower,
-so the runs are small (CONVERSATIONS x TURNS). Rasa's process is the core that limits
-section 1's throughput (FINDINGS, ninth round), so REST's instructions per turn over the
-connector's is the throughput ratio without the noise, as far as an instruction costs the
-same time on both channels.
+so the runs are small (CONVERSATIONS x TURNS). A count repeats to within a few percent:
+it shows what a change to the connector costs or saves on Rasa's core, the core that limits
+section 1 (FINDINGS, ninth round). It is not section 1's ratio: natively an instruction
+does not take the same time everywhere, and turns interleave otherwise at full speed.
 """
 
 from __future__ import annotations

@@ -506,12 +506,13 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
                 f"({CONVERSATIONS} conversations of {TURNS} turns, the text `hi`, no prober), "
                 "so the count is the run's turns in Rasa's process; the child processes of "
                 "`send_worker` and `webhook_port` are not traced (bench/instructions.py). "
-                "Rasa's process is the core that limits section 1, so REST's instructions per "
-                "turn over the connector's is the throughput ratio without the noise, as far "
-                "as an instruction costs as much time on either channel. Valgrind makes Rasa "
-                "25-50 times slower: every turn waits longer than `typing_delay: 0.5`, so "
-                "in section 1f each turn also makes the show-typing call, as at saturation "
-                "in section 1 (turn latency p50 above 0.5 s at 200 conversations).",
+                "A count repeats to within a few percent, so it shows what a change to the "
+                "connector's code costs or saves on Rasa's core where section 1 cannot. It is "
+                "not section 1's ratio: natively an instruction of the connector's (asyncio, "
+                "sockets, pipes) may take more time than one of Rasa's, and under valgrind, "
+                "25-50 times slower, the turns interleave otherwise. For the same reason "
+                "every turn waits longer than `typing_delay: 0.5`, so in section 1f each turn "
+                "also makes the show-typing call, as at saturation in section 1.",
                 *(["", r.instructions_note] if r.instructions_note else []),
                 *(["", *_instructions(r.instructions)] if r.instructions else [])]  # fmt: skip
     if FINDINGS.exists():
