@@ -35,6 +35,7 @@ from .e2e import (
     throughput,
     with_latency,
 )
+from .instructions import ROUNDS as INSTRUCTION_ROUNDS
 from .instructions import count_instructions, missing_tool
 from .load import Driver, RunResult
 from .machine import current_commit, describe, load_average
@@ -215,14 +216,14 @@ async def main(quick: bool) -> Results:
     results.outbound = await outbound(150 if quick else 600, 8.0, progress)
     progress("end to end: example_bot under rasa run")
     await _end_to_end(results, quick)
-    await _instructions(results)
+    await _instructions(results, rounds=1 if quick else INSTRUCTION_ROUNDS)
     results.load_end = load_average()
     results.seconds = time.monotonic() - started
     results.finished = utc_now()
     return results
 
 
-async def _instructions(results: Results) -> None:
+async def _instructions(results: Results, rounds: int = INSTRUCTION_ROUNDS) -> None:
     """Section 8, with a stand-in of its own; skipped, and said so, without valgrind."""
     missing = missing_tool()
     if missing is not None:
@@ -232,7 +233,7 @@ async def _instructions(results: Results) -> None:
     stand_in = StandIn()
     url = await stand_in.start()
     try:
-        results.instructions = await count_instructions(stand_in, url, progress)
+        results.instructions = await count_instructions(stand_in, url, progress, rounds)
     finally:
         await stand_in.stop()
 

@@ -67,12 +67,12 @@ def missing_tool() -> Optional[str]:
 
 
 async def count_instructions(
-    stand_in: StandIn, url: str, progress: Callable[[str], None]
+    stand_in: StandIn, url: str, progress: Callable[[str], None], rounds: int = ROUNDS
 ) -> List[InstructionCount]:
     counts: List[InstructionCount] = []
     for label, options, own_port in SERVERS:
         progress(f"8. instructions per turn under callgrind: {label}")
-        counts += await _one_server(stand_in, url, label, options, own_port, progress)
+        counts += await _one_server(stand_in, url, label, options, own_port, rounds, progress)
     return counts
 
 
@@ -82,6 +82,7 @@ async def _one_server(
     label: str,
     options: Mapping[str, object],
     own_port: bool,
+    rounds: int,
     progress: Callable[[str], None],
 ) -> List[InstructionCount]:
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-callgrind-") as folder:
@@ -100,7 +101,7 @@ async def _one_server(
                 for channel in ("rest", "imessage"):  # warm: first calls import and cache
                     await driver.closed_loop(channel, CONVERSATIONS, 2, "hi", BUDGET, probe=False)
                 counts = []
-                for round_ in range(ROUNDS):
+                for round_ in range(rounds):
                     for channel in ("rest", "imessage"):
                         counts.append(
                             await _counted(driver, server.pid, out, label, channel, round_)
