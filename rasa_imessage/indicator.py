@@ -40,15 +40,15 @@ class TypingIndicator:
         self._delay = delay
         self._spawn: Spawn = asyncio.ensure_future
         self._delay_timer: Optional[asyncio.TimerHandle] = None
-        self._call: Optional[asyncio.Future[None]] = None  # the show-typing request
+        # The show-typing request, made once the delay is over (or at once, without one).
+        self._call: Optional[asyncio.Future[None]] = None
         self._over: Optional[asyncio.Future[None]] = None  # ends with the last of them
-        self._calling = False  # the delay is over: the show-typing request is made
         self._replied = False
 
     @property
     def shown(self) -> bool:
         """Whether the show-typing call was made (for the indicator or the read receipt)."""
-        return self._calling
+        return self._call is not None
 
     def start(self, spawn: Optional[Spawn] = None) -> asyncio.Future[None]:
         """Arm the delay (the call is a task made by `spawn`); the returned future ends when
@@ -67,7 +67,6 @@ class TypingIndicator:
 
     def _show_now(self) -> None:
         self._delay_timer = None
-        self._calling = True
         self._call = call = self._spawn(self._show(self._seconds, self._read))
         call.add_done_callback(self._call_ended)
 
@@ -92,15 +91,15 @@ class TypingIndicator:
         if self._replied:
             return
         self._replied = True
-        if not self._calling:
+        if self._call is None:
             self.stop_delay()
-        elif self._call is not None:
+        else:
             await asyncio.wait({self._call}, timeout=REPLY_WAITS_AT_MOST)
 
     @property
     def pending(self) -> bool:
         """Neither replied to nor shown yet: the turn's end still has something to do."""
-        return not (self._replied or self._calling)
+        return not (self._replied or self.shown)
 
     async def turn_ended(self) -> None:
         """The turn is over: without a reply and without an indicator, mark the message read."""
