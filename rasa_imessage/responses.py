@@ -173,9 +173,8 @@ _CACHED_LENGTH = 1000
 def _texts(raw: Optional[str], config: IMessageConfig) -> List[str]:
     if not raw or not raw.strip():
         return []
-    if len(raw) > _CACHED_LENGTH:
-        return list(_bubbles(raw, config.split_paragraphs))
-    return list(_cached_bubbles(raw, config.split_paragraphs))
+    bubbles = _bubbles if len(raw) > _CACHED_LENGTH else _cached_bubbles
+    return list(bubbles(raw, config.split_paragraphs))  # a copy: callers edit the last one
 
 
 def _bubbles(raw: str, split: bool) -> Tuple[str, ...]:

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
+from rasa_imessage import responses
 from rasa_imessage.config import IMessageConfig, load_config
 from rasa_imessage.passthrough import decode_conversation
 from rasa_imessage.rendering import MAX_TEXT
@@ -471,6 +472,11 @@ def test_a_repeated_text_plans_the_same_whatever_came_between():
     assert texts(plan({"text": text}, split_paragraphs=False)) == ["Found it.\n\nShall I book it?"]
 
 
-def test_a_long_text_is_planned_without_the_cache():
+def test_only_texts_up_to_the_cached_length_are_kept():
+    """The cache's memory bound: a long text is planned, not kept."""
+    responses._cached_bubbles.cache_clear()  # other tests' texts may have filled it
     text = "*word* " * 400  # over the cached length
     assert texts(plan({"text": text})) == [("word " * 400).strip()]
+    assert responses._cached_bubbles.cache_info().currsize == 0
+    assert texts(plan({"text": "*a short text* here"})) == ["a short text here"]
+    assert responses._cached_bubbles.cache_info().currsize == 1
