@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Dict, Mapping, Optional, Sequence, Tuple
 
-import aiohttp
-
 from .cpu import profile_connector
 from .e2e import (
     ACTION_LEVELS,
@@ -37,7 +35,7 @@ from .e2e import (
 )
 from .instructions import ROUNDS as INSTRUCTION_ROUNDS
 from .instructions import count_instructions, missing_tool
-from .load import Driver, RunResult
+from .load import Driver, RunResult, driven
 from .machine import current_commit, describe, load_average
 from .memory import measure_all
 from .outbound import outbound
@@ -58,37 +56,34 @@ async def _end_to_end(results: Results, quick: bool) -> None:
     stand_in = StandIn()
     url = await stand_in.start()
     try:
-        async with rasa_server(url, progress=progress) as server:
+        async with rasa_server(url, progress=progress) as server, driven(
+            server, stand_in, ("hi", "help", "mood", "picture", "bye")
+        ) as driver:
             results.server = {"train_seconds": server.train_seconds,
                               "start_seconds": server.start_seconds}  # fmt: skip
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
-            timeout = aiohttp.ClientTimeout(total=60)
-            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-                driver = Driver(server, stand_in, session)
-                await driver.calibrate(("hi", "help", "mood", "picture", "bye"))
-                results.per_turn = driver.per_turn
-                rss_before, cpu_before = rss_of(server.pid), cpu_of(server.pid)
-                progress("1-2. throughput and acks")
-                results.throughput = await _levels(driver, quick)
-                results.latency = await with_latency(
-                    driver, QUICK_LEVELS[1:] if quick else LATENCY_LEVELS, progress
-                )
-                conversations, turns = PACED
-                results.paced = await driver.closed_loop(
-                    "imessage", conversations, 1 if quick else turns, "hi", 60.0,
-                    ramp=PAUSE, pause=PAUSE,
-                )  # fmt: skip
-                progress(f"  paced: {results.paced.turns_per_second:.1f} turns/s")
-                herd = await driver.herd(200, "hi")
-                results.herd = herd
-                progress(f"  herd: 200 webhooks at once, {herd.errors} errors")
-                progress("3. bursts")
-                results.bursts = await bursts(driver, 2 if quick else 5, progress)
-                results.server.update(
-                    rss_before=rss_before,
-                    rss_after=rss_of(server.pid),
-                    cpu_seconds=cpu_of(server.pid) - cpu_before,
-                )
+            results.per_turn = driver.per_turn
+            rss_before, cpu_before = rss_of(server.pid), cpu_of(server.pid)
+            progress("1-2. throughput and acks")
+            results.throughput = await _levels(driver, quick)
+            results.latency = await with_latency(
+                driver, QUICK_LEVELS[1:] if quick else LATENCY_LEVELS, progress
+            )
+            conversations, turns = PACED
+            results.paced = await driver.closed_loop(
+                "imessage", conversations, 1 if quick else turns, "hi", 60.0,
+                ramp=PAUSE, pause=PAUSE,
+            )  # fmt: skip
+            progress(f"  paced: {results.paced.turns_per_second:.1f} turns/s")
+            herd = await driver.herd(200, "hi")
+            results.herd = herd
+            progress(f"  herd: 200 webhooks at once, {herd.errors} errors")
+            progress("3. bursts")
+            results.bursts = await bursts(driver, 2 if quick else 5, progress)
+            results.server.update(
+                rss_before=rss_before,
+                rss_after=rss_of(server.pid),
+                cpu_seconds=cpu_of(server.pid) - cpu_before,
+            )
         await _lean(results, stand_in, url, quick)
         await _send_worker(results, stand_in, url, quick)
         await _webhook_port(results, stand_in, url, quick)
@@ -123,13 +118,8 @@ async def _another_server(
     """A further `rasa run` with these connector options, and a driver calibrated on `text`."""
     async with rasa_server(
         url, options, progress, action_url, first_on_path, own_webhook_port
-    ) as server:
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
-        timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            driver = Driver(server, stand_in, session)
-            await driver.calibrate((text,))
-            yield driver
+    ) as server, driven(server, stand_in, (text,)) as driver:
+        yield driver
 
 
 async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
@@ -223,7 +213,7 @@ async def main(quick: bool) -> Results:
     return results
 
 
-async def _instructions(results: Results, rounds: int = INSTRUCTION_ROUNDS) -> None:
+async def _instructions(results: Results, rounds: int) -> None:
     """Section 8, with a stand-in of its own; skipped, and said so, without valgrind."""
     missing = missing_tool()
     if missing is not None:
@@ -241,7 +231,7 @@ async def _instructions(results: Results, rounds: int = INSTRUCTION_ROUNDS) -> N
 async def _instructions_alone(results: Results) -> Results:
     """Section 8 measured into a saved run, which says when and at which commit."""
     results.instructions, results.instructions_note = [], ""
-    await _instructions(results)
+    await _instructions(results, INSTRUCTION_ROUNDS)
     if results.instructions:
         results.instructions_note = (
             f"Measured on its own on {utc_now()}, at commit {current_commit()}, after the run the "

@@ -22,10 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Tuple
 
-import aiohttp
-
 from .e2e import OFFLOADED_OPTIONS
-from .load import Driver
+from .load import Driver, driven
 from .stack import rasa_server
 from .standin import StandIn
 
@@ -44,6 +42,7 @@ SERVERS: Tuple[Tuple[str, Mapping[str, object], bool], ...] = (
     ("section 1f: one request per turn, send_worker, webhook_port", OFFLOADED_OPTIONS, True),
 )
 _TOOLS = ("valgrind", "callgrind_control")
+_ORDER = ("rest", "imessage")  # in each round
 
 
 @dataclass
@@ -92,26 +91,26 @@ async def _one_server(
         async with rasa_server(
             url, options, progress, first_on_path=VALGRIND_SITE, own_webhook_port=own_port,
             run_prefix=prefix, startup_timeout=STARTUP_TIMEOUT,
-        ) as server:  # fmt: skip
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=BUDGET)
-            timeout = aiohttp.ClientTimeout(total=BUDGET)
-            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-                driver = Driver(server, stand_in, session)
-                await driver.calibrate(("hi",))
-                for channel in ("rest", "imessage"):  # warm: first calls import and cache
-                    await driver.closed_loop(channel, CONVERSATIONS, 2, "hi", BUDGET, probe=False)
-                counts = []
-                for round_ in range(rounds):
-                    for channel in ("rest", "imessage"):
-                        counts.append(
-                            await _counted(driver, server.pid, out, label, channel, round_)
-                        )
-                        progress(f"  {channel}: {counts[-1].per_turn / 1e6:.2f} M per turn")
-                return counts
+        ) as server, driven(
+            server, stand_in, ("hi",), timeout=BUDGET, keepalive=BUDGET
+        ) as driver:  # fmt: skip
+            for channel in _ORDER:  # warm: first calls import and cache
+                await driver.closed_loop(channel, CONVERSATIONS, 2, "hi", BUDGET, probe=False)
+            return [
+                await _counted(driver, server.pid, out, label, channel, round_, progress)
+                for round_ in range(rounds)
+                for channel in _ORDER
+            ]
 
 
 async def _counted(
-    driver: Driver, pid: int, out: Path, label: str, channel: str, round_: int
+    driver: Driver,
+    pid: int,
+    out: Path,
+    label: str,
+    channel: str,
+    round_: int,
+    progress: Callable[[str], None],
 ) -> InstructionCount:
     """One closed-loop run with counting on, then its count from the dump."""
     await _control("--zero", pid)
@@ -124,7 +123,9 @@ async def _counted(
         await _control("--instr=off", pid)
     name = f"{channel}-{round_}"
     await _control(f"--dump={name}", pid)
-    return InstructionCount(label, channel, round_, run.turns, run.errors, dump_total(out, name))
+    count = InstructionCount(label, channel, round_, run.turns, run.errors, dump_total(out, name))
+    progress(f"  {channel}: {count.per_turn / 1e6:.2f} M per turn")
+    return count
 
 
 async def _control(argument: str, pid: int) -> None:

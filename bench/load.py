@@ -14,15 +14,16 @@ import json
 import sys
 import time
 import uuid
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import AsyncIterator, Dict, List, Sequence
 
 import aiohttp
 
 from .stack import WEBHOOK_AUTH, RasaServer, children_cpu, cpu_of
 from .standin import StandIn
 
-__all__ = ["Driver", "RunResult", "percentile"]
+__all__ = ["Driver", "RunResult", "driven", "percentile"]
 
 _numbers = itertools.count(1)
 TURN_TIMEOUT = 60.0
@@ -236,3 +237,26 @@ class Driver:
         result.errors = sum(isinstance(outcome, BaseException) for outcome in outcomes)
         result.turns = len(outcomes) - result.errors
         return result
+
+
+@asynccontextmanager
+async def driven(
+    server: RasaServer,
+    stand_in: StandIn,
+    texts: Sequence[str],
+    *,
+    timeout: float = 60.0,
+    keepalive: float = 2.0,
+) -> AsyncIterator[Driver]:
+    """A `Driver` of `server` on a session of its own, calibrated on `texts`.
+
+    `timeout` bounds each request; `keepalive` is how long an idle connection is kept (a
+    server slowed under valgrind leaves them idle for seconds between turns).
+    """
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=keepalive)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+    ) as session:
+        driver = Driver(server, stand_in, session)
+        await driver.calibrate(texts)
+        yield driver
