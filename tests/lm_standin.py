@@ -190,3 +190,14 @@ class LoopMessageStandIn:
         if outcome.json is not None:
             return web.json_response(outcome.json, status=outcome.status, headers=outcome.headers)
         return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
+
+
+async def read_http_request(reader: asyncio.StreamReader) -> bytes:
+    """One whole HTTP request off a raw connection: its head and its Content-Length body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head + await reader.readexactly(length)

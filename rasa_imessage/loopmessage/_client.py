@@ -1,12 +1,14 @@
-"""The async LoopMessage client: one pooled aiohttp session, bounded retries, typed errors.
+"""The async LoopMessage client: kept-alive connections, bounded retries, typed errors.
 
-aiohttp, not httpx: both Rasa lines ship it, and a request costs about a fifth of the CPU
-(BENCHMARKS.md, outbound client: 0.3-0.56 ms against 1.06-2.38 ms on the same stand-in);
-a turn makes up to three of them. Every request goes through `_translated`, so what leaves
-this module is a LoopMessageError (or a bug of ours, loudly, once): timeouts and transport
-failures become APIConnectionError and are retried; an answer with an error becomes the
-APIError subclass its code calls for. Log lines carry the endpoint, HTTP status, attempt
-and code, never a key, a header value or the message text.
+Requests go over `KeptAliveTransport` (_transport.py): a turn makes up to three of them in
+Rasa's process, and there one costs about a quarter of the CPU that aiohttp's ClientSession
+asks (BENCHMARKS.md). aiohttp carries them instead through a proxy and on a session the
+caller passes in; it was chosen over httpx for the same reason, a fifth of the CPU. Every
+request goes through `_attempt`, so what leaves this module is a LoopMessageError (or a bug
+of ours, loudly, once): timeouts and transport failures become APIConnectionError and are
+retried; an answer with an error becomes the APIError subclass its code calls for. Log
+lines carry the endpoint, HTTP status, attempt and code, never a key, a header value or
+the message text.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import asyncio
 import json
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Dict, Mapping, Union
+from typing import Any, AsyncIterator, Dict, Union
 from urllib.parse import quote, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -27,7 +28,6 @@ from ._config import ClientConfig, secret_value
 from ._errors import (
     APIConnectionError,
     APIError,
-    APITimeoutError,
     InvalidRequestError,
     LoopMessageError,
     PayloadError,
@@ -43,6 +43,7 @@ from ._send import (
     to_current_body,
     to_legacy_body,
 )
+from ._transport import Answer, KeptAliveTransport, timed_out, unreachable, unusable
 
 __all__ = ["ClientConfig", "LoopMessageClient", "mask_contact"]  # ClientConfig: re-exported
 
@@ -102,33 +103,17 @@ def _proxy_for(base_url: str) -> str | None:
     return proxy
 
 
-@dataclass(frozen=True)
-class _Answer:
-    """What one HTTP attempt brought back: nothing of aiohttp outlives the request."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
 @asynccontextmanager
 async def _translated(endpoint: str) -> AsyncIterator[None]:
     """The one boundary where aiohttp exceptions become ours."""
     try:
         yield
     except asyncio.TimeoutError as exc:  # aiohttp's timeouts subclass it
-        raise APITimeoutError(
-            f"LoopMessage {endpoint}: no answer in time ({type(exc).__name__}); retry later"
-        ) from exc
+        raise timed_out(endpoint, exc) from exc
     except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
-        raise APIConnectionError(
-            f"LoopMessage {endpoint}: could not reach LoopMessage ({type(exc).__name__}); "
-            "check the network and base_url"
-        ) from exc
+        raise unreachable(endpoint, exc) from exc
     except aiohttp.ClientError as exc:  # a malformed answer, a redirect loop: unusable
-        raise PayloadError(
-            f"LoopMessage {endpoint}: unusable answer ({type(exc).__name__})"
-        ) from exc
+        raise unusable(endpoint, exc) from exc
 
 
 def _json_object(body: bytes) -> Dict[str, Any] | None:
@@ -145,8 +130,9 @@ _Outcome = Union[Dict[str, Any], LoopMessageError]
 class LoopMessageClient:
     """Sends messages, typing indicators and status queries to one LoopMessage account.
 
-    Give it an `aiohttp.ClientSession` to share a pool; without one it makes its own pooled
-    session on first use (inside the running event loop) and closes it in `aclose()`.
+    Without a session it keeps its own connections (`KeptAliveTransport`), or, when a proxy
+    applies, its own aiohttp session made on first use; `aclose()` closes them. Give it an
+    `aiohttp.ClientSession` to share that session's pool instead.
     """
 
     def __init__(
@@ -170,6 +156,15 @@ class LoopMessageClient:
         self._owns_session = session is None
         self._http = session
         self._proxy = _proxy_for(self._base)
+        self._transport: KeptAliveTransport | None = None
+        if session is None and self._proxy is None:
+            self._transport = KeptAliveTransport(
+                self._base,
+                self._headers,
+                timeout=config.timeout,
+                connect_timeout=config.connect_timeout,
+                max_connections=config.max_connections,
+            )
         self._closed = False
 
     def _session(self) -> aiohttp.ClientSession:
@@ -209,6 +204,8 @@ class LoopMessageClient:
         if self._closed:
             return
         self._closed = True
+        if self._transport is not None:
+            await self._transport.aclose()
         if self._owns_session and self._http is not None:
             await self._http.close()
 
@@ -321,7 +318,9 @@ class LoopMessageClient:
 
     async def _attempt(
         self, method: str, path: str, content: bytes | None, endpoint: str
-    ) -> _Answer:
+    ) -> Answer:
+        if self._transport is not None:
+            return await self._transport.request(method, path, content, endpoint)
         async with _translated(endpoint), self._session().request(
             method,
             self._base + path,
@@ -330,9 +329,9 @@ class LoopMessageClient:
             proxy=self._proxy,
             allow_redirects=False,  # a redirect would carry the keys to another host
         ) as response:
-            return _Answer(response.status, response.headers, await response.read())
+            return Answer(response.status, response.headers, await response.read())
 
-    def _outcome(self, response: _Answer, endpoint: str, attempt: int, *, strict: bool) -> _Outcome:
+    def _outcome(self, response: Answer, endpoint: str, attempt: int, *, strict: bool) -> _Outcome:
         """The JSON body of a success, or the error that this answer amounts to."""
         body = _json_object(response.body)
         error = self._error_in(response, body, endpoint, strict=strict)
@@ -349,7 +348,7 @@ class LoopMessageClient:
 
     def _error_in(
         self,
-        response: _Answer,
+        response: Answer,
         body: Dict[str, Any] | None,
         endpoint: str,
         *,

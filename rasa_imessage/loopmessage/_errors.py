@@ -1,4 +1,4 @@
-"""Exceptions of the LoopMessage layer. Nothing from httpx or pydantic escapes it.
+"""Exceptions of the LoopMessage layer. Nothing from aiohttp, httptools or pydantic escapes it.
 
 ```
 LoopMessageError            base class, never raised itself

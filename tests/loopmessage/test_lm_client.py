@@ -1,8 +1,9 @@
 """LoopMessageClient against a LoopMessage stand-in on 127.0.0.1: headers, bodies, retries, errors.
 
-Every request goes through a real aiohttp session to a real server on loopback; failures
-are real too: a refused port, a dropped connection, a stalled answer, a full accept queue,
-a full pool, a malformed or truncated answer from a raw socket server.
+Every request goes through a real transport (the client's kept-alive connections, or an
+aiohttp session) to a real server on loopback; failures are real too: a refused port, a
+dropped connection, a stalled answer, a full accept queue, a full pool, a malformed or
+truncated answer from a raw socket server. The failures run on both transports.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import socket
 from typing import Any, AsyncIterator, Dict, Iterator, List, Optional, Tuple
 
 import aiohttp
+import httptools
 import lm_samples as S
 import pytest
-from lm_standin import Call, LoopMessageStandIn, Reply, Reset, Stall
+from lm_standin import Call, LoopMessageStandIn, Reply, Reset, Stall, read_http_request
 from pydantic import SecretStr
 
 import rasa_imessage
@@ -39,6 +41,7 @@ from rasa_imessage.loopmessage import (
     UnsupportedError,
     mask_contact,
 )
+from rasa_imessage.loopmessage._transport import UndecodableBody
 
 CURRENT_HOST = "https://a.loopmessage.com"
 LEGACY_HOST = "https://server.loopmessage.com"
@@ -163,13 +166,7 @@ async def raw_server(answer: bytes) -> AsyncIterator[str]:
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)  # all of it: unread data would make close a reset
+            await read_http_request(reader)  # all of it: unread data would make close a reset
             writer.write(answer)
             await writer.drain()
         finally:
@@ -451,17 +448,24 @@ async def test_retry_after_beyond_the_cap_gives_up_with_the_server_figure(lm, cu
 
 
 # How each transport failure is arranged; what it must become, and the aiohttp cause.
-FAILURES: Dict[str, Tuple[type, type]] = {
-    "refused": (APIConnectionError, aiohttp.ClientConnectorError),
-    "reset": (APIConnectionError, aiohttp.ServerDisconnectedError),
-    "proxy-refused": (APIConnectionError, aiohttp.ClientProxyConnectionError),
-    "truncated-body": (APIConnectionError, aiohttp.ClientPayloadError),
-    "undecodable-gzip": (APIConnectionError, aiohttp.ClientPayloadError),
-    "read-timeout": (APITimeoutError, READ_TIMEOUT),
-    "connect-timeout": (APITimeoutError, CONNECT_TIMEOUT),
-    "pool-timeout": (APITimeoutError, CONNECT_TIMEOUT),
-    "malformed-answer": (PayloadError, aiohttp.ClientResponseError),
+# kind: (the error raised, its cause through aiohttp, its cause on kept-alive connections).
+# A proxy always goes through aiohttp; a full pool of an aiohttp session is the session's.
+FAILURES: Dict[str, Tuple[type, type, type]] = {
+    "refused": (APIConnectionError, aiohttp.ClientConnectorError, ConnectionRefusedError),
+    "reset": (APIConnectionError, aiohttp.ServerDisconnectedError, ConnectionResetError),
+    "proxy-refused": (
+        APIConnectionError,
+        aiohttp.ClientProxyConnectionError,
+        aiohttp.ClientProxyConnectionError,
+    ),
+    "truncated-body": (APIConnectionError, aiohttp.ClientPayloadError, ConnectionResetError),
+    "undecodable-gzip": (APIConnectionError, aiohttp.ClientPayloadError, UndecodableBody),
+    "read-timeout": (APITimeoutError, READ_TIMEOUT, asyncio.TimeoutError),
+    "connect-timeout": (APITimeoutError, CONNECT_TIMEOUT, asyncio.TimeoutError),
+    "pool-timeout": (APITimeoutError, CONNECT_TIMEOUT, CONNECT_TIMEOUT),
+    "malformed-answer": (PayloadError, aiohttp.ClientResponseError, httptools.HttpParserError),
 }
+TRANSPORTS = ("kept-alive", "aiohttp")
 
 
 async def arrange_failure(
@@ -524,16 +528,33 @@ async def arrange_failure(
     raise AssertionError(kind)
 
 
+async def on_transport(
+    transport: str, config: ClientConfig, stack: contextlib.AsyncExitStack
+) -> Optional[aiohttp.ClientSession]:
+    """The session for a client on `transport`: None keeps its own connections; "aiohttp"
+    is the session that the client makes for itself when a proxy applies."""
+    if transport == "kept-alive":
+        return None
+    pooled = LoopMessageClient._pooled_session(config)
+    return await stack.enter_async_context(pooled)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("kind", list(FAILURES))
-async def test_no_aiohttp_exception_escapes(lm, sleeps, monkeypatch, kind):
-    error_cls, cause = FAILURES[kind]
+async def test_no_transport_exception_escapes(lm, sleeps, monkeypatch, kind, transport):
+    error_cls, through_aiohttp, kept_alive = FAILURES[kind]
+    cause = through_aiohttp if transport == "aiohttp" else kept_alive
     async with contextlib.AsyncExitStack() as stack:
         url, session, changes = await arrange_failure(kind, lm, stack, monkeypatch)
+        if session is None:
+            session = await on_transport(transport, at(CURRENT, url, **changes), stack)
         async with client_at(CURRENT, url, sleeps, session, **changes) as client:
             with pytest.raises(LoopMessageError) as info:
                 await client.send_message(text_request())
     assert type(info.value) is error_cls
-    assert not isinstance(info.value, (aiohttp.ClientError, asyncio.TimeoutError))
+    assert not isinstance(
+        info.value, (aiohttp.ClientError, asyncio.TimeoutError, httptools.HttpParserError)
+    )
     assert isinstance(info.value.__cause__, cause)
     # Failures to get an answer are retried; an unusable answer is not.
     assert sleeps == ([] if error_cls is PayloadError else [0.5, 1.0])
@@ -573,21 +594,23 @@ def test_no_proxy_exempts_a_host(monkeypatch):
     assert _proxy_for("https://a.loopmessage.com") is None
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(
-    ("kind", "error_cls", "cause"),
+    ("kind", "error_cls"),
     [
-        ("500", APIError, None),
-        ("1010", DeliveryError, None),
-        ("refused", APIConnectionError, aiohttp.ClientConnectorError),
-        ("reset", APIConnectionError, aiohttp.ServerDisconnectedError),
-        ("read-timeout", APITimeoutError, READ_TIMEOUT),
-        ("connect-timeout", APITimeoutError, CONNECT_TIMEOUT),
+        ("500", APIError),
+        ("1010", DeliveryError),
+        ("refused", APIConnectionError),
+        ("reset", APIConnectionError),
+        ("read-timeout", APITimeoutError),
+        ("connect-timeout", APITimeoutError),
     ],
 )
 async def test_retries_exhausted_raise_the_last_typed_error(
-    lm, sleeps, monkeypatch, kind, error_cls, cause
+    lm, sleeps, monkeypatch, kind, error_cls, transport
 ):
     route = lm.post(SEND)
+    cause = None
     async with contextlib.AsyncExitStack() as stack:
         changes: Dict[str, Any]
         if kind == "500":
@@ -598,9 +621,11 @@ async def test_retries_exhausted_raise_the_last_typed_error(
             url, changes = lm.url, {}
         else:
             url, _, changes = await arrange_failure(kind, lm, stack, monkeypatch)
+            cause = FAILURES[kind][1 if transport == "aiohttp" else 2]
+        session = await on_transport(transport, at(CURRENT, url, **changes), stack)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        async with client_at(CURRENT, url, sleeps, **changes) as client:
+        async with client_at(CURRENT, url, sleeps, session, **changes) as client:
             with pytest.raises(error_cls) as info:
                 await client.send_message(text_request())
         elapsed = loop.time() - started
@@ -684,9 +709,10 @@ async def test_attachment_limit_per_generation(lm, config, limit):
     assert route.call_count == 1
 
 
-async def test_lifecycle(lm):
+async def test_lifecycle_through_a_proxy(lm, monkeypatch):
     route = lm.post(SEND).respond(200, json=S.F2_CURRENT_SEND_OK)
-    client = LoopMessageClient(at(CURRENT, lm.url))
+    monkeypatch.setenv("HTTP_PROXY", lm.url)  # a proxy: the client's own aiohttp session
+    client = LoopMessageClient(at(CURRENT, UNRESOLVABLE))
     assert client._http is None  # the pool is made on first use, inside the running loop
     async with client:
         await client.send_message(text_request())
