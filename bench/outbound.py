@@ -1,7 +1,8 @@
 """Section 4: sends per second from the LoopMessage client to the stand-in.
 
 The stand-in runs in its own process, so the figures are the client's alone. Variants:
-the connector's own pooled client (as `IMessageInput.client()` builds it), the send worker
+the connector's own pooled client (as `IMessageInput.client()` builds it: its own kept-alive
+connections), the same client on aiohttp's session (what it uses through a proxy), the send worker
 (`send_worker: true`: only the bot's process is counted, not the child), the same client
 on a session that keeps no connection alive (a TCP connect per send), a new client per send
 (what a naive connector does), and two references that are not the connector: a bare
@@ -92,6 +93,8 @@ async def outbound(
         request = SendRequest.create(contact="+15550000001", text="Hi! I'm the example bot 👋")
         body = json.dumps(to_current_body(request, sender=None)).encode()
         pooled = IMessageInput(config).client()
+        through_aiohttp_session = LoopMessageClient._pooled_session(config.client_config())
+        through_aiohttp = LoopMessageClient(config.client_config(), through_aiohttp_session)
         fresh_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
         fresh = LoopMessageClient(config.client_config(), fresh_session)
         worker = WorkerClient(config.client_config())
@@ -119,6 +122,7 @@ async def outbound(
 
         variants: Dict[str, SendOnce] = {
             "connector client (pooled)": lambda: via(pooled),
+            "connector client on aiohttp's session (through a proxy)": lambda: via(through_aiohttp),
             "send worker (`send_worker: true`; this process only)": lambda: via(worker),
             "connection per send": lambda: via(fresh),
             "new client per send": new_client,
@@ -138,6 +142,8 @@ async def outbound(
                     results.append(result)
         finally:
             await pooled.aclose()
+            await through_aiohttp.aclose()
+            await through_aiohttp_session.close()
             await worker.aclose()
             await fresh.aclose()
             await fresh_session.close()
