@@ -49,7 +49,7 @@ STAGES: Tuple[Tuple[str, str, str], ...] = (
     ("output planning (plan_response)", "rasa_imessage/responses.py", "plan_response"),
     ("send_message (2 per message)", "loopmessage/_client.py", "send_message"),
     ("show_typing (typing + read)", "loopmessage/_client.py", "show_typing"),
-    ("  of which aiohttp (all requests)", "aiohttp/client.py", "_request"),
+    ("  of which the HTTP exchanges (all requests)", "loopmessage/_transport.py", "request"),
 )
 
 
