@@ -48,7 +48,7 @@ class Harness:
         client = LoopMessageClient(config.client_config(), retry=RetryPolicy(0))
         self.channel = IMessageInput(config, client=client)
         # What the blueprint and the server's start set under Rasa.
-        self.channel._handler = _answer
+        self.channel.conversations.handler = _answer
         self.channel._app = SimpleNamespace(ctx=SimpleNamespace(agent=_Agent()))
         self.statuses: Dict[int, int] = {}
 

@@ -99,7 +99,7 @@ async def test_current_api_shows_typing_and_marks_read_for_the_inbound_message(
     app, channel, _ = make_app({"typing_seconds": "5"}, lm=lm)
     await post(app, inbound())
     await channel.turns.join()
-    await asyncio.gather(*channel._side_tasks)
+    await asyncio.gather(*channel.conversations.side_tasks)
     typing = [call.json for call in lm.post(TYPING_PATH).calls]
     assert typing == [{"message_id": "M-1", "typing": 5, "read": True}]
 

@@ -350,7 +350,7 @@ async def test_a_dead_api_meets_a_ceiling_on_queued_turns_then_nothing_is_lost(
 async def test_typing_calls_to_a_hung_api_are_capped(
     lm: LoopMessageStandIn, app_with_client: AppWithClient
 ) -> None:
-    from rasa_imessage.channel import _MAX_TYPING_CALLS
+    from rasa_imessage.conversations import _MAX_TYPING_CALLS
 
     app, channel, bot = app_with_client({"typing_seconds": "5", "request_timeout": NO_TIMEOUT})
     bot.reply = []
@@ -369,9 +369,9 @@ async def test_typing_calls_to_a_hung_api_are_capped(
                 assert (await send_webhook(http, webhook)).status_code == 200
                 await asyncio.sleep(0)
             await channel.turns.join()
-            assert len(channel._side_tasks) == _MAX_TYPING_CALLS
+            assert len(channel.conversations.side_tasks) == _MAX_TYPING_CALLS
             api_back.set()
-            await asyncio.gather(*channel._side_tasks)
+            await asyncio.gather(*channel.conversations.side_tasks)
     finally:
         api_back.set()  # a failed assertion must not leave the stand-in's answers hanging
     assert route.call_count == _MAX_TYPING_CALLS

@@ -219,7 +219,7 @@ async def test_the_webhook_fetches_nothing_it_is_given(lm: LoopMessageStandIn) -
             ):  # fmt: skip
                 assert (await send_webhook(http, body)).status_code == 200
             await channel.turns.join()
-            await asyncio.gather(*channel._side_tasks)
+            await asyncio.gather(*channel.conversations.side_tasks)
     assert len(bot.messages) == 3
     assert other.calls == []
     assert lm.calls and {call.path for call in lm.calls} == {TYPING_PATH}  # nothing else

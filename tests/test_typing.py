@@ -74,7 +74,7 @@ async def routes(lm: LoopMessageStandIn) -> LoopMessageStandIn:
 async def _settle(channel) -> None:  # type: ignore[no-untyped-def]
     """The turns, then what they left behind (a read receipt, a cancelled timer)."""
     await asyncio.wait_for(channel.turns.join(), GUARD)
-    side = list(channel._side_tasks)
+    side = list(channel.conversations.side_tasks)
     if side:
         await asyncio.wait(side, timeout=GUARD)
 

@@ -192,7 +192,7 @@ def endpoint(
         served.run(channel.turns.join())
         served.run(_side_tasks_done(channel))
         assert channel.turns.pending == 0 and channel.turns.conversations == 0
-        assert not channel._side_tasks
+        assert not channel.conversations.side_tasks
         own = len(front._tasks) if front is not None else 0  # its reports, its supervisor
         assert served.run(_other_tasks()) == own, "tasks left behind on the app's loop"
     logging.getLogger().removeHandler(errors)
@@ -214,8 +214,8 @@ def endpoint(
 async def _side_tasks_done(channel: Any) -> None:
     import asyncio
 
-    if channel._side_tasks:
-        await asyncio.gather(*channel._side_tasks, return_exceptions=True)
+    if channel.conversations.side_tasks:
+        await asyncio.gather(*channel.conversations.side_tasks, return_exceptions=True)
 
 
 async def _other_tasks() -> int:

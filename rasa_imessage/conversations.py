@@ -1,0 +1,264 @@
+"""What follows an ack: the webhook's Rasa turn, its typing indicator and its replies.
+
+channel.py answers webhooks and runs the server's lifecycle; it hands each claimed webhook
+to `Conversations.queue`. From there the turn waits behind the earlier turns of its
+conversation (tasks.py), becomes a Rasa `UserMessage` (inbound.py), and answers through an
+output channel (outbound.py). The webhook's claim ends whatever happens: done, released for
+LoopMessage's retry, or abandoned at shutdown. A send that fails for good comes back as a
+delivery-failed turn in the same conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable, Coroutine, List, Optional, Set
+
+from rasa.core.channels.channel import UserMessage
+
+from .buttons import MAX_REPLY_LENGTH, match_button
+from .config import IMessageConfig
+from .idempotency import IdempotencyStore, Recovered
+from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
+from .indicator import TypingIndicators
+from .loopmessage import (
+    APIError,
+    EventKind,
+    InboundEvent,
+    LoopMessageAPI,
+    LoopMessageError,
+    PayloadError,
+    mask_contact,
+    parse_webhook,
+)
+from .offers import ButtonOffers
+from .outbound import CHANNEL_NAME, IMessageOutput
+from .tasks import QueueFull, TurnRunner
+
+__all__ = ["Conversations", "OnNewMessage"]
+
+logger = logging.getLogger(__name__)
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+_SENT_IDS_KEPT = 10000  # outbound message ids remembered to spot replies to the bot
+# Typing indicators are cosmetic. While LoopMessage is slow or down each call may wait
+# request_timeout per attempt, so past this many in flight new ones are skipped, not piled up;
+# half the client's 100 pooled connections, so hung typing calls never starve the replies.
+_MAX_TYPING_CALLS = 50
+
+
+class Conversations:
+    """Turns of claimed webhooks, and the indicators and replies that go with them."""
+
+    def __init__(
+        self,
+        config: IMessageConfig,
+        store: IdempotencyStore,
+        runner: TurnRunner,
+        client: Callable[[], LoopMessageAPI],
+        agent: Callable[[], Any],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.runner = runner
+        self.handler: Optional[OnNewMessage] = None  # Rasa's, set by the channel's blueprint
+        self._client = client
+        self._agent = agent
+        # Buttons on the table per conversation, so a reply needs no tracker read; not with
+        # a shared store, where other replicas run some of the turns (offers.py).
+        self.offers = ButtonOffers(cached=not store.shared)
+        self.side_tasks: Set[asyncio.Future[None]] = set()
+        self.typing = TypingIndicators(
+            self._show_typing,
+            self.spawn,
+            seconds=config.typing_seconds,
+            read=config.mark_read,
+            delay=config.typing_delay,
+            limit=_MAX_TYPING_CALLS,
+        )
+        self._sent_ids: OrderedDict[str, None] = OrderedDict()
+
+    # -- replies ------------------------------------------------------------------------------
+
+    def output(
+        self, *, last_user_message_id: Optional[str] = None, report_failures: bool = True
+    ) -> IMessageOutput:
+        return IMessageOutput(
+            self._client,
+            self.config,
+            last_user_message_id=last_user_message_id,
+            on_failure=self._delivery_failed if report_failures else None,
+            on_sent=self._remember_sent,
+            on_offer=self.offers.offered if self.offers.cached else None,
+            # The typing indicator of this message, if still pending or on its way.
+            indicator=self.typing.get(last_user_message_id),
+        )
+
+    def _remember_sent(self, result: Any) -> None:
+        self._sent_ids[str(result.message_id)] = None
+        while len(self._sent_ids) > _SENT_IDS_KEPT:
+            self._sent_ids.popitem(last=False)
+
+    # -- the typing indicator -----------------------------------------------------------------
+
+    def start_typing(self, event: InboundEvent) -> None:
+        """Current API: the typing indicator and read receipt are calls of their own."""
+        if event.kind is not EventKind.message or self.config.api == "legacy":
+            return
+        if (self.config.typing_seconds or self.config.mark_read) and event.message_id:
+            self.typing.start(event.message_id)
+
+    async def _show_typing(self, message_id: str, seconds: int, read: bool) -> None:
+        try:
+            await self._client().show_typing(message_id=message_id, seconds=seconds, read=read)
+        except LoopMessageError as exc:
+            logger.info("typing indicator not shown: %s", exc)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+        """A side task (a typing indicator): its steps queue with the turns' for the CPU, so a
+        burst of webhooks is acked before the typing calls it starts are built."""
+        task = self.runner.side_task(coroutine)
+        self.side_tasks.add(task)
+        task.add_done_callback(self.side_tasks.discard)
+        return task
+
+    # -- turns --------------------------------------------------------------------------------
+
+    def queue(self, event: InboundEvent, key: Optional[str], *, reserved: bool = False) -> None:
+        """Queue the turn of a claimed webhook; the claim ends with the turn, whatever happens.
+
+        Done once the turn has run; released when it failed (a LoopMessage retry may run it
+        again); abandoned when shutdown cancelled it (a shared store lets another replica run
+        it, the in-memory one leaves it to LoopMessage's retry).
+        """
+
+        async def run() -> None:
+            handler, agent = self.handler, self._agent()
+            if handler is None:
+                raise RuntimeError("the channel's blueprint was never built")
+            await self._run(event, agent, handler)
+            if key is not None:
+                await self.store.complete(key)
+
+        async def failed() -> None:
+            if key is not None:
+                await self.store.release(key)
+
+        async def cancelled() -> None:
+            if key is not None:
+                await self.store.abandon(key)
+
+        self.runner.submit(
+            conversation_of(event) or "unknown",
+            _releasing(run, failed),
+            label=f"{event.event} {event.webhook_id}",
+            on_cancel=cancelled,
+            reserved=reserved,
+        )
+
+    async def recover(self, recovered: List[Recovered], accepting: Callable[[], bool]) -> None:
+        """Run the turns of webhooks taken over from a replica that stopped; `accepting`
+        says whether this server takes turns now (model loaded, not draining)."""
+        for item in recovered:
+            if item.body is None:
+                logger.error(
+                    "iMessage webhook %s given up: its turn never completed in %d attempts",
+                    item.key,
+                    item.attempt,
+                )
+                continue
+            if self.handler is None or not accepting():
+                await self.store.abandon(item.key)
+                continue
+            try:
+                event = parse_webhook(item.body)
+                self.queue(event, item.key)
+            except PayloadError:  # stored by a version that parsed it: not expected
+                logger.exception("iMessage webhook %s could not be recovered", item.key)
+                await self.store.release(item.key)
+            except QueueFull:
+                await self.store.abandon(item.key)
+            else:
+                logger.warning(
+                    "iMessage webhook %s taken over from a replica that stopped (attempt %d)",
+                    item.key,
+                    item.attempt,
+                )
+
+    async def _run(self, event: InboundEvent, agent: Any, on_new_message: OnNewMessage) -> None:
+        payload = None
+        if event.kind is EventKind.message and 0 < len(event.text or "") <= MAX_REPLY_LENGTH:
+            conversation = conversation_of(event)
+            if conversation:
+                offered = await self.offers.on_the_table(agent, conversation)
+                payload = match_button(event.text, offered)
+        turn = to_turn(
+            event,
+            self.config,
+            button_payload=payload,
+            replied_to_bot=bool(event.thread_id and event.thread_id in self._sent_ids),
+        )
+        if turn is None:
+            return
+        self.offers.answered(turn.sender_id)
+        is_failure_turn = event.kind is EventKind.failed
+        answered = event.message_id if event.kind is EventKind.message else None
+        output = self.output(last_user_message_id=answered, report_failures=not is_failure_turn)
+        try:
+            await on_new_message(_user_message(turn, output))
+        finally:
+            self.typing.turn_ended(answered)  # no reply yet, and none coming: mark read
+
+    async def _delivery_failed(self, conversation: str, error: LoopMessageError) -> None:
+        """A send failed for good: tell the bot, in that conversation, after the current turn."""
+        intent = self.config.delivery_failed_intent
+        if intent is None:
+            return
+        code = error.code if isinstance(error, APIError) else None
+        kind = error.kind.value if isinstance(error, APIError) else "connection"
+        turn = send_failure_turn(conversation, intent, code, kind, str(error), uuid.uuid4().hex)
+        handler = self.handler
+        if handler is None:
+            return
+
+        async def run() -> None:
+            self.offers.answered(conversation)
+            await handler(_user_message(turn, self.output(report_failures=False)))
+
+        try:
+            self.runner.submit(conversation, run, label=f"delivery failed {code}")
+        except QueueFull:
+            logger.error(
+                "delivery-failed turn for %s dropped: queue full", mask_contact(conversation)
+            )
+
+
+def _user_message(turn: TurnInput, output: IMessageOutput) -> UserMessage:
+    return UserMessage(
+        turn.text,
+        output,
+        turn.sender_id,
+        input_channel=CHANNEL_NAME,
+        message_id=turn.message_id,
+        metadata=turn.metadata,
+    )
+
+
+def _releasing(
+    run: Callable[[], Awaitable[None]], release: Callable[[], Awaitable[None]]
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Release the claim when the turn fails, so a LoopMessage retry can run it again."""
+
+    async def job() -> None:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            await release()
+            raise
+
+    return job
