@@ -39,7 +39,8 @@ from .load import Driver, RunResult, driven
 from .machine import current_commit, describe, load_average
 from .memory import measure_all
 from .outbound import outbound
-from .report import ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results, render, utc_now
+from .report import render, utc_now
+from .results import ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results
 from .saved import load_results, to_json
 from .stack import SLOW_TEXT, action_server, cpu_of, package_folder, rasa_server, rss_of
 from .standin import StandIn

@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, Dict, Union
 
-from .report import Results
+from .results import Results
 
 __all__ = ["from_json", "load_results", "to_json"]
 

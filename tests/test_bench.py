@@ -13,7 +13,8 @@ from bench.e2e import BurstResult, paired_ratios, throughput
 from bench.instructions import InstructionCount, dump_total
 from bench.load import RunResult
 from bench.outbound import OutboundResult
-from bench.report import Results, render
+from bench.report import render
+from bench.results import Results
 from bench.saved import from_json, to_json
 from bench.tracker import TrackerCost
 
