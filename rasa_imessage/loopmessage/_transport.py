@@ -205,6 +205,7 @@ class KeptAliveTransport:
         self._max_connections = max_connections
         self._slots: Optional[asyncio.Semaphore] = None  # made in the loop that uses it
         self._idle: List[_Connection] = []
+        self._pruning: Optional[asyncio.TimerHandle] = None  # closes idle connections
         self._closed = False
 
     async def request(
@@ -235,8 +236,26 @@ class KeptAliveTransport:
     async def aclose(self) -> None:
         """Close the idle connections; later requests raise RuntimeError."""
         self._closed = True
+        if self._pruning is not None:
+            self._pruning.cancel()
+            self._pruning = None
         while self._idle:
             self._idle.pop().close()
+
+    def _prune(self) -> None:
+        """Close the connections idle for KEEPALIVE seconds; again later while any are left."""
+        self._pruning = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        kept = []
+        for connection in self._idle:  # oldest first: each returns to the end
+            if connection.closed or now - connection.idle_since >= KEEPALIVE:
+                connection.close()
+            else:
+                kept.append(connection)
+        self._idle = kept
+        if kept:
+            self._pruning = loop.call_at(kept[0].idle_since + KEEPALIVE, self._prune)
 
     def _reused(self, now: float) -> Optional[_Connection]:
         while self._idle:
@@ -286,6 +305,8 @@ class KeptAliveTransport:
         if connection.reusable and not connection.closed and not self._closed:
             connection.idle_since = loop.time()
             self._idle.append(connection)
+            if self._pruning is None:
+                self._pruning = loop.call_later(KEEPALIVE, self._prune)
         else:
             connection.close()
         return result

@@ -169,6 +169,23 @@ async def test_an_answer_that_closes_is_not_reused():
     assert server.connections == 2
 
 
+async def test_idle_connections_are_closed_after_the_keepalive(monkeypatch):
+    monkeypatch.setattr("rasa_imessage.loopmessage._transport.KEEPALIVE", 0.3)
+    async with scripted() as server:
+        client = transport(server.url)
+        await asyncio.gather(post(client), post(client))
+        loop = asyncio.get_running_loop()
+        idle_from = loop.time()
+        assert server.open_now == 2
+        while server.open_now and loop.time() - idle_from < 5.0:
+            await asyncio.sleep(0.01)
+        assert server.open_now == 0  # closed by the client, with no request to prompt it
+        assert loop.time() - idle_from >= 0.3
+        assert await post(client) == b"{}"  # on a new connection
+        await client.aclose()
+    assert server.connections == 3
+
+
 @pytest.mark.parametrize(
     "disturb",
     [
