@@ -154,7 +154,14 @@ def one_of(*allowed: str) -> Callable[[str, Any], str]:
 def as_secret(key: str, value: Any) -> SecretStr:
     # HTTP trims a header value's outer whitespace, so a secret with a stray space or newline
     # (a pasted key, an env file) could never match a webhook nor be sent as a header.
-    return SecretStr(as_str(key, value).strip())
+    text = as_str(key, value).strip()
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        # A header value cannot carry control characters; the value itself is never shown.
+        raise ConfigError(
+            f"credentials key '{key}': contains a line break or another control character, "
+            "which no HTTP header can carry; copy the value again"
+        )
+    return SecretStr(text)
 
 
 def as_optional_text(key: str, value: Any) -> Optional[str]:
@@ -169,14 +176,15 @@ def as_base_url(key: str, value: Any) -> Optional[str]:
     try:
         parts = urlsplit(text)
         host = parts.hostname
+        parts.port  # noqa: B018  # raises ValueError for a port out of range or not a number
     except ValueError:
         host = None
     else:
         host = host if parts.scheme in ("https", "http") else None
     if not host:
         raise ConfigError(
-            f"credentials key '{key}': expected an https:// URL with a host "
-            f"(http:// for a local emulator), got {text!r}"
+            f"credentials key '{key}': expected an https:// URL with a host and, if any, a "
+            f"port from 1 to 65535 (http:// for a local emulator), got {text!r}"
         )
     return text
 

@@ -203,6 +203,8 @@ def test_unknown_keys_are_named_all_at_once():
         ("base_url", "https://", "expected an https:// URL with a host"),
         ("base_url", "localhost:8040", "expected an https:// URL with a host"),
         ("base_url", "http://[::1", "expected an https:// URL with a host"),
+        ("base_url", "http://127.0.0.1:99999", "a port from 1 to 65535"),
+        ("base_url", "https://a.loopmessage.com:https", "a port from 1 to 65535"),
         ("attachment_intent", "has space", "not a valid intent name"),
         ("reaction_intent", "/slash", "not a valid intent name"),
         ("delivery_failed_intent", True, "expected text, got bool"),
@@ -350,6 +352,14 @@ def test_repr_and_str_never_show_a_secret(credentials):
         assert "api_key='***'" in shown
         assert "typing_seconds=8" in shown  # the rest is shown as it is
     assert "secret_key=None" in repr(load_config(CURRENT, environ={}))
+
+
+@pytest.mark.parametrize("key", ["api_key", "webhook_auth", "secret_key", "authorization_key"])
+@pytest.mark.parametrize("broken", ["org-key\nX-Injected: 1", "org\rkey", "org\x00key", "org\x7fkey"])
+def test_a_secret_no_header_can_carry_is_refused_without_quoting_it(key, broken):
+    message = refused({**CURRENT, key: broken})
+    assert f"credentials key '{key}'" in message and "control character" in message
+    assert "org" not in message and "Injected" not in message
 
 
 @pytest.mark.parametrize("key", ["api_key", "webhook_auth", "secret_key", "authorization_key"])

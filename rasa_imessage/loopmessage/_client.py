@@ -1,8 +1,8 @@
 """The async LoopMessage client: kept-alive connections, bounded retries, typed errors.
 
 Requests go over `KeptAliveTransport` (_transport.py): a turn makes up to three of them in
-Rasa's process, and there one costs about a quarter of the CPU that aiohttp's ClientSession
-asks (BENCHMARKS.md). aiohttp carries them instead through a proxy and on a session the
+Rasa's process, and there one costs a third or less of the CPU that aiohttp's ClientSession
+asks (BENCHMARKS.md, section 4). aiohttp carries them instead through a proxy and on a session the
 caller passes in; it was chosen over httpx for the same reason, a fifth of the CPU. Every
 request goes through `_attempt`, so what leaves this module is a LoopMessageError (or a bug
 of ours, loudly, once): timeouts and transport failures become APIConnectionError and are
