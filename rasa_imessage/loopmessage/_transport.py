@@ -1,49 +1,33 @@
-"""HTTP/1.1 to LoopMessage on kept-alive connections, the answers parsed by httptools.
+"""HTTP/1.1 to LoopMessage on kept-alive connections of the client's own.
 
 Why not aiohttp's ClientSession for every request: on uvloop one request through it costs
 about 110 µs of CPU, 150 µs through the client, against about 30 µs on a bare protocol
 (one-off, 3000 sends 16 at a time). A turn makes up to three requests in Rasa's process;
-moving them here took the example bot from 3.43 to 2.77 ms of Rasa's CPU per turn
-(BENCHMARKS.md). The client keeps aiohttp where this does not go: through a proxy, and on
-a session that its caller passes in.
+moving them here took the example bot from 3.34-3.38 to 2.78-2.87 ms of Rasa's CPU per turn
+(BENCHMARKS.md, eleventh round). The client keeps aiohttp where this does not go: through
+a proxy, and on a session that its caller passes in.
 
-One request at a time per connection; idle connections are reused last in, first out and
-closed after `KEEPALIVE` seconds; at most `max_connections` are open. TLS is the event
-loop's. A gzip or deflate answer is decoded, as aiohttp would. Each failure leaves as a
-LoopMessageError, with the same words as the client's aiohttp path (`timed_out`,
-`unreachable`, `unusable`).
+A pool of connections (_connection.py) to one base URL: idle ones are reused last in,
+first out and closed `KEEPALIVE` seconds after their last answer; at most
+`max_connections` are open. TLS is the event loop's. The answer timeout is a timer handle,
+not a task. Each failure leaves as a LoopMessageError, with the same words as the client's
+aiohttp path (`timed_out`, `unreachable`, `unusable`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-import zlib
-from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional
+from typing import List, Mapping, Optional
 from urllib.parse import urlsplit
 
-import httptools
-
+from ._connection import PARSER_ERRORS, Answer, AnswerTooLarge, Connection, UndecodableBody
 from ._errors import APIConnectionError, APITimeoutError, PayloadError
 
 __all__ = ["Answer", "KeptAliveTransport", "timed_out", "unreachable", "unusable"]
 
 # Seconds an idle connection is kept for reuse (aiohttp's default too).
 KEEPALIVE = 15.0
-# LoopMessage answers with a few hundred bytes; a far larger answer is not one of its.
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
-_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-_PARSER_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What one HTTP exchange brought back: nothing of the transport outlives it."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
 
 
 def timed_out(endpoint: str, exc: BaseException) -> APITimeoutError:
@@ -61,119 +45,6 @@ def unreachable(endpoint: str, exc: BaseException) -> APIConnectionError:
 
 def unusable(endpoint: str, exc: BaseException) -> PayloadError:
     return PayloadError(f"LoopMessage {endpoint}: unusable answer ({type(exc).__name__})")
-
-
-class AnswerTooLarge(Exception):
-    """The answer's body passed MAX_ANSWER_BYTES."""
-
-
-class UndecodableBody(Exception):
-    """The body does not decode with the Content-Encoding the answer names."""
-
-
-class _Connection(asyncio.Protocol):
-    """One connection and the answer to the request under way on it."""
-
-    def __init__(self) -> None:
-        self.transport: Optional[asyncio.Transport] = None
-        self.closed = False
-        self.reusable = False
-        self.idle_since = 0.0
-        self._parser = httptools.HttpResponseParser(self)
-        self._answer: Optional[asyncio.Future[Answer]] = None
-        self._headers: Dict[str, str] = {}
-        self._body: List[bytes] = []
-        self._size = 0
-        self._until_close = False  # no length given: the body ends with the connection
-        self._refused: Optional[Exception] = None  # why a callback stopped the parser
-
-    def exchange(self, request: bytes) -> asyncio.Future[Answer]:
-        assert self.transport is not None
-        self._answer = answer = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        return answer
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self) -> None:
-        """Drop the connection at once: what is still on its way cannot be trusted."""
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # a stream transport
-
-    def data_received(self, data: bytes) -> None:
-        if self._answer is None:  # bytes nobody asked for
-            self.abort()
-            return
-        try:
-            self._parser.feed_data(data)
-        except _PARSER_ERRORS as exc:  # a callback's own error is the better cause
-            self._fail(self._refused or exc)
-
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        self.closed = True
-        if self._answer is None or self._answer.done():
-            return
-        if self._until_close:
-            self._finish()
-        else:
-            self._fail(exc or ConnectionResetError("closed before the whole answer"))
-
-    # httptools.HttpResponseParser
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
-    def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
-        self._until_close = (
-            status >= 200
-            and status not in (204, 304)
-            and "content-length" not in self._headers
-            and "chunked" not in self._headers.get("transfer-encoding", "").lower()
-        )
-
-    def on_body(self, body: bytes) -> None:
-        self._size += len(body)
-        if self._size > MAX_ANSWER_BYTES:
-            self._refused = AnswerTooLarge(f"more than {MAX_ANSWER_BYTES} bytes")
-            raise self._refused
-        self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        if self._parser.get_status_code() < 200:  # 100 Continue and the like: not the answer
-            self._headers, self._body, self._size = {}, [], 0
-            return
-        self.reusable = self._parser.should_keep_alive()
-        self._finish()
-
-    def _finish(self) -> None:
-        answer, headers, body = self._answer, self._headers, b"".join(self._body)
-        self._answer, self._headers, self._body, self._size = None, {}, [], 0
-        self._until_close = False
-        encoding = headers.get("content-encoding", "").strip().lower()
-        if encoding in _DECODERS and body:
-            try:
-                body = zlib.decompress(body, _DECODERS[encoding])
-            except zlib.error as exc:
-                self.reusable = False
-                if answer is not None and not answer.done():
-                    answer.set_exception(UndecodableBody(str(exc)))
-                return
-        if answer is not None and not answer.done():
-            answer.set_result(Answer(self._parser.get_status_code(), headers, body))
-
-    def _fail(self, exc: BaseException) -> None:
-        answer, self._answer = self._answer, None
-        self.abort()
-        if answer is not None and not answer.done():
-            answer.set_exception(exc)
 
 
 class KeptAliveTransport:
@@ -204,7 +75,7 @@ class KeptAliveTransport:
         self._connect_timeout = connect_timeout
         self._max_connections = max_connections
         self._slots: Optional[asyncio.Semaphore] = None  # made in the loop that uses it
-        self._idle: List[_Connection] = []
+        self._idle: List[Connection] = []
         self._pruning: Optional[asyncio.TimerHandle] = None  # closes idle connections
         self._closed = False
 
@@ -257,7 +128,7 @@ class KeptAliveTransport:
         if kept:
             self._pruning = loop.call_at(kept[0].idle_since + KEEPALIVE, self._prune)
 
-    def _reused(self, now: float) -> Optional[_Connection]:
+    def _reused(self, now: float) -> Optional[Connection]:
         while self._idle:
             connection = self._idle.pop()
             if not connection.closed and now - connection.idle_since < KEEPALIVE:
@@ -265,13 +136,13 @@ class KeptAliveTransport:
             connection.close()
         return None
 
-    async def _connect(self, endpoint: str) -> _Connection:
+    async def _connect(self, endpoint: str) -> Connection:
         if self._closed:
             raise RuntimeError("this transport is closed")
         loop = asyncio.get_running_loop()
         try:
             _, connection = await asyncio.wait_for(
-                loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl),
+                loop.create_connection(Connection, self._host, self._port, ssl=self._ssl),
                 self._connect_timeout,
             )
         except asyncio.TimeoutError as exc:
@@ -282,7 +153,7 @@ class KeptAliveTransport:
 
     async def _exchange(
         self,
-        connection: _Connection,
+        connection: Connection,
         request: bytes,
         endpoint: str,
         loop: asyncio.AbstractEventLoop,
@@ -295,7 +166,7 @@ class KeptAliveTransport:
             connection.abort()
             if isinstance(exc, asyncio.TimeoutError):
                 raise timed_out(endpoint, exc) from exc
-            if isinstance(exc, (*_PARSER_ERRORS, AnswerTooLarge)):
+            if isinstance(exc, (*PARSER_ERRORS, AnswerTooLarge)):
                 raise unusable(endpoint, exc) from exc
             if isinstance(exc, (OSError, UndecodableBody)):
                 raise unreachable(endpoint, exc) from exc

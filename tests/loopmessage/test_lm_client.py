@@ -41,7 +41,7 @@ from rasa_imessage.loopmessage import (
     UnsupportedError,
     mask_contact,
 )
-from rasa_imessage.loopmessage._transport import UndecodableBody
+from rasa_imessage.loopmessage._connection import UndecodableBody
 
 CURRENT_HOST = "https://a.loopmessage.com"
 LEGACY_HOST = "https://server.loopmessage.com"

@@ -23,11 +23,8 @@ from rasa_imessage.loopmessage import (
     LoopMessageClient,
     PayloadError,
 )
-from rasa_imessage.loopmessage._transport import (
-    MAX_ANSWER_BYTES,
-    AnswerTooLarge,
-    KeptAliveTransport,
-)
+from rasa_imessage.loopmessage._connection import MAX_ANSWER_BYTES, AnswerTooLarge
+from rasa_imessage.loopmessage._transport import KeptAliveTransport
 
 HEADERS = {"Authorization": "key-DO-NOT-LEAK", "Content-Type": "application/json"}
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
