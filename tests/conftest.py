@@ -63,7 +63,7 @@ def trained_bot(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 async def replicas(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
     """A factory of RedisStores on the test server, each with its own connection pool."""
-    from rasa_imessage.idempotency import RedisStore
+    from rasa_imessage.redis_store import RedisStore
 
     made: List[RedisStore] = []
 

@@ -7,13 +7,8 @@ import uuid
 
 import pytest
 
-from rasa_imessage.idempotency import (
-    Claim,
-    IdempotencyStore,
-    MemoryStore,
-    RedisStore,
-    create_store,
-)
+from rasa_imessage.idempotency import Claim, IdempotencyStore, MemoryStore, create_store
+from rasa_imessage.redis_store import RedisStore
 
 
 class Clock:

@@ -13,7 +13,8 @@ from typing import List
 
 import pytest
 
-from rasa_imessage.idempotency import MAX_RECOVERIES, Claim, MemoryStore, Recovered, RedisStore
+from rasa_imessage.idempotency import MAX_RECOVERIES, Claim, MemoryStore, Recovered
+from rasa_imessage.redis_store import RedisStore
 
 pytestmark = pytest.mark.redis
 

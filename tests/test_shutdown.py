@@ -225,7 +225,7 @@ async def test_a_dead_dedupe_store_defers_the_webhook_with_503_not_500(
 ) -> None:
     from channel_kit import inbound, make_app, post
 
-    from rasa_imessage.idempotency import RedisStore
+    from rasa_imessage.redis_store import RedisStore
 
     store = RedisStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
     app, channel, bot = make_app(lm=lm, store=store)
