@@ -16,6 +16,7 @@ from rasa.core.channels.channel import OutputChannel
 from .buttons import Button, offered_buttons
 from .config import IMessageConfig
 from .indicator import TypingIndicator
+from .lending import network_wait
 from .loopmessage import (
     APIError,
     LoopMessageAPI,
@@ -25,7 +26,6 @@ from .loopmessage import (
     mask_contact,
 )
 from .responses import plan_response
-from .tasks import network_wait
 
 __all__ = ["CHANNEL_NAME", "IMessageOutput", "SendFailure"]
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rasa_imessage import tasks
+from rasa_imessage import lending
 from rasa_imessage.tasks import Draining, QueueFull, TurnRunner
 
 # A guard against a hang when a test fails, never a wait the test relies on.
@@ -368,7 +368,7 @@ async def test_a_job_that_lost_its_cancellation_holds_back_what_waits_behind_it(
 def network_job(log: List[str], name: str, answer: asyncio.Event):
     async def run() -> None:
         log.append(f"start {name}")
-        async with tasks.network_wait():
+        async with lending.network_wait():
             await answer.wait()
         log.append(f"end {name}")
 
@@ -395,7 +395,7 @@ async def test_a_turn_waiting_on_the_network_lends_its_place_and_resumes_first()
 
 
 async def test_no_place_is_lent_once_the_network_was_slow(monkeypatch):
-    monkeypatch.setattr(tasks, "HEALTHY_WAIT", 0.0)  # every wait now counts as too slow
+    monkeypatch.setattr(lending, "HEALTHY_WAIT", 0.0)  # every wait now counts as too slow
     runner = TurnRunner(max_concurrent=1)
     runner._gate.lending = True
     first, second = asyncio.Event(), asyncio.Event()
@@ -419,7 +419,7 @@ async def test_no_place_is_lent_once_the_network_was_slow(monkeypatch):
 
 
 async def test_at_most_max_lent_places_are_lent(monkeypatch):
-    monkeypatch.setattr(tasks, "MAX_LENT", 1)
+    monkeypatch.setattr(lending, "MAX_LENT", 1)
     runner = TurnRunner(max_concurrent=1)
     runner._gate.lending = True
     never = asyncio.Event()
