@@ -11,9 +11,10 @@ import contextlib
 import gzip
 import ssl
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, List, Optional, Union
+from typing import AsyncIterator, Callable, Iterator, List, Optional, Union
 
 import pytest
+import trustme
 from lm_standin import read_http_request
 
 from rasa_imessage.loopmessage import (
@@ -47,9 +48,12 @@ class Scripted:
 
 
 @contextlib.asynccontextmanager
-async def scripted(*script: Step, close_after: bool = False) -> AsyncIterator[Scripted]:
+async def scripted(
+    *script: Step, close_after: bool = False, tls: Optional[ssl.SSLContext] = None
+) -> AsyncIterator[Scripted]:
     """A server answering its requests, across all connections, with `script` in order
-    (OK once it runs out); `close_after` closes each connection after its answer."""
+    (OK once it runs out); `close_after` closes each connection after its answer; `tls`
+    serves HTTPS."""
     steps = list(script)
     seen = Scripted(url="")
 
@@ -78,8 +82,9 @@ async def scripted(*script: Step, close_after: bool = False) -> AsyncIterator[Sc
             seen.open_now -= 1
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    seen.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
+    scheme = "https" if tls else "http"
+    seen.url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
         yield seen
     finally:
@@ -253,6 +258,40 @@ async def test_a_cancelled_request_drops_its_connection():
         assert await post(client) == b"{}"  # its late answer cannot be taken for this one
         await client.aclose()
     assert server.connections == 2
+
+
+@pytest.fixture
+def certificate_authority(monkeypatch) -> Iterator[trustme.CA]:
+    """A CA of the test's own that the transport trusts, as a system's CAs are trusted."""
+    authority = trustme.CA()
+    with authority.cert_pem.tempfile() as path:
+        monkeypatch.setenv("SSL_CERT_FILE", path)  # read by ssl.create_default_context()
+        yield authority
+
+
+def serving_tls(authority: trustme.CA, host: str = "127.0.0.1") -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(host).configure_cert(context)
+    return context
+
+
+async def test_answers_over_tls_on_one_connection(certificate_authority):
+    async with scripted(tls=serving_tls(certificate_authority)) as server:
+        client = transport(server.url)
+        assert [await post(client), await post(client)] == [b"{}", b"{}"]
+        await client.aclose()
+    assert (server.connections, len(server.requests)) == (1, 2)
+    assert server.requests[0].startswith(b"POST /x/ HTTP/1.1\r\n")
+
+
+async def test_a_certificate_for_another_host_is_refused(certificate_authority):
+    async with scripted(tls=serving_tls(certificate_authority, "a.loopmessage.com")) as server:
+        client = transport(server.url)
+        with pytest.raises(APIConnectionError) as info:
+            await post(client)
+        await client.aclose()
+    assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+    assert server.requests == []  # nothing, keys included, went to a host it could not verify
 
 
 async def test_tls_refused_is_a_connection_error():
