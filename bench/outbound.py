@@ -32,6 +32,7 @@ from rasa_imessage.loopmessage import (
     WorkerClient,
     to_current_body,
 )
+from rasa_imessage.loopmessage._aiohttp_transport import pooled_session
 
 __all__ = ["OutboundResult", "outbound"]
 
@@ -93,7 +94,7 @@ async def outbound(
         request = SendRequest.create(contact="+15550000001", text="Hi! I'm the example bot 👋")
         body = json.dumps(to_current_body(request, sender=None)).encode()
         pooled = IMessageInput(config).client()
-        through_aiohttp_session = LoopMessageClient._pooled_session(config.client_config())
+        through_aiohttp_session = pooled_session(config.client_config())
         through_aiohttp = LoopMessageClient(config.client_config(), through_aiohttp_session)
         fresh_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
         fresh = LoopMessageClient(config.client_config(), fresh_session)

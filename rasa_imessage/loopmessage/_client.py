@@ -1,28 +1,26 @@
-"""The async LoopMessage client: kept-alive connections, bounded retries, typed errors.
+"""The async LoopMessage client: bounded retries and typed errors over a transport.
 
-Requests go over `KeptAliveTransport` (_transport.py): a turn makes up to three of them in
-Rasa's process, and there one costs a third or less of the CPU that aiohttp's ClientSession
-asks (BENCHMARKS.md, section 4). aiohttp carries them instead through a proxy and on a session the
-caller passes in; it was chosen over httpx for the same reason, a fifth of the CPU. Every
-request goes through `_attempt`, so what leaves this module is a LoopMessageError (or a bug
-of ours, loudly, once): timeouts and transport failures become APIConnectionError and are
-retried; an answer with an error becomes the APIError subclass its code calls for. Log
-lines carry the endpoint, HTTP status, attempt and code, never a key, a header value or
-the message text.
+Its requests go over `KeptAliveTransport` (_transport.py), connections of its own: a turn
+makes up to three requests in Rasa's process, and there one costs a third or less of the
+CPU that aiohttp's ClientSession asks (BENCHMARKS.md, section 4). Through a proxy, and on a
+session that the caller passes in, `AiohttpTransport` carries them instead (aiohttp was
+chosen over httpx for the same reason, a fifth of the CPU). Both give an `Answer` or raise
+a LoopMessageError: timeouts and transport failures are APIConnectionError and are retried;
+an answer with an error becomes the APIError subclass its code calls for. Log lines carry
+the endpoint, HTTP status, attempt and code, never a key, a header value or the message
+text.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, Union
-from urllib.parse import quote, urlsplit
-from urllib.request import getproxies, proxy_bypass
+from typing import Any, Dict, Protocol, Union
+from urllib.parse import quote
 
 import aiohttp
 
+from ._aiohttp_transport import AiohttpTransport, proxy_for
 from ._codes import ErrorKind
 from ._config import ClientConfig, secret_value
 from ._errors import (
@@ -39,11 +37,10 @@ from ._retry import RetryPolicy, parse_retry_after
 from ._send import (
     MAX_ATTACHMENTS,
     SendRequest,
-    is_loopback_url,
     to_current_body,
     to_legacy_body,
 )
-from ._transport import Answer, KeptAliveTransport, timed_out, unreachable, unusable
+from ._transport import Answer, KeptAliveTransport
 
 __all__ = ["ClientConfig", "LoopMessageClient", "mask_contact"]  # ClientConfig: re-exported
 
@@ -91,31 +88,6 @@ def mask_contact(contact: str | None) -> str:
     return f"{contact[:2]}•••{contact[-2:]}" if len(contact) >= 8 else "•••"
 
 
-def _proxy_for(base_url: str) -> str | None:
-    """The proxy that HTTPS_PROXY/HTTP_PROXY name for this host, unless NO_PROXY exempts it.
-
-    A local emulator is never proxied: a proxy cannot reach this machine's loopback.
-    """
-    parts = urlsplit(base_url)
-    proxy = getproxies().get(parts.scheme)
-    if proxy is None or is_loopback_url(base_url) or proxy_bypass(parts.hostname or ""):
-        return None
-    return proxy
-
-
-@asynccontextmanager
-async def _translated(endpoint: str) -> AsyncIterator[None]:
-    """The one boundary where aiohttp exceptions become ours."""
-    try:
-        yield
-    except asyncio.TimeoutError as exc:  # aiohttp's timeouts subclass it
-        raise timed_out(endpoint, exc) from exc
-    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
-        raise unreachable(endpoint, exc) from exc
-    except aiohttp.ClientError as exc:  # a malformed answer, a redirect loop: unusable
-        raise unusable(endpoint, exc) from exc
-
-
 def _json_object(body: bytes) -> Dict[str, Any] | None:
     try:
         data = json.loads(body)
@@ -127,12 +99,22 @@ def _json_object(body: bytes) -> Dict[str, Any] | None:
 _Outcome = Union[Dict[str, Any], LoopMessageError]
 
 
+class Transport(Protocol):
+    """What the client asks of the transport under it (_transport.py, _aiohttp_transport.py)."""
+
+    async def request(
+        self, method: str, path: str, content: bytes | None, endpoint: str
+    ) -> Answer: ...
+
+    async def aclose(self) -> None: ...
+
+
 class LoopMessageClient:
     """Sends messages, typing indicators and status queries to one LoopMessage account.
 
     Without a session it keeps its own connections (`KeptAliveTransport`), or, when a proxy
-    applies, its own aiohttp session made on first use; `aclose()` closes them. Give it an
-    `aiohttp.ClientSession` to share that session's pool instead.
+    applies, its own aiohttp session made on first use (`AiohttpTransport`); `aclose()`
+    closes them. Give it an `aiohttp.ClientSession` to share that session's pool instead.
     """
 
     def __init__(
@@ -153,11 +135,9 @@ class LoopMessageClient:
         self._api = config.api
         self._base = config.effective_base_url
         self._headers = _headers(config)
-        self._owns_session = session is None
-        self._http = session
-        self._proxy = _proxy_for(self._base)
-        self._transport: KeptAliveTransport | None = None
-        if session is None and self._proxy is None:
+        proxy = proxy_for(self._base)
+        self._transport: Transport
+        if session is None and proxy is None:
             self._transport = KeptAliveTransport(
                 self._base,
                 self._headers,
@@ -165,28 +145,9 @@ class LoopMessageClient:
                 connect_timeout=config.connect_timeout,
                 max_connections=config.max_connections,
             )
+        else:
+            self._transport = AiohttpTransport(config, self._headers, session, proxy)
         self._closed = False
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = self._pooled_session(self.config)
-        return self._http
-
-    @staticmethod
-    def _pooled_session(config: ClientConfig) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=config.timeout,  # a free connection from the pool, or a new one
-                sock_connect=config.connect_timeout,
-                sock_read=config.timeout,
-            ),
-            # Not trust_env: aiohttp would then read the environment and ~/.netrc on every
-            # request (a fifth of the client's CPU in BENCHMARKS.md); the proxy is looked up
-            # once instead (`_proxy_for`).
-            trust_env=False,
-        )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -204,10 +165,7 @@ class LoopMessageClient:
         if self._closed:
             return
         self._closed = True
-        if self._transport is not None:
-            await self._transport.aclose()
-        if self._owns_session and self._http is not None:
-            await self._http.close()
+        await self._transport.aclose()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -298,7 +256,7 @@ class LoopMessageClient:
         for attempt in range(policy.max_retries + 1):
             self._check_open()
             try:
-                response = await self._attempt(method, path, content, endpoint)
+                response = await self._transport.request(method, path, content, endpoint)
             except APIConnectionError as exc:
                 _log.debug(
                     "LoopMessage %s attempt %d: %s", endpoint, attempt + 1, type(exc).__name__
@@ -315,21 +273,6 @@ class LoopMessageClient:
             _log.debug("LoopMessage %s: retrying in %.2f s", endpoint, delay)
             await policy.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    async def _attempt(
-        self, method: str, path: str, content: bytes | None, endpoint: str
-    ) -> Answer:
-        if self._transport is not None:
-            return await self._transport.request(method, path, content, endpoint)
-        async with _translated(endpoint), self._session().request(
-            method,
-            self._base + path,
-            data=content,
-            headers=self._headers,
-            proxy=self._proxy,
-            allow_redirects=False,  # a redirect would carry the keys to another host
-        ) as response:
-            return Answer(response.status, response.headers, await response.read())
 
     def _outcome(self, response: Answer, endpoint: str, attempt: int, *, strict: bool) -> _Outcome:
         """The JSON body of a success, or the error that this answer amounts to."""

@@ -41,7 +41,9 @@ from rasa_imessage.loopmessage import (
     UnsupportedError,
     mask_contact,
 )
+from rasa_imessage.loopmessage._aiohttp_transport import AiohttpTransport, pooled_session
 from rasa_imessage.loopmessage._connection import UndecodableBody
+from rasa_imessage.loopmessage._transport import KeptAliveTransport
 
 CURRENT_HOST = "https://a.loopmessage.com"
 LEGACY_HOST = "https://server.loopmessage.com"
@@ -535,7 +537,7 @@ async def on_transport(
     is the session that the client makes for itself when a proxy applies."""
     if transport == "kept-alive":
         return None
-    pooled = LoopMessageClient._pooled_session(config)
+    pooled = pooled_session(config)
     return await stack.enter_async_context(pooled)
 
 
@@ -586,12 +588,12 @@ async def test_a_local_emulator_is_never_proxied(lm, sleeps, monkeypatch):
 
 
 def test_no_proxy_exempts_a_host(monkeypatch):
-    from rasa_imessage.loopmessage._client import _proxy_for  # no request: no DNS lookup
+    from rasa_imessage.loopmessage._aiohttp_transport import proxy_for  # no request, no DNS
 
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    assert _proxy_for("https://a.loopmessage.com") == "http://127.0.0.1:3128"
+    assert proxy_for("https://a.loopmessage.com") == "http://127.0.0.1:3128"
     monkeypatch.setenv("NO_PROXY", "a.loopmessage.com")
-    assert _proxy_for("https://a.loopmessage.com") is None
+    assert proxy_for("https://a.loopmessage.com") is None
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -713,17 +715,19 @@ async def test_lifecycle_through_a_proxy(lm, monkeypatch):
     route = lm.post(SEND).respond(200, json=S.F2_CURRENT_SEND_OK)
     monkeypatch.setenv("HTTP_PROXY", lm.url)  # a proxy: the client's own aiohttp session
     client = LoopMessageClient(at(CURRENT, UNRESOLVABLE))
-    assert client._http is None  # the pool is made on first use, inside the running loop
+    transport = client._transport
+    assert isinstance(transport, AiohttpTransport)
+    assert transport.session is None  # made on first use, inside the running loop
     async with client:
         await client.send_message(text_request())
-        pool = client._http
+        pool = transport.session
         assert isinstance(pool, aiohttp.ClientSession)
         assert pool.timeout == aiohttp.ClientTimeout(
             total=None, connect=10.0, sock_connect=5.0, sock_read=10.0
         )
         assert pool.connector is not None and pool.connector.limit == 100
         await client.send_message(text_request())
-        assert client._http is pool  # one pool for every request
+        assert transport.session is pool  # one pool for every request
         assert not pool.closed
     assert pool.closed  # made by the client, so closed by it
     assert route.call_count == 2
@@ -738,10 +742,11 @@ async def test_lifecycle_through_a_proxy(lm, monkeypatch):
     assert "closed" in repr(client)
 
 
-async def test_a_client_that_never_sent_makes_no_pool(lm):
+async def test_a_client_that_never_sent_opens_no_connection(lm):
     async with LoopMessageClient(at(CURRENT, lm.url)) as client:
-        pass
-    assert client._http is None
+        transport = client._transport
+        assert isinstance(transport, KeptAliveTransport)
+    assert transport._idle == [] and transport._slots is None  # never used
     assert "closed" in repr(client)
     assert lm.calls == []
 

@@ -341,8 +341,8 @@ async def test_the_client_keeps_its_connections_and_closes_them(lm):
     lm.post("/api/v1/message/send/").respond(200, json={"message_id": "M", "success": True})
     config = ClientConfig(api_key="org-key", base_url=lm.url)  # type: ignore[arg-type]
     client = LoopMessageClient(config)
-    kept: Optional[KeptAliveTransport] = client._transport
-    assert kept is not None and client._http is None  # no aiohttp session without a proxy
+    kept = client._transport
+    assert isinstance(kept, KeptAliveTransport)  # no aiohttp session without a proxy
     from rasa_imessage.loopmessage import SendRequest
 
     async with client:
