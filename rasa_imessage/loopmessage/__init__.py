@@ -3,6 +3,7 @@
 Everything the Rasa side uses is exported here; the `_*` modules are private.
 """
 
+from ._bodies import to_current_body, to_legacy_body
 from ._client import LoopMessageClient, mask_contact
 from ._codes import (
     CURRENT_CODES,
@@ -51,8 +52,6 @@ from ._send import (
     REACTIONS,
     SendRequest,
     is_loopback_url,
-    to_current_body,
-    to_legacy_body,
 )
 from ._webhook import parse_webhook
 from ._worker import WorkerClient

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import aiohttp
 
 from ._aiohttp_transport import AiohttpTransport, proxy_for
+from ._bodies import to_current_body, to_legacy_body
 from ._codes import ErrorKind
 from ._config import ClientConfig, secret_value
 from ._errors import (
@@ -34,12 +35,7 @@ from ._errors import (
 )
 from ._models import MessageStatus, SendResult, parse_send_result, parse_status
 from ._retry import RetryPolicy, parse_retry_after
-from ._send import (
-    MAX_ATTACHMENTS,
-    SendRequest,
-    to_current_body,
-    to_legacy_body,
-)
+from ._send import MAX_ATTACHMENTS, SendRequest
 from ._transport import Answer, KeptAliveTransport
 
 __all__ = ["ClientConfig", "LoopMessageClient", "mask_contact"]  # ClientConfig: re-exported

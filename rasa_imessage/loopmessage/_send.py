@@ -1,4 +1,5 @@
-"""Outbound sends: one request vocabulary, validated here, written out per generation.
+"""Outbound sends: one request vocabulary, validated here (written out per generation in
+_bodies.py).
 
 `SendRequest.create` refuses what LoopMessage would refuse (or silently truncate),
 naming the field, so that the bot developer reads "effect: must be one of ..."
@@ -25,6 +26,7 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "CHANNELS",
     "EFFECTS",
+    "LEGACY_CHANNELS",
     "MAX_ATTACHMENTS",
     "MAX_PASSTHROUGH_LENGTH",
     "MAX_TEXT_LENGTH",
@@ -32,8 +34,6 @@ __all__ = [
     "REACTIONS",
     "SendRequest",
     "is_loopback_url",
-    "to_current_body",
-    "to_legacy_body",
 ]
 
 # "Must be under 10 000 characters; the excess is truncated" (both generations).
@@ -66,7 +66,7 @@ _BASE_REACTIONS = ("love", "like", "dislike", "laugh", "emphasize", "question")
 REACTIONS = _BASE_REACTIONS + tuple("-" + reaction for reaction in _BASE_REACTIONS)
 CHANNELS = ("imessage", "sms", "rcs", "whatsapp")
 AUDIO_EXTENSIONS = ("mp3", "wav", "m4a", "caf", "aac")
-_LEGACY_CHANNELS = ("imessage", "sms")
+LEGACY_CHANNELS = ("imessage", "sms")
 
 _STR_FIELDS = (
     "contact",
@@ -308,69 +308,3 @@ _CHECKS: Tuple[Callable[[Dict[str, Any]], None], ...] = (
     _check_reaction,
     _check_limits,
 )
-
-
-def _compact(body: Dict[str, Any]) -> Dict[str, Any]:
-    """Drop the optional fields that were not given: None, "" and []."""
-    return {key: value for key, value in body.items() if value not in (None, "", [])}
-
-
-def _content(req: SendRequest) -> Dict[str, Any]:
-    """The fields of a text, attachment or voice send, shared by both generations."""
-    return {
-        "subject": req.subject,
-        "attachments": list(req.attachments),
-        "effect": req.effect,
-        "reply_to_id": req.reply_to_id,
-        "media_url": req.media_url,
-        "passthrough": req.passthrough,
-    }
-
-
-def to_current_body(req: SendRequest, *, sender: Optional[str]) -> Dict[str, Any]:
-    """The JSON body of `POST /api/v1/message/send/` on a.loopmessage.com.
-
-    `sender` is the configured sender id; `req.sender` overrides it. A reaction
-    carries no text; a voice message carries text only when given.
-    """
-    body: Dict[str, Any] = {"contact": req.contact, "group": req.group}
-    if req.reaction is not None:
-        body.update(message_id=req.message_id, reaction=req.reaction, passthrough=req.passthrough)
-    else:
-        body.update(_content(req))
-    body.update(channel=req.channel, sender=req.sender or sender)
-    body = _compact(body)
-    if req.reaction is None and (req.text or req.media_url is None):
-        body["text"] = req.text  # required by the text send, even when only attachments go
-    return body
-
-
-def _legacy_reaction(reaction: str) -> str:
-    # The legacy API calls "!!" exclaim; the current one calls it emphasize.
-    return reaction.replace("emphasize", "exclaim")
-
-
-def to_legacy_body(req: SendRequest, *, sender_name: str) -> Dict[str, Any]:
-    """The JSON body of `POST /api/v1/message/send/` on server.loopmessage.com.
-
-    The legacy API always wants `text` (a reaction sends ""), names the channel
-    `service` and knows only imessage and sms, and flags a voice message with
-    `audio_message: true`.
-    """
-    if req.channel is not None and req.channel not in _LEGACY_CHANNELS:
-        raise InvalidRequestError("channel", "the legacy API sends only over imessage or sms")
-    body: Dict[str, Any] = {"recipient": req.contact, "group": req.group}
-    if req.reaction is not None:
-        body.update(
-            message_id=req.message_id,
-            reaction=_legacy_reaction(req.reaction),
-            passthrough=req.passthrough,
-        )
-    else:
-        body.update(_content(req))
-    body.update(service=req.channel, sender_name=req.sender or sender_name)
-    body = _compact(body)
-    body["text"] = req.text
-    if req.media_url is not None:
-        body["audio_message"] = True
-    return body
