@@ -134,13 +134,7 @@ class LoopMessageClient:
         proxy = proxy_for(self._base)
         self._transport: Transport
         if session is None and proxy is None:
-            self._transport = KeptAliveTransport(
-                self._base,
-                self._headers,
-                timeout=config.timeout,
-                connect_timeout=config.connect_timeout,
-                max_connections=config.max_connections,
-            )
+            self._transport = KeptAliveTransport(config, self._headers)
         else:
             self._transport = AiohttpTransport(config, self._headers, session, proxy)
         self._closed = False

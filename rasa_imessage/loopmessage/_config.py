@@ -46,11 +46,21 @@ class ClientConfig:
             value: Any = getattr(self, name)
             if isinstance(value, str):  # a plain string slipped in: wrap it before any repr
                 object.__setattr__(self, name, SecretStr(value))
+                value = getattr(self, name)
+            if value is not None and any(
+                ord(char) < 32 or ord(char) == 127 for char in value.get_secret_value()
+            ):  # it goes out as a header value, which cannot carry them; never shown
+                raise ValueError(f"{name} contains a line break or another control character")
         if self.base_url is not None:
             parts = urlsplit(self.base_url)
-            if parts.scheme not in ("https", "http") or not parts.netloc:
+            try:
+                parts.port  # noqa: B018  # raises ValueError when out of range or not a number
+            except ValueError:
+                parts = parts._replace(netloc="")
+            if parts.scheme not in ("https", "http") or not parts.hostname:
                 raise ValueError(
-                    "base_url must be an https:// URL with a host (http:// for a local emulator)"
+                    "base_url must be an https:// URL with a host and, if any, a port from 1 "
+                    "to 65535 (http:// for a local emulator)"
                 )
         if self.timeout <= 0 or self.connect_timeout <= 0:
             raise ValueError("timeout and connect_timeout must be positive seconds")

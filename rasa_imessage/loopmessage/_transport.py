@@ -21,6 +21,7 @@ import ssl
 from typing import List, Mapping, Optional
 from urllib.parse import urlsplit
 
+from ._config import ClientConfig
 from ._connection import PARSER_ERRORS, Answer, AnswerTooLarge, Connection, UndecodableBody
 from ._errors import APIConnectionError, APITimeoutError, PayloadError
 
@@ -48,32 +49,24 @@ def unusable(endpoint: str, exc: BaseException) -> PayloadError:
 
 
 class KeptAliveTransport:
-    """Requests to one LoopMessage base URL with fixed headers, on a pool of connections."""
+    """Requests to one LoopMessage base URL with fixed headers, on a pool of connections.
 
-    def __init__(
-        self,
-        base_url: str,
-        headers: Mapping[str, str],
-        *,
-        timeout: float,
-        connect_timeout: float,
-        max_connections: int,
-    ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("base_url must be an http:// or https:// URL with a host")
-        if any("\r" in value or "\n" in value for value in headers.values()):
-            raise ValueError("a header value (a key or a secret) contains a line break")
-        self._host = parts.hostname
+    `config` was checked when it was made (ClientConfig): its URL has a host and a valid
+    port, and its secrets, which `headers` carry, no line break.
+    """
+
+    def __init__(self, config: ClientConfig, headers: Mapping[str, str]) -> None:
+        parts = urlsplit(config.effective_base_url)
+        self._host = parts.hostname or ""
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._prefix = parts.path.rstrip("/")
         self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
         lines = [f"Host: {parts.netloc.rpartition('@')[2]}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         self._fixed = ("\r\n".join(lines) + "\r\n").encode()
-        self._timeout = timeout
-        self._connect_timeout = connect_timeout
-        self._max_connections = max_connections
+        self._timeout = config.timeout
+        self._connect_timeout = config.connect_timeout
+        self._max_connections = config.max_connections
         self._slots: Optional[asyncio.Semaphore] = None  # made in the loop that uses it
         self._idle: List[Connection] = []
         self._pruning: Optional[asyncio.TimerHandle] = None  # closes idle connections

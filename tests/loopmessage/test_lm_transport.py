@@ -16,6 +16,7 @@ from typing import AsyncIterator, Callable, Iterator, List, Optional, Union
 import pytest
 import trustme
 from lm_standin import read_http_request
+from pydantic import SecretStr
 
 from rasa_imessage.loopmessage import (
     APIConnectionError,
@@ -27,7 +28,8 @@ from rasa_imessage.loopmessage import (
 from rasa_imessage.loopmessage._connection import MAX_ANSWER_BYTES, AnswerTooLarge
 from rasa_imessage.loopmessage._transport import KeptAliveTransport
 
-HEADERS = {"Authorization": "key-DO-NOT-LEAK", "Content-Type": "application/json"}
+KEY = "key-DO-NOT-LEAK"
+HEADERS = {"Authorization": KEY, "Content-Type": "application/json"}
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 # A script step: bytes to answer, None to hold the request unanswered, or a function of the
 # request's bytes (for answers that depend on it).
@@ -95,9 +97,10 @@ async def scripted(
 
 
 def transport(url: str, *, timeout: float = 5.0, max_connections: int = 100) -> KeptAliveTransport:
-    return KeptAliveTransport(
-        url, HEADERS, timeout=timeout, connect_timeout=5.0, max_connections=max_connections
+    config = ClientConfig(
+        api_key=SecretStr(KEY), base_url=url, timeout=timeout, max_connections=max_connections
     )
+    return KeptAliveTransport(config, HEADERS)
 
 
 async def post(client: KeptAliveTransport, body: bytes = b'{"a": 1}', path: str = "/x/") -> bytes:
@@ -323,18 +326,25 @@ async def test_closed_transport_refuses_new_connections():
     assert server.connections == 1
 
 
+LEGACY_KEYS = {"api": "legacy", "authorization_key": "a", "sender_name": "brand@imsg.co"}
+
+
 @pytest.mark.parametrize(
-    ("url", "headers", "match"),
+    ("fields", "match"),
     [
-        ("ftp://a.loopmessage.com", HEADERS, "http"),
-        ("https://", HEADERS, "host"),
-        ("https://a.loopmessage.com", {"Authorization": "key\r\nX-Injected: 1"}, "line break"),
+        ({"base_url": "ftp://a.loopmessage.com"}, "https://"),
+        ({"base_url": "https://"}, "with a host"),
+        ({"base_url": "https://a.loopmessage.com:99999"}, "port"),
+        ({"api_key": "key\r\nX-Injected: 1"}, "api_key contains a line break"),
+        ({**LEGACY_KEYS, "secret_key": "s\x00X-Injected"}, "secret_key contains a line break"),
     ],
 )
-def test_a_bad_base_url_or_header_is_refused_at_once(url, headers, match):
+def test_a_config_the_transport_could_not_carry_is_refused_at_once(fields, match):
+    # The transport trusts its ClientConfig; the config is where a bad URL or a secret no
+    # header can carry is refused, for every transport.
     with pytest.raises(ValueError, match=match) as info:
-        KeptAliveTransport(url, headers, timeout=1.0, connect_timeout=1.0, max_connections=1)
-    assert "X-Injected" not in str(info.value)
+        ClientConfig(**{"api_key": KEY, **fields})
+    assert "X-Injected" not in str(info.value) and KEY not in str(info.value)
 
 
 async def test_the_client_keeps_its_connections_and_closes_them(lm):
