@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from .loopmessage._config import has_control_character
+
 __all__ = [
     "ConfigError",
     "as_base_url",
@@ -155,8 +157,7 @@ def as_secret(key: str, value: Any) -> SecretStr:
     # HTTP trims a header value's outer whitespace, so a secret with a stray space or newline
     # (a pasted key, an env file) could never match a webhook nor be sent as a header.
     text = as_str(key, value).strip()
-    if any(ord(char) < 32 or ord(char) == 127 for char in text):
-        # A header value cannot carry control characters; the value itself is never shown.
+    if has_control_character(text):  # the value itself is never shown
         raise ConfigError(
             f"credentials key '{key}': contains a line break or another control character, "
             "which no HTTP header can carry; copy the value again"

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from ._codes import API_GENERATIONS
 
-__all__ = ["DEFAULT_BASE_URLS", "ClientConfig", "secret_value"]
+__all__ = ["DEFAULT_BASE_URLS", "ClientConfig", "has_control_character", "secret_value"]
 
 DEFAULT_BASE_URLS = {
     "current": "https://a.loopmessage.com",
@@ -47,9 +47,8 @@ class ClientConfig:
             if isinstance(value, str):  # a plain string slipped in: wrap it before any repr
                 object.__setattr__(self, name, SecretStr(value))
                 value = getattr(self, name)
-            if value is not None and any(
-                ord(char) < 32 or ord(char) == 127 for char in value.get_secret_value()
-            ):  # it goes out as a header value, which cannot carry them; never shown
+            if value is not None and has_control_character(value.get_secret_value()):
+                # It goes out as a header value, which cannot carry one; never shown.
                 raise ValueError(f"{name} contains a line break or another control character")
         if self.base_url is not None:
             parts = urlsplit(self.base_url)
@@ -83,6 +82,11 @@ class ClientConfig:
     def missing_credentials(self) -> List[str]:
         """The credential keys this generation needs and this config lacks."""
         return [name for name in _REQUIRED[self.api] if not secret_value(getattr(self, name))]
+
+
+def has_control_character(text: str) -> bool:
+    """A line break, NUL, DEL or the like: what no HTTP header value may carry."""
+    return any(ord(char) < 32 or ord(char) == 127 for char in text)
 
 
 def secret_value(setting: Union[SecretStr, str, None]) -> str:
