@@ -21,7 +21,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from .auth import WebhookAuth
-from .cancelling import cancel_and_wait
 from .collector import freeze_startup_objects, raise_young_threshold
 from .config import IMessageConfig, load_config
 from .conversations import Conversations, OnNewMessage
@@ -162,10 +161,7 @@ class IMessageInput(InputChannel):
                 self._front.report()
                 await self._front.close_port()
             await self.turns.drain(self.config.shutdown_timeout)
-            # Typing indicators had the turns' grace period; one to a hung API must not
-            # hold the shutdown, and none still waiting out its delay may start.
-            self.conversations.typing.stop_delays()
-            await cancel_and_wait(list(self.conversations.side_tasks))
+            await self.conversations.stop_side_work()
 
         @webhook.listener("after_server_stop")
         async def close(app: Any, *_: Any) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Coroutine, List, Optional, Set
 from rasa.core.channels.channel import UserMessage
 
 from .buttons import MAX_REPLY_LENGTH, match_button
+from .cancelling import cancel_and_wait
 from .config import IMessageConfig
 from .idempotency import IdempotencyStore, Recovered
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
@@ -69,9 +70,9 @@ class Conversations:
         self._agent = agent
         # Buttons on the table per conversation, so a reply needs no tracker read; not with
         # a shared store, where other replicas run some of the turns (offers.py).
-        self.offers = ButtonOffers(cached=not store.shared)
+        self._offers = ButtonOffers(cached=not store.shared)
         self.side_tasks: Set[asyncio.Future[None]] = set()
-        self.typing = TypingIndicators(
+        self._typing = TypingIndicators(
             self._show_typing,
             self.spawn,
             seconds=config.typing_seconds,
@@ -92,9 +93,9 @@ class Conversations:
             last_user_message_id=last_user_message_id,
             on_failure=self._delivery_failed if report_failures else None,
             on_sent=self._remember_sent,
-            on_offer=self.offers.offered if self.offers.cached else None,
+            on_offer=self._offers.offered if self._offers.cached else None,
             # The typing indicator of this message, if still pending or on its way.
-            indicator=self.typing.get(last_user_message_id),
+            indicator=self._typing.get(last_user_message_id),
         )
 
     def _remember_sent(self, result: Any) -> None:
@@ -109,7 +110,7 @@ class Conversations:
         if event.kind is not EventKind.message or self.config.api == "legacy":
             return
         if (self.config.typing_seconds or self.config.mark_read) and event.message_id:
-            self.typing.start(event.message_id)
+            self._typing.start(event.message_id)
 
     async def _show_typing(self, message_id: str, seconds: int, read: bool) -> None:
         try:
@@ -124,6 +125,13 @@ class Conversations:
         self.side_tasks.add(task)
         task.add_done_callback(self.side_tasks.discard)
         return task
+
+    async def stop_side_work(self) -> None:
+        """Shutdown, once the turns have drained: typing indicators had the turns' grace
+        period; one to a hung API must not hold the shutdown, and none still waiting out
+        its delay may start."""
+        self._typing.stop_delays()
+        await cancel_and_wait(list(self.side_tasks))
 
     # -- turns --------------------------------------------------------------------------------
 
@@ -193,7 +201,7 @@ class Conversations:
         if event.kind is EventKind.message and 0 < len(event.text or "") <= MAX_REPLY_LENGTH:
             conversation = conversation_of(event)
             if conversation:
-                offered = await self.offers.on_the_table(agent, conversation)
+                offered = await self._offers.on_the_table(agent, conversation)
                 payload = match_button(event.text, offered)
         turn = to_turn(
             event,
@@ -203,14 +211,14 @@ class Conversations:
         )
         if turn is None:
             return
-        self.offers.answered(turn.sender_id)
+        self._offers.answered(turn.sender_id)
         is_failure_turn = event.kind is EventKind.failed
         answered = event.message_id if event.kind is EventKind.message else None
         output = self.output(last_user_message_id=answered, report_failures=not is_failure_turn)
         try:
             await on_new_message(_user_message(turn, output))
         finally:
-            self.typing.turn_ended(answered)  # no reply yet, and none coming: mark read
+            self._typing.turn_ended(answered)  # no reply yet, and none coming: mark read
 
     async def _delivery_failed(self, conversation: str, error: LoopMessageError) -> None:
         """A send failed for good: tell the bot, in that conversation, after the current turn."""
@@ -225,7 +233,7 @@ class Conversations:
             return
 
         async def run() -> None:
-            self.offers.answered(conversation)
+            self._offers.answered(conversation)
             await handler(_user_message(turn, self.output(report_failures=False)))
 
         try:
