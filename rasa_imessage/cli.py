@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
+from rasa_imessage.credentials_file import (
+    CLIENT_KEYS,
+    client_config,
+    message_status,
+    read_channel_block,
+    send_test_message,
+)
 from rasa_imessage.emulator import EmulatorConfig, serve
 from rasa_imessage.emulator.simulate import KINDS, Simulation, post_webhook
 from rasa_imessage.loopmessage import (
     APIConnectionError,
     APIError,
     ClientConfig,
-    LoopMessageClient,
     LoopMessageError,
-    MessageStatus,
-    SendRequest,
-    SendResult,
     mask_contact,
 )
 
@@ -38,69 +40,7 @@ EXIT_REFUSED = 5  # LoopMessage or the bot answered with an error
 EXIT_UNREACHABLE = 6  # no answer at all: connection refused, DNS, timeout
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
-CHANNEL_KEY = "rasa_imessage.IMessageInput"
-CHANNEL_ALIASES = (CHANNEL_KEY, "rasa_imessage.LoopMessageInput")
-# The credentials keys a LoopMessage client needs, named as in credentials.yml.
-CLIENT_KEYS = ("api", "api_key", "sender", "authorization_key", "secret_key", "sender_name",
-               "base_url")  # fmt: skip
-
 Handler = Callable[[argparse.Namespace], int]
-
-
-# library functions -------------------------------------------------------------------------
-def read_channel_block(path: Path) -> Mapping[str, Any]:
-    """The ``rasa_imessage.IMessageInput`` block of a credentials.yml; ValueError if absent."""
-    try:
-        import yaml
-    except ImportError as exc:  # PyYAML comes with Rasa; a bare install may lack it
-        raise ValueError("reading credentials.yml needs PyYAML: pip install pyyaml") from exc
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
-    for key in CHANNEL_ALIASES:
-        if isinstance(document, dict) and key in document:
-            block = document[key]
-            if not isinstance(block, dict):
-                raise ValueError(f"{path}: the {key} block must be a mapping of keys")
-            return block
-    raise ValueError(f"{path} has no {CHANNEL_KEY} block")
-
-
-def client_config(credentials: Path | None, overrides: Mapping[str, str | None]) -> ClientConfig:
-    """A ClientConfig from a credentials.yml block (``${VAR}`` expanded) and/or flags.
-
-    Flags win over the file, so ``--base-url`` can point real credentials at the emulator.
-    """
-    flags: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
-    if credentials is not None:
-        from rasa_imessage.config import load_config
-
-        block = dict(read_channel_block(credentials))
-        block.setdefault("allow_unauthenticated_webhooks", True)  # not needed to send
-        config = dataclasses.replace(load_config(block).client_config(), **flags)
-    else:
-        config = ClientConfig(**flags)
-    missing = config.missing_credentials()
-    if missing:
-        raise ValueError(
-            f"the {config.api} API needs {', '.join(missing)}: pass --credentials credentials.yml "
-            f"or --{missing[0].replace('_', '-')}"
-        )
-    return config
-
-
-async def send_test_message(config: ClientConfig, contact: str, text: str) -> SendResult:
-    """Send one message through the LoopMessage API: the connection test of ``send``."""
-    async with LoopMessageClient(config) as client:
-        return await client.send_message(SendRequest.create(contact=contact, text=text))
-
-
-async def message_status(config: ClientConfig, message_id: str) -> MessageStatus:
-    async with LoopMessageClient(config) as client:
-        return await client.get_status(message_id)
 
 
 # subcommands -------------------------------------------------------------------------------
