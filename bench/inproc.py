@@ -68,7 +68,7 @@ class Harness:
 
     async def settle(self) -> None:
         await self.channel.turns.join()
-        side = list(self.channel._side_tasks)
+        side = list(self.channel.conversations.side_tasks)
         if side:
             await asyncio.gather(*side)
 

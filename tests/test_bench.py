@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Dict, List
 
+import pytest
+
 from bench.cpu import CpuResult
 from bench.e2e import BurstResult, paired_ratios, throughput
 from bench.instructions import InstructionCount, dump_total
@@ -141,3 +143,24 @@ def test_a_count_is_read_from_the_dump_of_its_own_run(tmp_path) -> None:  # type
         )
     assert dump_total(out, "imessage-0") == 3087
     assert dump_total(out, "rest-0") == 1969
+
+
+async def test_the_in_process_harness_runs_the_connectors_whole_path_to_the_stand_in() -> None:
+    """Section 6's harness: every webhook acked, each greeting sent as two bubbles after a
+    show-typing call, and nothing left running (it waits for the side tasks too)."""
+    pytest.importorskip("rasa.core.channels", reason="needs rasa")
+    from bench.inproc import Harness
+    from bench.load import webhook_body
+    from bench.standin import StandIn
+
+    stand_in = StandIn()
+    url = await stand_in.start()
+    harness = Harness(url)
+    try:
+        await harness.run((webhook_body(f"+1555{n:07d}", "hi") for n in range(10)), window=4)
+        assert harness.statuses == {200: 10}
+        assert (stand_in.sends, stand_in.typing) == (20, 10)
+        assert not harness.channel.conversations.side_tasks
+    finally:
+        await harness.aclose()
+        await stand_in.stop()
