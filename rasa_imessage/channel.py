@@ -74,13 +74,7 @@ class IMessageInput(InputChannel):
                 "anyone who finds the URL can talk as any contact. Set webhook_auth in production."
             )
         self.store = store or self._create_store(config)
-        # With `webhook_port` the acks come from a process of their own: nothing on this
-        # loop needs the turns to step aside for them.
-        self.turns = TurnRunner(
-            config.max_concurrent_turns,
-            config.max_queued_turns,
-            stepping=config.webhook_port is None,
-        )
+        self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
         self.conversations = Conversations(config, self.store, self.turns, self.client, self._agent)
         self._leases = LeaseKeeper(self.store, self._recover, self._can_take_over)
         self._stopping = False  # set while the server drains: new webhooks get 503

@@ -292,14 +292,6 @@ def test_bad_port_settings_are_named(settings: Dict[str, str], message: str) -> 
         load_config({"api_key": "k", "webhook_auth": "s", **settings})
 
 
-@pytest.mark.parametrize("port", [None, "7399"])
-def test_turns_step_only_where_acks_share_their_loop(port: Optional[str]) -> None:
-    """Stepping keeps acks on Rasa's port quick; with the port they come from elsewhere."""
-    settings = {"api_key": "k", "webhook_auth": "s", **({"webhook_port": port} if port else {})}
-    channel = IMessageInput.from_credentials(settings)
-    assert channel.turns.stepping is (port is None)
-
-
 def test_an_empty_port_means_off() -> None:
     config = load_config({"api_key": "k", "webhook_auth": "s", "webhook_port": ""})
     assert config.webhook_port is None and config.webhook_host == "0.0.0.0"

@@ -112,8 +112,9 @@ async def test_without_the_baton_ready_turns_run_back_to_back() -> None:
     assert "abc" in "".join(log)
 
 
-async def _four_turns_of_three_steps(runner: TurnRunner) -> str:
-    """The trace of four conversations' turns run by `runner` beside a ticker."""
+@on_each_loop
+async def test_the_turn_runner_steps_its_turns() -> None:
+    runner = TurnRunner(max_concurrent=8)
     log: List[str] = []
     for name in "abcd":
 
@@ -124,20 +125,7 @@ async def _four_turns_of_three_steps(runner: TurnRunner) -> str:
     await asyncio.gather(_ticker(log, 60), runner.join())
     trace = "".join(log)
     assert sorted(trace.replace("-", "")) == sorted("abcd" * 3)
-    return trace
-
-
-@on_each_loop
-async def test_the_turn_runner_steps_its_turns() -> None:
-    trace = await _four_turns_of_three_steps(TurnRunner(max_concurrent=8))
     assert _back_to_back(trace) == [], trace
-
-
-@on_each_loop
-async def test_a_runner_without_stepping_runs_its_turns_as_plain_tasks() -> None:
-    """`webhook_port` answers acks elsewhere: ready turns run back to back, as plain tasks."""
-    trace = await _four_turns_of_three_steps(TurnRunner(max_concurrent=8, stepping=False))
-    assert "abcd" in trace, trace
 
 
 @on_each_loop
