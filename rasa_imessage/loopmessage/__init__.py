@@ -4,7 +4,7 @@ Everything the Rasa side uses is exported here; the `_*` modules are private.
 """
 
 from ._bodies import to_current_body, to_legacy_body
-from ._client import LoopMessageClient, mask_contact
+from ._client import LoopMessageClient
 from ._codes import (
     CURRENT_CODES,
     LEGACY_CODES,
@@ -29,6 +29,7 @@ from ._errors import (
     UnsupportedError,
     error_from_response,
 )
+from ._masking import mask_contact
 from ._models import (
     MESSAGE_STATUSES,
     EventKind,

@@ -33,12 +33,13 @@ from ._errors import (
     UnsupportedError,
     error_from_response,
 )
+from ._masking import mask_contact
 from ._models import MessageStatus, SendResult, parse_send_result, parse_status
 from ._retry import RetryPolicy, parse_retry_after
 from ._send import MAX_ATTACHMENTS, SendRequest
 from ._transport import Answer, KeptAliveTransport
 
-__all__ = ["ClientConfig", "LoopMessageClient", "mask_contact"]  # ClientConfig: re-exported
+__all__ = ["ClientConfig", "LoopMessageClient"]  # ClientConfig: re-exported
 
 _log = logging.getLogger(__name__)
 
@@ -68,20 +69,6 @@ def _headers(config: ClientConfig) -> Dict[str, str]:
         headers["Authorization"] = secret_value(config.authorization_key)
         headers["Loop-Secret-Key"] = secret_value(config.secret_key)
     return headers
-
-
-def mask_contact(contact: str | None) -> str:
-    """A contact fit for a log line: `+1•••1234`, `j•••@icloud.com`, `2B•••9C`."""
-    if not contact:
-        return "<none>"
-    if "@" in contact:
-        local, _, domain = contact.rpartition("@")
-        return f"{local[:1]}•••@{domain}"
-    digits = "".join(char for char in contact if char.isdigit())
-    if len(digits) >= 7 and not contact.strip("+ ()-.0123456789"):
-        plus = "+" if contact.lstrip().startswith("+") else ""
-        return f"{plus}{digits[0]}•••{digits[-4:]}"
-    return f"{contact[:2]}•••{contact[-2:]}" if len(contact) >= 8 else "•••"
 
 
 def _json_object(body: bytes) -> Dict[str, Any] | None:
