@@ -168,7 +168,7 @@ def test_urls_loopmessage_cannot_or_should_not_fetch_are_refused(url, reason, fi
 def test_public_https_urls_pass():
     for url in ("https://cdn.example.com/a.png", "https://8.8.8.8/a.png?sig=x%20y",
                 "https://[2606:4700::1111]/v.mp3"):  # fmt: skip
-        SendRequest.create(contact="+1", attachments=[url])
+        assert SendRequest.create(contact="+1", attachments=[url]).attachments == [url]
 
 
 def test_refusals_do_not_echo_urls():
