@@ -30,6 +30,7 @@ from ._errors import (
     error_from_response,
 )
 from ._masking import mask_contact
+from ._media_urls import MAX_URL_LENGTH, is_loopback_url
 from ._models import (
     MESSAGE_STATUSES,
     EventKind,
@@ -49,10 +50,8 @@ from ._send import (
     MAX_ATTACHMENTS,
     MAX_PASSTHROUGH_LENGTH,
     MAX_TEXT_LENGTH,
-    MAX_URL_LENGTH,
     REACTIONS,
     SendRequest,
-    is_loopback_url,
 )
 from ._webhook import parse_webhook
 from ._worker import WorkerClient

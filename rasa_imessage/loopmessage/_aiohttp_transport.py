@@ -18,7 +18,7 @@ import aiohttp
 
 from ._config import ClientConfig
 from ._connection import Answer
-from ._send import is_loopback_url
+from ._media_urls import is_loopback_url
 from ._transport import timed_out, unreachable, unusable
 
 __all__ = ["AiohttpTransport", "pooled_session", "proxy_for"]

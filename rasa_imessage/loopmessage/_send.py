@@ -11,9 +11,7 @@ from __future__ import annotations
 
 # Model fields keep typing.Optional: pydantic 1 evaluates annotations at run time, and
 # Rasa 3.6 also runs on Python 3.8 and 3.9, where `str | None` does not evaluate.
-import ipaddress
 import posixpath
-from contextvars import ContextVar
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -21,6 +19,7 @@ from pydantic import Field
 
 from ._compat import _Model, construct
 from ._errors import InvalidRequestError
+from ._media_urls import LOCAL_URLS, check_url
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -30,18 +29,12 @@ __all__ = [
     "MAX_ATTACHMENTS",
     "MAX_PASSTHROUGH_LENGTH",
     "MAX_TEXT_LENGTH",
-    "MAX_URL_LENGTH",
     "REACTIONS",
     "SendRequest",
-    "is_loopback_url",
 ]
 
 # "Must be under 10 000 characters; the excess is truncated" (both generations).
 MAX_TEXT_LENGTH = 10_000
-# Attachment and media URLs: "≤ 256 chars" (both generations).
-MAX_URL_LENGTH = 256
-# Set by SendRequest.create(local_urls=True) while its checks run.
-_LOCAL_URLS: ContextVar[bool] = ContextVar("_LOCAL_URLS", default=False)
 # "≤ 1000 chars of your metadata" (both generations).
 MAX_PASSTHROUGH_LENGTH = 1000
 # Current send docs say 5 (docs-beta and campaigns say 3); legacy says 3.
@@ -115,12 +108,12 @@ class SendRequest(_Model):
         on this machine (the emulator serves uploads there), never for LoopMessage itself.
         """
         data = _typed_fields(fields)
-        token = _LOCAL_URLS.set(local_urls)
+        token = LOCAL_URLS.set(local_urls)
         try:
             for check in _CHECKS:
                 check(data)
         finally:
-            _LOCAL_URLS.reset(token)
+            LOCAL_URLS.reset(token)
         return construct(cls, data)  # every field is type-checked by `_typed_fields`
 
 
@@ -169,75 +162,16 @@ def _check_content(data: Dict[str, Any]) -> None:
         )
 
 
-def is_loopback_url(url: str) -> bool:
-    """True for http(s) URLs whose host is this machine (127.0.0.0/8, ::1, localhost)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https"):
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_url(field: str, url: str, item: str = "") -> None:
-    if _LOCAL_URLS.get() and is_loopback_url(url) and len(url) <= MAX_URL_LENGTH:
-        return
-    if not url.lower().startswith("https://"):
-        raise InvalidRequestError(field, f"{item}must be a public https:// URL (http is refused)")
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidRequestError(
-            field,
-            f"{item}is {len(url)} characters long; LoopMessage takes at most {MAX_URL_LENGTH}",
-        )
-    problem = _url_problem(url)
-    if problem is not None:
-        raise InvalidRequestError(field, f"{item}{problem}")
-
-
-def _url_problem(url: str) -> Optional[str]:
-    """Why LoopMessage could not, or should not, fetch this https URL (never echoes it)."""
-    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
-        return "must not contain spaces or control characters; percent-encode them"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return "is not a valid URL"
-    if not host:
-        return "has no host name"
-    if parts.username is not None or parts.password is not None:
-        # They would travel to LoopMessage and on to the recipient's phone.
-        return "must not carry a user name or password; use a signed URL instead"
-    if host == "localhost" or host.endswith(".localhost") or _is_internal_ip(host):
-        return "must name a public host: LoopMessage fetches it from the internet"
-    return None
-
-
-def _is_internal_ip(host: str) -> bool:
-    try:
-        return not ipaddress.ip_address(host).is_global
-    except ValueError:  # a host name
-        return False
-
-
 def _check_attachments(data: Dict[str, Any]) -> None:
     for index, url in enumerate(data.get("attachments", ())):
-        _check_url("attachments", url, f"item {index} ")
+        check_url("attachments", url, f"item {index} ")
 
 
 def _check_media(data: Dict[str, Any]) -> None:
     url = data.get("media_url")
     if url is None:
         return
-    _check_url("media_url", url)
+    check_url("media_url", url)
     extension = posixpath.splitext(urlsplit(url).path)[1].lower().lstrip(".")
     if extension not in AUDIO_EXTENSIONS:
         raise InvalidRequestError(
