@@ -18,19 +18,10 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import AsyncIterator, Callable, Mapping, Optional, TextIO, Tuple
+from typing import AsyncIterator, Callable, Mapping, Optional, Tuple
 
-from rasa_imessage.demo import (
-    PACKAGE_ROOT,
-    DemoError,
-    DemoOptions,
-    credentials_yaml,
-    free_port,
-    start_rasa,
-    stop_process,
-    train_bot,
-    wait_healthy,
-)
+from rasa_imessage import rasa_process
+from rasa_imessage.demo import DemoOptions, credentials_yaml
 
 from .slow_action import ACTION_NAME, SECONDS_VARIABLE
 
@@ -44,7 +35,7 @@ __all__ = [
     "rss_of",
 ]
 
-BOT_DIR = PACKAGE_ROOT / "example_bot"
+BOT_DIR = rasa_process.PACKAGE_ROOT / "example_bot"
 WEBHOOK_PATH = "/webhooks/imessage/webhook"
 REST_PATH = "/webhooks/rest/webhook"
 HEALTH_PATH = "/webhooks/imessage/"
@@ -112,35 +103,34 @@ def children_cpu(pid: int) -> float:
     return total
 
 
-def _log_file(path: Path) -> TextIO:
-    """A child process's log: a small local file, opened once, so blocking is harmless."""
-    return open(path, "w", encoding="utf-8")
-
-
 @asynccontextmanager
 async def action_server(seconds: float) -> AsyncIterator[str]:
     """Rasa's action server (rasa_sdk) on loopback serving bench/slow_action.py; its URL.
 
     `seconds`: how long `action_slow` waits before it answers.
     """
-    port = free_port()
+    port = rasa_process.free_port()
     env = {**os.environ, "SANIC_HOST": "127.0.0.1", SECONDS_VARIABLE: str(seconds)}
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-bench-actions-") as workdir:
         log_path = Path(workdir) / "actions.log"
-        with _log_file(log_path) as log:
+        with rasa_process.log_file(log_path) as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "rasa_sdk", "--actions", "bench.slow_action",
-                "--port", str(port), cwd=PACKAGE_ROOT, env=env, stdout=log, stderr=log,
+                "--port", str(port), cwd=rasa_process.PACKAGE_ROOT, env=env, stdout=log, stderr=log,
             )  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
             try:
-                await wait_healthy(url + "/health", process, log_path, ACTION_SERVER_TIMEOUT)
-            except DemoError as exc:  # its message names `rasa run`
-                raise DemoError(f"the action server (rasa_sdk) did not start: {exc}") from exc
+                await rasa_process.wait_healthy(
+                    url + "/health", process, log_path, ACTION_SERVER_TIMEOUT
+                )
+            except rasa_process.RasaProcessError as exc:  # its message names `rasa run`
+                raise rasa_process.RasaProcessError(
+                    f"the action server (rasa_sdk) did not start: {exc}"
+                ) from exc
             yield url + "/webhook"
         finally:
-            await stop_process(process)
+            await rasa_process.stop_process(process)
 
 
 async def package_folder(requirement: str, folder: Path) -> Path:
@@ -209,32 +199,34 @@ async def rasa_server(
         )
         progress("training example_bot …")
         started = time.monotonic()
-        with _log_file(folder / "train.log") as log:
-            await train_bot(options, log)
+        with rasa_process.log_file(folder / "train.log") as log:
+            await rasa_process.train_bot(options, log)
         trained = time.monotonic() - started
         credentials = folder / "credentials.yml"
         text = credentials_yaml("current", standin_url, WEBHOOK_AUTH)
         webhook_base = None
         if own_webhook_port:
-            front_port = free_port()
+            front_port = rasa_process.free_port()
             webhook_base = f"http://127.0.0.1:{front_port}"
             connector_options = {**connector_options, "webhook_port": front_port,
                                  "webhook_host": "127.0.0.1"}  # fmt: skip
         extra = "".join(f"\n  {k}: {json.dumps(v)}" for k, v in connector_options.items())
         credentials.write_text(text.replace("\nrest:\n", extra + "\nrest:\n"), encoding="utf-8")
-        port = free_port()
+        port = rasa_process.free_port()
         url = f"http://127.0.0.1:{port}"
         log_path = folder / "rasa.log"
         progress(f"starting rasa run on {url} …")
         started = time.monotonic()
-        with _log_file(log_path) as log:
-            process = await start_rasa(run_options, credentials, port, log)
+        with rasa_process.log_file(log_path) as log:
+            process = await rasa_process.start_rasa(run_options, credentials, port, log)
         try:
-            await wait_healthy(url + HEALTH_PATH, process, log_path, run_options.startup_timeout)
+            await rasa_process.wait_healthy(
+                url + HEALTH_PATH, process, log_path, run_options.startup_timeout
+            )
             if webhook_base is not None:  # it opens once Rasa's server has started
-                await wait_healthy(webhook_base + HEALTH_PATH, process, log_path, 30)
+                await rasa_process.wait_healthy(webhook_base + HEALTH_PATH, process, log_path, 30)
             yield RasaServer(
                 url, process.pid, log_path, trained, time.monotonic() - started, webhook_base
             )
         finally:
-            await stop_process(process)
+            await rasa_process.stop_process(process)

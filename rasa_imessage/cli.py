@@ -131,7 +131,8 @@ def _add_demo(commands: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rasa_imessage.demo import DemoError, DemoOptions, default_bot_dir, run_demo
+    from rasa_imessage.demo import DemoOptions, default_bot_dir, run_demo
+    from rasa_imessage.rasa_process import RasaProcessError
 
     options = DemoOptions(
         bot_dir=args.bot_dir or default_bot_dir(),
@@ -143,7 +144,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     try:
         run_demo(options)
-    except DemoError as exc:
+    except RasaProcessError as exc:  # the demo's own checks' DemoError too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_STARTUP_FAILURE
     return EXIT_OK

@@ -13,41 +13,41 @@ instead of Rasa's, so that option can be tried as LoopMessage would use it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import secrets
-import signal
-import socket
 import sys
 import tempfile
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TextIO, TypeVar
-
-import aiohttp
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TextIO, TypeVar
 
 from rasa_imessage.emulator import Emulator, EmulatorConfig, wait_for_stop_signal
 from rasa_imessage.emulator.config import Api
+from rasa_imessage.rasa_process import (
+    PACKAGE_ROOT,
+    STARTUP_TIMEOUT,
+    RasaProcessError,
+    free_port,
+    log_file,
+    start_rasa,
+    stop_process,
+    train_bot,
+    wait_healthy,
+)
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_PATH = "/webhooks/imessage/webhook"
 HEALTH_PATH = "/webhooks/imessage/"
-# Loading TensorFlow and the model takes 20-40 s on a small machine; training more.
-STARTUP_TIMEOUT = 240.0
-TRAIN_TIMEOUT = 900.0
-STOP_TIMEOUT = 20.0
-_HEALTH_INTERVAL = 0.5
-_LOG_TAIL_LINES = 25
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
 
 
-class DemoError(RuntimeError):
-    """The demo could not start: the message says which step failed and what to do."""
+class DemoError(RasaProcessError):
+    """The demo could not start: the message says which step failed and what to do.
+
+    Rasa's own failures (training, start-up) arrive as the RasaProcessError they are."""
 
 
 def default_bot_dir() -> Path:
@@ -92,13 +92,6 @@ class DemoStack:
         return self.emulator.url + "/"
 
 
-def free_port() -> int:
-    """A port that was free a moment ago; ``rasa run`` cannot report the one it bound."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def credentials_yaml(
     api: Api, emulator_url: str, webhook_auth: str, extra: Mapping[str, Any] | None = None
 ) -> str:
@@ -119,19 +112,6 @@ def credentials_yaml(
     return "rasa_imessage.IMessageInput:\n" + "\n".join(lines) + "\nrest:\n"
 
 
-def rasa_environment(first_on_path: Sequence[Path] = ()) -> dict[str, str]:
-    """Rasa's environment: `first_on_path`, then this checkout importable; nothing fetched
-    from the internet."""
-    env = dict(os.environ)
-    folders = [*map(str, first_on_path), str(PACKAGE_ROOT), env.get("PYTHONPATH")]
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, folders))
-    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
-    env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # Rasa Pro would fetch it online
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
-    return env
-
-
 async def with_progress(label: str, work: Awaitable[T], progress: Progress) -> T:
     """Await ``work`` while reporting elapsed time; end with "✓ label (N s)"."""
     started = time.monotonic()
@@ -147,93 +127,6 @@ async def with_progress(label: str, work: Awaitable[T], progress: Progress) -> T
     return result
 
 
-async def rasa(options: DemoOptions, log: TextIO, *args: str) -> asyncio.subprocess.Process:
-    """Start ``rasa ARGS`` in the bot directory with its output in ``log``.
-
-    Its own session, so a Ctrl-C in the terminal reaches the demo alone, which then stops
-    Rasa in order rather than leaving it half shut down.
-    """
-    return await asyncio.create_subprocess_exec(
-        *options.rasa_command,
-        *args,
-        cwd=options.bot_dir,
-        env=rasa_environment(options.first_on_path),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-async def train_bot(options: DemoOptions, log: TextIO) -> None:
-    """``rasa train`` in the bot directory; Rasa itself skips it when nothing changed."""
-    process = await rasa(options, log, "train")
-    try:
-        code = await asyncio.wait_for(process.wait(), TRAIN_TIMEOUT)
-    finally:
-        await stop_process(process)
-    if code != 0:
-        raise DemoError(f"rasa train failed (exit {code}):\n{tail(Path(log.name))}")
-
-
-async def start_rasa(
-    options: DemoOptions, credentials: Path, port: int, log: TextIO
-) -> asyncio.subprocess.Process:
-    return await rasa(
-        options, log, "run", "--model", "models", "--credentials", str(credentials),
-        "--port", str(port), "--interface", "127.0.0.1",
-    )  # fmt: skip
-
-
-async def wait_healthy(
-    url: str, process: asyncio.subprocess.Process, log_path: Path, timeout: float
-) -> None:
-    """Poll Rasa's channel health route until it answers 200, or fail on exit or timeout.
-
-    Polling, because a child process offers no readiness event; it also fails fast when
-    the process dies, with the end of its log.
-    """
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise DemoError(f"rasa run exited with {process.returncode}:\n{tail(log_path)}")
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                pass
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(process.wait(), _HEALTH_INTERVAL)
-    raise DemoError(f"rasa run did not answer {url} within {timeout:.0f} s:\n{tail(log_path)}")
-
-
-async def stop_process(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM (Sanic stops gracefully), then SIGKILL if it has not exited in time."""
-    if process.returncode is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-    except asyncio.TimeoutError:
-        process.kill()
-        await process.wait()
-
-
-def _log_file(path: Path) -> TextIO:
-    """A child process's log: a small local file, opened once, so blocking is harmless."""
-    return open(path, "w", encoding="utf-8")
-
-
-def tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join("    " + line for line in text.splitlines()[-lines:])
-
-
 @asynccontextmanager
 async def demo_stack(
     options: DemoOptions, progress: Progress = lambda line: None
@@ -246,7 +139,7 @@ async def demo_stack(
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-demo-") as workdir:
         folder = Path(workdir)
         if options.train:
-            with _log_file(folder / "train.log") as log:
+            with log_file(folder / "train.log") as log:
                 await with_progress(
                     f"Training {options.bot_dir.name} (skipped by Rasa when nothing changed)",
                     train_bot(options, log),
@@ -283,7 +176,7 @@ async def demo_stack(
                 credentials_yaml(options.api, emulator.url, webhook_auth, extra), encoding="utf-8"
             )
             log_path = folder / "rasa.log"
-            with _log_file(log_path) as log:
+            with log_file(log_path) as log:
                 process = await start_rasa(options, credentials, rasa_port, log)
             try:
                 await with_progress(

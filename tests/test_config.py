@@ -355,7 +355,9 @@ def test_repr_and_str_never_show_a_secret(credentials):
 
 
 @pytest.mark.parametrize("key", ["api_key", "webhook_auth", "secret_key", "authorization_key"])
-@pytest.mark.parametrize("broken", ["org-key\nX-Injected: 1", "org\rkey", "org\x00key", "org\x7fkey"])
+@pytest.mark.parametrize(
+    "broken", ["org-key\nX-Injected: 1", "org\rkey", "org\x00key", "org\x7fkey"]
+)
 def test_a_secret_no_header_can_carry_is_refused_without_quoting_it(key, broken):
     message = refused({**CURRENT, key: broken})
     assert f"credentials key '{key}'" in message and "control character" in message

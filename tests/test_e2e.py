@@ -216,7 +216,8 @@ def test_a_taken_webhook_port_stops_rasa_run(trained_bot: Path, tmp_path: Path) 
 
     from servers import free_port
 
-    from rasa_imessage.demo import credentials_yaml, rasa_environment
+    from rasa_imessage.demo import credentials_yaml
+    from rasa_imessage.rasa_process import rasa_environment
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

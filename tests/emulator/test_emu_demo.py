@@ -14,14 +14,13 @@ import yaml
 from rasa_imessage.config import load_config
 from rasa_imessage.demo import (
     HEALTH_PATH,
-    PACKAGE_ROOT,
     WEBHOOK_PATH,
     DemoError,
     DemoOptions,
     credentials_yaml,
     demo_stack,
-    rasa_environment,
 )
+from rasa_imessage.rasa_process import PACKAGE_ROOT, RasaProcessError, rasa_environment
 
 # `rasa train` prints and exits with TRAIN_EXIT; `rasa run` serves the channel's health
 # route on --port after checking the credentials file, or exits with RUN_EXIT if set.
@@ -107,14 +106,18 @@ async def test_a_webhook_port_out_of_range_is_refused_before_anything_starts(opt
 
 async def test_a_failed_training_says_why(options, monkeypatch):
     monkeypatch.setenv("TRAIN_EXIT", "1")
-    with pytest.raises(DemoError, match=r"rasa train failed \(exit 1\):\n\s+training output"):
+    with pytest.raises(
+        RasaProcessError, match=r"rasa train failed \(exit 1\):\n\s+training output"
+    ):
         async with demo_stack(options):
             pass
 
 
 async def test_rasa_exiting_at_startup_fails_fast_with_its_log(options, monkeypatch):
     monkeypatch.setenv("RUN_EXIT", "3")
-    with pytest.raises(DemoError, match=r"rasa run exited with 3:\n\s+cannot load the model"):
+    with pytest.raises(
+        RasaProcessError, match=r"rasa run exited with 3:\n\s+cannot load the model"
+    ):
         async with demo_stack(DemoOptions(**{**options.__dict__, "train": False})):
             pass
 
