@@ -40,7 +40,7 @@ from .machine import current_commit, describe, load_average
 from .memory import measure_all
 from .outbound import outbound
 from .report import render, utc_now
-from .results import ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results
+from .results import ACTION_CACHED, ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results
 from .saved import load_results, to_json
 from .stack import SLOW_TEXT, action_server, cpu_of, package_folder, rasa_server, rss_of
 from .standin import StandIn
@@ -152,7 +152,8 @@ async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: boo
 
 
 # Section 1d's servers: the defaults; the default `max_concurrent_turns` had before this
-# section's figures raised it to 64; webhooks on a port of their own (`webhook_port`); and
+# section's figures raised it to 64; webhooks on a port of their own (`webhook_port`); one
+# compiled validator for the action server's answers (`cache_action_schema`); and
 # jsonschema 3.2.0 (within Rasa 3.6's range) ahead of the installed one, as the README
 # advises on Rasa 3.6 (rasa_imessage/hints.py).
 OLD_DEFAULT = "max_concurrent_turns: 8"
@@ -176,6 +177,7 @@ async def _custom_action(results: Results, stand_in: StandIn, url: str, quick: b
         _ActionServer(ACTION_DEFAULT, {}, levels),
         _ActionServer(OLD_DEFAULT, {"max_concurrent_turns": 8}, levels[-1:]),
         _ActionServer(ACTION_WEBHOOK_PORT, {}, levels, own_webhook_port=True),
+        _ActionServer(ACTION_CACHED, {"cache_action_schema": True}, levels),
     ]
     try:
         folder = await package_folder(JSONSCHEMA_3, ROOT / "bench" / "results" / "jsonschema3")

@@ -13,7 +13,7 @@ from typing import List
 from .e2e import ACTION_SECONDS, API_LATENCY, BURST_TEXTS, PAUSE, paired_ratios
 from .instructions import CONVERSATIONS, TURNS
 from .load import PROBE_RATE, percentile
-from .results import ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results
+from .results import ACTION_CACHED, ACTION_DEFAULT, ACTION_WEBHOOK_PORT, Results
 from .tables import (
     MiB,
     acks_table,
@@ -45,7 +45,9 @@ def _summary(r: Results) -> List[str]:
                (" (`webhook_port`)", r.front),
                (" (one request per turn, `send_worker` and `webhook_port`)", r.offloaded),
                (f" ({custom})", r.action.get(ACTION_DEFAULT, {})),
-               (f" ({custom}, `webhook_port`)", r.action.get(ACTION_WEBHOOK_PORT, {})))  # fmt: skip
+               (f" ({custom}, `webhook_port`)", r.action.get(ACTION_WEBHOOK_PORT, {})),
+               (f" ({custom}, `cache_action_schema`)",
+                r.action.get(ACTION_CACHED, {})))  # fmt: skip
     for label, by_level in servers:
         for conversations, runs in by_level.items():
             ratios = paired_ratios(runs)
@@ -211,7 +213,9 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
                 "CPU than the greeting's (the server CPU column). Both channels again, on a "
                 "`rasa run` with default options; on one with `max_concurrent_turns: 8`, "
                 "the default before this section's figures raised it to 64; on one answering "
-                "webhooks on a port of their own (`webhook_port`); and on one whose "
+                "webhooks on a port of their own (`webhook_port`); on one checking the "
+                "action server's answers with one compiled validator "
+                "(`cache_action_schema: true`); and on one whose "
                 "Rasa imports jsonschema 3.2.0 ahead of the installed version (which the "
                 "machine table names), as the README advises on Rasa 3.6.", ""]  # fmt: skip
         for label, by_level in r.action.items():

@@ -12,7 +12,7 @@ from .load import RunResult
 from .outbound import OutboundResult
 from .tracker import TrackerCost
 
-__all__ = ["ACTION_DEFAULT", "ACTION_WEBHOOK_PORT", "Results"]
+__all__ = ["ACTION_CACHED", "ACTION_DEFAULT", "ACTION_WEBHOOK_PORT", "Results"]
 
 
 @dataclass
@@ -51,3 +51,4 @@ class Results:
 
 ACTION_DEFAULT = "default options"  # the key of section 1d's server with default options
 ACTION_WEBHOOK_PORT = "webhook_port"  # section 1d's server answering webhooks on their own port
+ACTION_CACHED = "cache_action_schema: true"  # section 1d's server with one compiled validator

@@ -20,6 +20,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from .action_checks import cache_action_schema
 from .auth import WebhookAuth
 from .collector import freeze_startup_objects, raise_young_threshold
 from .config import IMessageConfig, load_config
@@ -141,9 +142,14 @@ class IMessageInput(InputChannel):
             client = self.client()
             if isinstance(client, WorkerClient):
                 await client.start()  # now, not on the first reply, which would wait for it
-            hint = action_validation_hint(getattr(app.ctx, "agent", None))
-            if hint:
-                logger.warning(hint)
+            if self.config.cache_action_schema:
+                installed = cache_action_schema()
+                logger.info("iMessage: one compiled validator for custom actions' answers: %s",
+                            installed.value)  # fmt: skip
+            else:
+                hint = action_validation_hint(getattr(app.ctx, "agent", None))
+                if hint:
+                    logger.warning(hint)
             frozen = freeze_startup_objects()  # after Rasa has loaded the model
             if frozen:
                 logger.info("%d start-up objects exempted from full GC passes", frozen)

@@ -56,6 +56,7 @@ class IMessageConfig:
     webhook_host: str = "0.0.0.0"  # noqa: S104 - as `rasa run`; webhooks carry webhook_auth
     max_concurrent_turns: int = 64
     max_queued_turns: int = 10000
+    cache_action_schema: bool = False
     dedupe_store: str = "memory"
     dedupe_ttl_seconds: int = 21600
     dedupe_lease_seconds: float = 60.0

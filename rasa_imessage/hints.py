@@ -36,6 +36,7 @@ def action_validation_hint(agent: Any) -> Optional[str]:
     return (
         f"iMessage: Rasa checks each custom action's answer with jsonschema {version}, which "
         "costs about 20 ms of CPU per action call, and no webhook is acked meanwhile; "
-        "`pip install jsonschema==3.2.0` (within Rasa 3.6's range) makes it about 2 ms, "
-        "and `webhook_port` has webhooks acked meanwhile (README: custom actions on Rasa 3.6)"
+        "`cache_action_schema: true` makes it about 0.2 ms (one compiled validator, as Rasa "
+        "Pro keeps), `pip install jsonschema==3.2.0` about 2 ms, and `webhook_port` has "
+        "webhooks acked meanwhile (README: custom actions on Rasa 3.6)"
     )

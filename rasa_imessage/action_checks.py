@@ -1,0 +1,72 @@
+"""`cache_action_schema`: Rasa 3.6 checks custom actions' answers with one compiled validator.
+
+Rasa 3.6 calls `jsonschema.validate(answer, schema)` for every answer of the action server,
+and `validate` first checks Rasa's schema, a constant, against jsonschema's metaschema: with
+jsonschema 4 about 20 ms of CPU per action call, in one stretch on the event loop that acks
+webhooks (hints.py; BENCHMARKS.md, section 1d). Rasa Pro compiles one validator and keeps
+it. This does the same for Rasa 3.6: the same validator class for the same schema, the same
+error for a bad answer (jsonschema's `best_match`, with Rasa's own advice appended), with the
+schema checked once instead of on every call. A subclass whose schema differs is left to
+Rasa's own check.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Callable, Dict
+
+__all__ = ["Installed", "cache_action_schema"]
+
+_MARK = "_rasa_imessage_cached_schema"
+
+
+class Installed(enum.Enum):
+    """What `cache_action_schema` found."""
+
+    now = "installed"
+    already = "already installed"
+    not_needed = "not needed: this Rasa keeps one validator"
+
+
+def cache_action_schema() -> Installed:
+    """Make `RemoteAction` check answers with one compiled validator; once per process."""
+    try:
+        from rasa.core.actions.action import RemoteAction
+    except ImportError:  # pragma: no cover - the channel cannot load without Rasa
+        return Installed.not_needed
+    rasa_check = getattr(RemoteAction, "_validate_action_result", None)
+    if rasa_check is None:
+        return Installed.not_needed  # Rasa Pro
+    if getattr(rasa_check, _MARK, False):
+        return Installed.already
+    RemoteAction._validate_action_result = _cached_check(
+        RemoteAction.action_response_format_spec(), rasa_check
+    )
+    return Installed.now
+
+
+def _cached_check(
+    schema: Dict[str, Any], rasa_check: Callable[[Any, Dict[str, Any]], bool]
+) -> Callable[[Any, Dict[str, Any]], bool]:
+    from jsonschema import exceptions, validators
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    validator_class = validators.validator_for(schema)
+    validator_class.check_schema(schema)  # what `validate` does on every call, done once
+    validator = validator_class(schema)
+
+    def _validate_action_result(action: Any, result: Dict[str, Any]) -> bool:
+        if action.action_response_format_spec() != schema:  # a subclass's own schema
+            return rasa_check(action, result)
+        error = exceptions.best_match(validator.iter_errors(result))
+        if error is None:
+            return True
+        error.message += (  # Rasa's words, so a bad answer is reported as before
+            ". Failed to validate Action server response from API, "
+            "make sure your response from the Action endpoint is valid. "
+            f"For more information about the format visit {DOCS_BASE_URL}/custom-actions"
+        )
+        raise error
+
+    setattr(_validate_action_result, _MARK, True)
+    return _validate_action_result
