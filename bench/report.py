@@ -46,7 +46,7 @@ def _summary(r: Results) -> List[str]:
                (" (one request per turn, `send_worker` and `webhook_port`)", r.offloaded),
                (f" ({custom})", r.action.get(ACTION_DEFAULT, {})),
                (f" ({custom}, `webhook_port`)", r.action.get(ACTION_WEBHOOK_PORT, {})),
-               (f" ({custom}, `cache_action_schema`)",
+               (f" ({custom}, `cache_action_schema`, 256 places)",
                 r.action.get(ACTION_CACHED, {})))  # fmt: skip
     for label, by_level in servers:
         for conversations, runs in by_level.items():
@@ -215,7 +215,8 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
                 "the default before this section's figures raised it to 64; on one answering "
                 "webhooks on a port of their own (`webhook_port`); on one checking the "
                 "action server's answers with one compiled validator "
-                "(`cache_action_schema: true`); and on one whose "
+                "(`cache_action_schema: true`, with `max_concurrent_turns: 256`, since its "
+                "turns are quick enough for 64 places to cap them); and on one whose "
                 "Rasa imports jsonschema 3.2.0 ahead of the installed version (which the "
                 "machine table names), as the README advises on Rasa 3.6.", ""]  # fmt: skip
         for label, by_level in r.action.items():

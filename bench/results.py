@@ -51,4 +51,5 @@ class Results:
 
 ACTION_DEFAULT = "default options"  # the key of section 1d's server with default options
 ACTION_WEBHOOK_PORT = "webhook_port"  # section 1d's server answering webhooks on their own port
-ACTION_CACHED = "cache_action_schema: true"  # section 1d's server with one compiled validator
+# Section 1d's server with one compiled validator, and the places its quicker turns need.
+ACTION_CACHED = "cache_action_schema: true, max_concurrent_turns: 256"
