@@ -5,7 +5,8 @@ checks Rasa's own schema against the metaschema. With jsonschema 4, what pip ins
 within Rasa 3.6's range (`>=3.2,<4.18`), that takes about 20 ms of CPU per custom action
 call, in one stretch on the event loop that also acks the webhooks; with jsonschema 3.2.0,
 about 2 ms (BENCHMARKS.md, section 1d and its findings). Rasa Pro keeps one validator and
-is not concerned.
+is not concerned; `cache_action_schema` (action_checks.py) does the same for Rasa 3.6, and
+with it on there is nothing to advise.
 """
 
 from __future__ import annotations
