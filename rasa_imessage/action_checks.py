@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Callable, Dict
 
-__all__ = ["Installed", "cache_action_schema"]
+__all__ = ["Installed", "cache_action_schema", "checks_each_answer_slowly"]
 
 _MARK = "_rasa_imessage_cached_schema"
 
@@ -28,19 +28,32 @@ class Installed(enum.Enum):
     not_needed = "not needed: this Rasa keeps one validator"
 
 
-def cache_action_schema() -> Installed:
-    """Make `RemoteAction` check answers with one compiled validator; once per process."""
+def _remote_action() -> Any:
+    """Rasa's RemoteAction, or None where it has no per-call check (Rasa Pro)."""
     try:
         from rasa.core.actions.action import RemoteAction
     except ImportError:  # pragma: no cover - the channel cannot load without Rasa
+        return None
+    return RemoteAction if hasattr(RemoteAction, "_validate_action_result") else None
+
+
+def checks_each_answer_slowly() -> bool:
+    """Whether this Rasa checks the schema itself on every action call (Rasa 3.6, uncached)."""
+    remote_action = _remote_action()
+    return remote_action is not None and not getattr(
+        remote_action._validate_action_result, _MARK, False
+    )
+
+
+def cache_action_schema() -> Installed:
+    """Make `RemoteAction` check answers with one compiled validator; once per process."""
+    remote_action = _remote_action()
+    if remote_action is None:
         return Installed.not_needed
-    rasa_check = getattr(RemoteAction, "_validate_action_result", None)
-    if rasa_check is None:
-        return Installed.not_needed  # Rasa Pro
-    if getattr(rasa_check, _MARK, False):
+    if not checks_each_answer_slowly():
         return Installed.already
-    RemoteAction._validate_action_result = _cached_check(
-        RemoteAction.action_response_format_spec(), rasa_check
+    remote_action._validate_action_result = _cached_check(
+        remote_action.action_response_format_spec(), remote_action._validate_action_result
     )
     return Installed.now
 

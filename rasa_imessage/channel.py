@@ -146,10 +146,9 @@ class IMessageInput(InputChannel):
                 installed = cache_action_schema()
                 logger.info("iMessage: one compiled validator for custom actions' answers: %s",
                             installed.value)  # fmt: skip
-            else:
-                hint = action_validation_hint(getattr(app.ctx, "agent", None))
-                if hint:
-                    logger.warning(hint)
+            hint = action_validation_hint(getattr(app.ctx, "agent", None))
+            if hint:
+                logger.warning(hint)
             frozen = freeze_startup_objects()  # after Rasa has loaded the model
             if frozen:
                 logger.info("%d start-up objects exempted from full GC passes", frozen)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any, Optional
 
+from .action_checks import checks_each_answer_slowly
+
 __all__ = ["action_validation_hint"]
 
 
@@ -21,12 +23,8 @@ def action_validation_hint(agent: Any) -> Optional[str]:
     """What to install when this bot's custom actions pay for the slow validation; else None."""
     if getattr(agent, "action_endpoint", None) is None:
         return None  # no action server: Rasa never validates an answer
-    try:
-        from rasa.core.actions.action import RemoteAction
-    except ImportError:  # pragma: no cover - the channel cannot load without Rasa
-        return None
-    if not hasattr(RemoteAction, "_validate_action_result"):
-        return None  # Rasa Pro: one cached validator
+    if not checks_each_answer_slowly():
+        return None  # Rasa Pro, or `cache_action_schema`: one compiled validator
     try:
         version = metadata.version("jsonschema")
     except metadata.PackageNotFoundError:
