@@ -11,6 +11,10 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from rasa_imessage.rasa_process import free_port
+
+__all__ = ["free_port", "process_alive", "redis_server", "wait_for_port"]
+
 
 def process_alive(pid: int) -> bool:
     """Whether the process runs (a zombie, exited but not yet reaped, does not)."""
@@ -20,13 +24,6 @@ def process_alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(
