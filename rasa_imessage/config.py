@@ -54,9 +54,9 @@ class IMessageConfig:
     send_worker: Optional[bool] = False  # None: auto (cores.py)
     webhook_port: Optional[int] = None
     webhook_host: str = "0.0.0.0"  # noqa: S104 - as `rasa run`; webhooks carry webhook_auth
-    max_concurrent_turns: int = 64
+    max_concurrent_turns: int = 256
     max_queued_turns: int = 10000
-    cache_action_schema: bool = False
+    cache_action_schema: bool = True
     dedupe_store: str = "memory"
     dedupe_ttl_seconds: int = 21600
     dedupe_lease_seconds: float = 60.0

@@ -184,7 +184,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option(
         "max_concurrent_turns",
         "int",
-        64,
+        256,
         "Rasa turns run at once, waiting on your action server included (what it sees at "
         "most); more wait in order. Lower it for an action server that cannot take that many "
         "calls at once; raise it when actions take seconds",
@@ -203,10 +203,10 @@ OPTIONS: Tuple[Option, ...] = (
     Option(
         "cache_action_schema",
         "bool",
-        False,
+        True,
         "Rasa 3.6: check each custom action's answer with one compiled validator, as Rasa "
         "Pro does, instead of re-checking the schema on every call (about 20 ms of CPU per "
-        "call with jsonschema 4); same checks, same errors",
+        "call with jsonschema 4); same checks, same errors. `false` leaves Rasa's own check",
         as_bool,
     ),
     Option(

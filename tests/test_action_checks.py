@@ -98,8 +98,17 @@ def test_a_rasa_without_the_slow_check_needs_none(monkeypatch: pytest.MonkeyPatc
 
 
 @rasa_36_only
-@pytest.mark.parametrize("option", [True, False])
-async def test_the_server_installs_it_at_start_when_asked_and_otherwise_gives_the_hint(
+@pytest.mark.parametrize(
+    ("credentials", "option"),
+    [
+        ({}, True),
+        ({"cache_action_schema": "true"}, True),
+        ({"cache_action_schema": "false"}, False),
+    ],
+    ids=["default", "true", "false"],
+)
+async def test_the_server_installs_it_at_start_unless_turned_off_and_then_gives_the_hint(
+    credentials: Dict[str, str],
     option: bool,
     rasa_check: Callable[[Any, Any], bool],
     monkeypatch: pytest.MonkeyPatch,
@@ -109,7 +118,7 @@ async def test_the_server_installs_it_at_start_when_asked_and_otherwise_gives_th
     monkeypatch.setattr(  # the slow jsonschema, whichever is installed
         metadata, "version", lambda name: "4.17.3" if name == "jsonschema" else real_version(name)
     )
-    app, _, bot = make_app({"cache_action_schema": str(option).lower()})
+    app, _, bot = make_app(credentials)
     bot.agent.action_endpoint = object()
     with caplog.at_level(logging.INFO, logger="rasa_imessage"):
         async with served(app):
@@ -119,4 +128,6 @@ async def test_the_server_installs_it_at_start_when_asked_and_otherwise_gives_th
     assert (
         any("one compiled validator for custom actions' answers" in m for m in messages) is option
     )
-    assert any("`cache_action_schema: true` makes it" in m for m in messages) is not option
+    assert any("`cache_action_schema` (on unless set to false)" in m for m in messages) is not (
+        option
+    )

@@ -72,7 +72,7 @@ COERCIONS = [
     ("webhook_host", "bot.internal", "bot.internal"),
     ("max_concurrent_turns", "16", 16),
     ("max_queued_turns", "1", 1),
-    ("cache_action_schema", "true", True),
+    ("cache_action_schema", "false", False),
     ("dedupe_store", "redis://localhost:6379/0", "redis://localhost:6379/0"),
     ("dedupe_store", "rediss://cache.example.com:6380", "rediss://cache.example.com:6380"),
     ("dedupe_store", "memory", "memory"),

@@ -25,6 +25,22 @@ def test_every_option_has_a_row_in_the_readme_table() -> None:
         assert f"| `{option.key}` | {option.kind} |" in readme, option.key
 
 
+def _shown(default: object) -> str:
+    return str(default).lower() if isinstance(default, bool) else str(default)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [o for o in OPTIONS if isinstance(o.default, (bool, int, float, str))],
+    ids=lambda option: option.key,
+)
+def test_the_readme_table_gives_each_default_the_code_has(option: Any) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = re.search(rf"^\| `{option.key}` \| [^|]+ \| ([^|]+) \|", readme, re.MULTILINE)
+    assert row is not None, option.key
+    assert row.group(1).strip() == f"`{_shown(option.default)}`"
+
+
 def test_every_option_appears_in_the_credentials_example() -> None:
     example = (ROOT / "credentials.yml.example").read_text(encoding="utf-8")
     for option in OPTIONS:

@@ -60,15 +60,23 @@ def test_no_hint_for_a_bot_without_an_action_server(
 
 
 @pytest.mark.skipif(not RASA_36, reason="Rasa 3.6 only: Rasa Pro caches its validator")
-@pytest.mark.parametrize("endpoint", [ENDPOINT, None])
+@pytest.mark.parametrize(
+    ("endpoint", "cache", "expected"),
+    [(ENDPOINT, "false", 1), (None, "false", 0), (ENDPOINT, "true", 0)],
+    ids=["actions, cache off", "no actions", "actions, cache on (the default)"],
+)
 async def test_the_server_logs_the_hint_once_at_start_when_it_applies(
-    endpoint: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    endpoint: Any,
+    cache: str,
+    expected: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     _jsonschema(monkeypatch, "4.17.3")
-    app, _, bot = make_app()
+    app, _, bot = make_app({"cache_action_schema": cache})
     bot.agent.action_endpoint = endpoint
     with caplog.at_level(logging.WARNING, logger="rasa_imessage"):
         async with served(app):
             pass
     logged = [r for r in caplog.records if "jsonschema==3.2.0" in r.getMessage()]
-    assert len(logged) == (1 if endpoint else 0)
+    assert len(logged) == expected
