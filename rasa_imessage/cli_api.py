@@ -1,0 +1,156 @@
+"""The subcommands that check credentials or call LoopMessage's API: check, send, status.
+
+Each is one ``add_<name>`` function that declares its options (cli.py adds them to the
+parser) and one short handler that calls a library function and turns the outcome into a
+line of output and a named exit code (exit_codes.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from rasa_imessage.credentials_file import (
+    CLIENT_KEYS,
+    client_config,
+    message_status,
+    read_channel_block,
+    send_test_message,
+)
+from rasa_imessage.exit_codes import (
+    EXIT_BAD_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+)
+from rasa_imessage.loopmessage import (
+    APIConnectionError,
+    APIError,
+    ClientConfig,
+    LoopMessageError,
+    mask_contact,
+)
+
+__all__ = ["add_check", "add_send", "add_status"]
+
+
+def add_check(commands: Any) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="validate a credentials.yml, the API keys and the bot's webhook",
+        description="Offline: keys, types, ${VAR}s. Online: LoopMessage accepts the keys; "
+        "with --bot-url, the webhook refuses a wrong Authorization and accepts the right one.",
+    )
+    parser.add_argument("credentials", type=Path, nargs="?", default=Path("credentials.yml"),
+                        help="path to credentials.yml (default: ./credentials.yml)")  # fmt: skip
+    parser.add_argument("--offline", action="store_true", help="do not contact LoopMessage")
+    parser.add_argument("--bot-url", help="the running bot, e.g. https://bot.example.com")
+    parser.set_defaults(handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from rasa_imessage.checks import check_credentials
+
+    try:
+        block = read_channel_block(args.credentials)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    report = asyncio.run(check_credentials(block, online=not args.offline, bot_url=args.bot_url))
+    print(report.render())
+    return EXIT_OK if report.ok else EXIT_BAD_CONFIG
+
+
+def add_send(commands: Any) -> None:
+    parser = commands.add_parser(
+        "send",
+        help="send a test iMessage through the LoopMessage API",
+        description="Test the connection: send one message with the credentials the bot uses.",
+    )
+    parser.add_argument("--to", required=True, help="phone with country code, or Apple ID email")
+    parser.add_argument("--text", default="Hello from rasa-imessage 👋", help="message text")
+    _add_credential_flags(parser)
+    parser.set_defaults(handler=_send)
+
+
+def _send(args: argparse.Namespace) -> int:
+    config = _config_or_exit(args)
+    if isinstance(config, int):
+        return config
+    try:
+        result = asyncio.run(send_test_message(config, args.to, args.text))
+    except LoopMessageError as exc:
+        return _api_failure("send", exc)
+    to = mask_contact(args.to)
+    print(f"✓ LoopMessage accepted the message to {to}: message_id {result.message_id}")
+    print(f"  Delivery is reported by webhook; or run: rasa-imessage status {result.message_id}")
+    return EXIT_OK
+
+
+def add_status(commands: Any) -> None:
+    parser = commands.add_parser("status", help="show the delivery status of a sent message")
+    parser.add_argument("message_id", help="the message_id a send returned")
+    _add_credential_flags(parser)
+    parser.set_defaults(handler=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = _config_or_exit(args)
+    if isinstance(config, int):
+        return config
+    try:
+        status = asyncio.run(message_status(config, args.message_id))
+    except LoopMessageError as exc:
+        return _api_failure("status", exc)
+    print(
+        f"{status.message_id}: {status.status}"
+        + (f" (updated {status.last_update})" if status.last_update else "")
+    )
+    if status.error is not None:
+        print(f"  error {status.error.code}: {status.error.meaning}; {status.error.hint}")
+    return EXIT_OK if status.status != "failed" else EXIT_FAILURE
+
+
+# shared flags and reporting ---------------------------------------------------------------
+def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        help="a credentials.yml with a rasa_imessage.IMessageInput block",
+    )
+    parser.add_argument(
+        "--api",
+        choices=("current", "legacy"),
+        help="API generation (default: from the file, else current)",
+    )
+    for flag in ("api-key", "sender", "authorization-key", "secret-key", "sender-name", "base-url"):
+        parser.add_argument(f"--{flag}", help="overrides the file's value")
+
+
+def _config_or_exit(args: argparse.Namespace) -> ClientConfig | int:
+    try:
+        return client_config(args.credentials, {key: getattr(args, key) for key in CLIENT_KEYS})
+    except ValueError as exc:  # includes the connector's ConfigError
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+
+def _api_failure(action: str, exc: LoopMessageError) -> int:
+    if isinstance(exc, APIError):
+        code = f" code {exc.code}" if exc.code is not None else ""
+        print(
+            f"✗ LoopMessage refused the {action} (HTTP {exc.status}{code}): {exc.meaning}",
+            file=sys.stderr,
+        )
+        if exc.hint:
+            print(f"  what to do: {exc.hint}", file=sys.stderr)
+        return EXIT_REFUSED
+    if isinstance(exc, APIConnectionError):
+        print(f"✗ could not reach LoopMessage: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(f"✗ {action} failed: {exc}", file=sys.stderr)
+    return EXIT_FAILURE
