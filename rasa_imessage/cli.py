@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 from rasa_imessage.cli_api import add_check, add_send, add_status
 from rasa_imessage.emulator import EmulatorConfig, serve
 from rasa_imessage.emulator.simulate import KINDS, Simulation, post_webhook
-from rasa_imessage.exit_codes import (  # noqa: F401 - the command's codes, named here too
+from rasa_imessage.exit_codes import (
     EXIT_BAD_CONFIG,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -29,6 +29,19 @@ from rasa_imessage.exit_codes import (  # noqa: F401 - the command's codes, name
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
+
+__all__ = [  # the exit codes too, so a script that runs the command can name them from here
+    "EXIT_BAD_CONFIG",
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_STARTUP_FAILURE",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
 
 Handler = Callable[[argparse.Namespace], int]
 
