@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Tuple
 
@@ -27,8 +28,6 @@ def rasas_own_action_check() -> Iterator[None]:
     one process-wide (`cache_action_schema`, on by default), and tests of the hint need
     Rasa as it is installed."""
     yield
-    import sys
-
     remote_action: Any = getattr(sys.modules.get("rasa.core.actions.action"), "RemoteAction", None)
     installed = vars(remote_action).get("_validate_action_result") if remote_action else None
     original = getattr(installed, "__wrapped__", None)
