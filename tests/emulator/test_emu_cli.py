@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -130,6 +131,36 @@ def test_send_with_unusable_credentials_is_bad_config(tmp_path, capsys, content)
 def test_missing_key_is_bad_config(capsys):
     assert cli.main(["send", "--to", ALICE]) == cli.EXIT_BAD_CONFIG
     assert "api_key" in capsys.readouterr().err
+    assert cli.main(["status", "any-id"]) == cli.EXIT_BAD_CONFIG
+    assert "api_key" in capsys.readouterr().err
+
+
+def test_status_of_an_unknown_message_is_refused(emulator_thread, capsys):
+    flags = ["--api-key", "emulator-key", "--base-url", emulator_thread]
+    assert cli.main(["status", "no-such-id", *flags]) == cli.EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert "refused the status (HTTP 404)" in err and "what to do:" in err
+
+
+def test_status_of_a_failed_delivery_shows_the_error_and_fails(emulator_thread, capsys):
+    flags = ["--api-key", "emulator-key", "--base-url", emulator_thread]
+    httpx.post(f"{emulator_thread}/emulator/faults", json={"fail_next_delivery": True})
+    assert cli.main(["send", "--to", ALICE, *flags]) == cli.EXIT_OK
+    message_id = capsys.readouterr().out.split("message_id ")[1].split()[0]
+    deadline = time.monotonic() + 20
+    while (code := cli.main(["status", message_id, *flags])) == cli.EXIT_OK:
+        assert time.monotonic() < deadline, "the delivery never failed"
+        capsys.readouterr()
+        time.sleep(0.1)
+    out = capsys.readouterr().out
+    assert code == cli.EXIT_FAILURE
+    assert f"{message_id}: failed" in out and "  error " in out
+
+
+def test_send_when_loopmessage_cannot_be_reached(unused_tcp_port, capsys):
+    flags = ["--api-key", "k", "--base-url", f"http://127.0.0.1:{unused_tcp_port}"]
+    assert cli.main(["send", "--to", ALICE, *flags]) == cli.EXIT_UNREACHABLE
+    assert "could not reach LoopMessage" in capsys.readouterr().err
 
 
 def test_every_command_has_help():
