@@ -146,6 +146,12 @@ class LoopMessageStandIn:
     def get(self, path: str) -> Route:
         return self.route("GET", path)
 
+    def accept_everything(self) -> LoopMessageStandIn:
+        """Answer every send and show-typing call with 200, as LoopMessage does when all is well."""
+        self.post(SEND_PATH).respond(200, json={"message_id": "OUT-1", "contact": "+13231112233"})
+        self.post(TYPING_PATH).respond(200, json={})
+        return self
+
     def sends(self) -> List[Dict[str, Any]]:
         """The JSON bodies of the send endpoint's calls, in order."""
         return [call.json for call in self.calls if call.path == SEND_PATH]

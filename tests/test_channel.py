@@ -38,9 +38,7 @@ pytestmark = pytest.mark.rasa
 @pytest.fixture
 async def lm(lm: LoopMessageStandIn) -> LoopMessageStandIn:
     """The stand-in accepting every send and typing call; a test may change a route."""
-    lm.post(SEND_PATH).respond(200, json={"message_id": "OUT-1", "contact": "+13231112233"})
-    lm.post(TYPING_PATH).respond(200, json={})
-    return lm
+    return lm.accept_everything()
 
 
 def paths(lm: LoopMessageStandIn) -> List[str]:

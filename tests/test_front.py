@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import httpx
 import pytest
-from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
+from lm_standin import TYPING_PATH, LoopMessageStandIn
 from servers import free_port
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
@@ -34,9 +34,7 @@ PATH = "/webhooks/imessage/webhook"
 
 @pytest.fixture
 async def lm(lm: LoopMessageStandIn) -> LoopMessageStandIn:
-    lm.post(SEND_PATH).respond(200, json={"message_id": "OUT-1", "contact": "+13231112233"})
-    lm.post(TYPING_PATH).respond(200, json={})
-    return lm
+    return lm.accept_everything()
 
 
 def front_app(lm: LoopMessageStandIn, **credentials: Any) -> Any:

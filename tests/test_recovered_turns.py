@@ -7,7 +7,7 @@ import logging
 from typing import Any, List, Tuple
 
 import pytest
-from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
+from lm_standin import LoopMessageStandIn
 
 pytest.importorskip("rasa.core.channels", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 
@@ -21,9 +21,7 @@ pytestmark = pytest.mark.rasa
 @pytest.fixture
 async def lm(lm: LoopMessageStandIn) -> LoopMessageStandIn:
     """The stand-in accepting every send and typing call."""
-    lm.post(SEND_PATH).respond(200, json={"message_id": "OUT-1", "contact": "+13235550101"})
-    lm.post(TYPING_PATH).respond(200, json={})
-    return lm
+    return lm.accept_everything()
 
 
 def _record_hand_overs(channel: Any, monkeypatch: pytest.MonkeyPatch) -> List[Tuple[str, str]]:
