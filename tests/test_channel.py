@@ -269,6 +269,45 @@ async def test_output_channel_works_without_a_request_for_trigger_intent(
                     "attachments": ["https://x.io/a.png"], "passthrough": sent["passthrough"]}  # fmt: skip
 
 
+BUTTONS = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
+ELEMENT = {"title": "Tea", "subtitle": "hot", "image_url": "https://x.io/t.png"}
+
+
+@pytest.mark.parametrize(
+    ("method", "arguments", "message"),
+    [
+        ("send_text_message", ("hello",), {"text": "hello"}),
+        ("send_image_url", ("https://x.io/a.png",), {"image": "https://x.io/a.png"}),
+        ("send_attachment", ("https://x.io/a.pdf",), {"attachment": "https://x.io/a.pdf"}),
+        ("send_text_with_buttons", ("pick", BUTTONS), {"text": "pick", "buttons": BUTTONS}),
+        ("send_quick_replies", ("pick", BUTTONS), {"text": "pick", "quick_replies": BUTTONS}),
+        ("send_elements", ([ELEMENT],), {"elements": [ELEMENT]}),
+        ("send_custom_json", ({"text": "x", "effect": "slam"},),
+         {"custom": {"text": "x", "effect": "slam"}}),
+    ],
+)  # fmt: skip
+async def test_rasas_output_channel_methods_send_what_the_same_response_sends(
+    lm: LoopMessageStandIn, method: str, arguments: Any, message: Any
+) -> None:
+    """Code that calls the output channel directly (Rasa's own, or a bot's) gets the same
+    sends as a response with the same content."""
+    _, channel, _ = make_app(lm=lm)
+    output = channel.get_output_channel()
+    try:
+        await getattr(output, method)("+13231112233", *arguments)
+        direct = [_without_passthrough(sent) for sent in lm.sends()]
+        lm.calls.clear()
+        await output.send_response("+13231112233", message)
+        as_response = [_without_passthrough(sent) for sent in lm.sends()]
+    finally:
+        await channel.client().aclose()  # no server ran, so no stop listener closes it
+    assert direct and direct == as_response
+
+
+def _without_passthrough(sent: Any) -> Any:
+    return {key: value for key, value in sent.items() if key != "passthrough"}
+
+
 async def test_health_route_reports_the_channel() -> None:
     app, _, _ = make_app()
     _, response = await app.asgi_client.get("/webhooks/imessage/")
