@@ -16,7 +16,12 @@ from __future__ import annotations
 import enum
 from typing import Any, Callable, Dict
 
-__all__ = ["Installed", "cache_action_schema", "checks_each_answer_slowly"]
+__all__ = [
+    "Installed",
+    "cache_action_schema",
+    "checks_each_answer_slowly",
+    "may_call_an_action_server",
+]
 
 _MARK = "_rasa_imessage_cached_schema"
 
@@ -27,6 +32,7 @@ class Installed(enum.Enum):
     now = "installed"
     already = "already installed"
     not_needed = "not needed: this Rasa keeps one validator"
+    no_action_server = "not needed: this bot has no action endpoint"
 
 
 def _remote_action() -> Any:
@@ -44,6 +50,12 @@ def checks_each_answer_slowly() -> bool:
     return remote_action is not None and not getattr(
         remote_action._validate_action_result, _MARK, False
     )
+
+
+def may_call_an_action_server(agent: Any) -> bool:
+    """False for a loaded bot without an action endpoint, which never checks an answer: Rasa
+    is then left as it is. A bot not loaded yet may have one."""
+    return agent is None or getattr(agent, "action_endpoint", None) is not None
 
 
 def cache_action_schema() -> Installed:

@@ -131,3 +131,16 @@ async def test_the_server_installs_it_at_start_unless_turned_off_and_then_gives_
     assert any("`cache_action_schema` (on unless set to false)" in m for m in messages) is not (
         option
     )
+
+
+@rasa_36_only
+async def test_a_bot_without_an_action_endpoint_leaves_rasa_as_it_is(
+    rasa_check: Callable[[Any, Any], bool], caplog: pytest.LogCaptureFixture
+) -> None:
+    app, _, bot = make_app()
+    bot.agent.action_endpoint = None
+    with caplog.at_level(logging.INFO, logger="rasa_imessage"):
+        async with served(app):
+            pass
+    assert RemoteAction._validate_action_result is rasa_check
+    assert "custom actions' answers: not needed: this bot has no action endpoint" in caplog.text
