@@ -21,27 +21,14 @@ from rasa_imessage.emulator import EmulatorConfig, serve
 from rasa_imessage.emulator.simulate import KINDS, Simulation, post_webhook
 from rasa_imessage.exit_codes import (
     EXIT_BAD_CONFIG,
-    EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_STARTUP_FAILURE,
     EXIT_UNREACHABLE,
-    EXIT_USAGE,
 )
 
-__all__ = [  # the exit codes too, so a script that runs the command can name them from here
-    "EXIT_BAD_CONFIG",
-    "EXIT_FAILURE",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_REFUSED",
-    "EXIT_STARTUP_FAILURE",
-    "EXIT_UNREACHABLE",
-    "EXIT_USAGE",
-    "build_parser",
-    "main",
-]
+__all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 

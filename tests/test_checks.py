@@ -78,7 +78,8 @@ async def test_legacy_key_check_uses_the_legacy_path_and_headers(
 
 
 def test_cli_check_reads_the_file_and_exits_non_zero_on_problems(tmp_path, capsys) -> None:
-    from rasa_imessage.cli import EXIT_BAD_CONFIG, EXIT_OK, main
+    from rasa_imessage.cli import main
+    from rasa_imessage.exit_codes import EXIT_BAD_CONFIG, EXIT_OK
 
     good = tmp_path / "credentials.yml"
     good.write_text(

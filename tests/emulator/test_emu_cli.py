@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rasa_imessage import cli
+from rasa_imessage import cli, exit_codes
 from rasa_imessage.emulator import EmulatorConfig, EmulatorThread
 from rasa_imessage.emulator.simulate import KINDS, Simulation, build_webhook, post_webhook
 from rasa_imessage.loopmessage import EventKind, parse_webhook
@@ -57,19 +57,19 @@ async def test_post_webhook_sends_loopmessages_headers(receiver):
 async def test_simulate_command_reports_the_status(receiver, capsys):
     args = ["simulate", receiver.url, "--kind", "voice", "--auth", "x"]
     code = await asyncio.to_thread(cli.main, args)
-    assert code == cli.EXIT_OK
+    assert code == exit_codes.EXIT_OK
     assert "✓ message_inbound → HTTP 200" in capsys.readouterr().out
 
 
 async def test_simulate_command_non_200_is_refused(receiver, capsys):
     receiver.replies = [(401, '{"error": "bad auth"}')]
-    assert await asyncio.to_thread(cli.main, ["simulate", receiver.url]) == cli.EXIT_REFUSED
+    assert await asyncio.to_thread(cli.main, ["simulate", receiver.url]) == exit_codes.EXIT_REFUSED
     assert "HTTP 401" in capsys.readouterr().out
 
 
 def test_simulate_command_unreachable(unused_tcp_port, capsys):
     code = cli.main(["simulate", f"http://127.0.0.1:{unused_tcp_port}/x"])
-    assert code == cli.EXIT_UNREACHABLE
+    assert code == exit_codes.EXIT_UNREACHABLE
     assert "no answer" in capsys.readouterr().err
 
 
@@ -84,24 +84,27 @@ def emulator_thread():
 
 def test_send_and_status_commands_against_the_emulator(emulator_thread, capsys):
     flags = ["--api-key", "emulator-key", "--base-url", emulator_thread]
-    assert cli.main(["send", "--to", "+1 (323) 111-2233", "--text", "ping", *flags]) == cli.EXIT_OK
+    assert (
+        cli.main(["send", "--to", "+1 (323) 111-2233", "--text", "ping", *flags])
+        == exit_codes.EXIT_OK
+    )
     out = capsys.readouterr().out
     assert "✓ LoopMessage accepted the message to +1•••2233" in out
     message_id = out.split("message_id ")[1].split()[0]
-    assert cli.main(["status", message_id, *flags]) in (cli.EXIT_OK,)
+    assert cli.main(["status", message_id, *flags]) in (exit_codes.EXIT_OK,)
     assert f"{message_id}: " in capsys.readouterr().out
 
 
 def test_send_to_a_contact_who_never_wrote_is_refused_with_the_code(emulator_thread, capsys):
     flags = ["--api-key", "emulator-key", "--base-url", emulator_thread]
-    assert cli.main(["send", "--to", "+14155550100", *flags]) == cli.EXIT_REFUSED
+    assert cli.main(["send", "--to", "+14155550100", *flags]) == exit_codes.EXIT_REFUSED
     err = capsys.readouterr().err
     assert "code 520" in err and "what to do:" in err
 
 
 def test_send_with_a_bad_key_is_refused(emulator_thread, capsys):
     code = cli.main(["send", "--to", ALICE, "--api-key", "nope", "--base-url", emulator_thread])
-    assert code == cli.EXIT_REFUSED
+    assert code == exit_codes.EXIT_REFUSED
     assert "code 130" in capsys.readouterr().err
 
 
@@ -114,7 +117,9 @@ def test_send_reads_credentials_yml_with_env_vars(emulator_thread, tmp_path, mon
         f"  base_url: {emulator_thread}\n",
         encoding="utf-8",
     )
-    assert cli.main(["send", "--to", ALICE, "--credentials", str(credentials)]) == cli.EXIT_OK
+    assert (
+        cli.main(["send", "--to", ALICE, "--credentials", str(credentials)]) == exit_codes.EXIT_OK
+    )
     assert "message_id" in capsys.readouterr().out
 
 
@@ -123,21 +128,22 @@ def test_send_with_unusable_credentials_is_bad_config(tmp_path, capsys, content)
     credentials = tmp_path / "credentials.yml"
     credentials.write_text(content, encoding="utf-8")
     assert (
-        cli.main(["send", "--to", ALICE, "--credentials", str(credentials)]) == cli.EXIT_BAD_CONFIG
+        cli.main(["send", "--to", ALICE, "--credentials", str(credentials)])
+        == exit_codes.EXIT_BAD_CONFIG
     )
     assert capsys.readouterr().err.startswith("error: ")
 
 
 def test_missing_key_is_bad_config(capsys):
-    assert cli.main(["send", "--to", ALICE]) == cli.EXIT_BAD_CONFIG
+    assert cli.main(["send", "--to", ALICE]) == exit_codes.EXIT_BAD_CONFIG
     assert "api_key" in capsys.readouterr().err
-    assert cli.main(["status", "any-id"]) == cli.EXIT_BAD_CONFIG
+    assert cli.main(["status", "any-id"]) == exit_codes.EXIT_BAD_CONFIG
     assert "api_key" in capsys.readouterr().err
 
 
 def test_status_of_an_unknown_message_is_refused(emulator_thread, capsys):
     flags = ["--api-key", "emulator-key", "--base-url", emulator_thread]
-    assert cli.main(["status", "no-such-id", *flags]) == cli.EXIT_REFUSED
+    assert cli.main(["status", "no-such-id", *flags]) == exit_codes.EXIT_REFUSED
     err = capsys.readouterr().err
     assert "refused the status (HTTP 404)" in err and "what to do:" in err
 
@@ -145,21 +151,21 @@ def test_status_of_an_unknown_message_is_refused(emulator_thread, capsys):
 def test_status_of_a_failed_delivery_shows_the_error_and_fails(emulator_thread, capsys):
     flags = ["--api-key", "emulator-key", "--base-url", emulator_thread]
     httpx.post(f"{emulator_thread}/emulator/faults", json={"fail_next_delivery": True})
-    assert cli.main(["send", "--to", ALICE, *flags]) == cli.EXIT_OK
+    assert cli.main(["send", "--to", ALICE, *flags]) == exit_codes.EXIT_OK
     message_id = capsys.readouterr().out.split("message_id ")[1].split()[0]
     deadline = time.monotonic() + 20
-    while (code := cli.main(["status", message_id, *flags])) == cli.EXIT_OK:
+    while (code := cli.main(["status", message_id, *flags])) == exit_codes.EXIT_OK:
         assert time.monotonic() < deadline, "the delivery never failed"
         capsys.readouterr()
         time.sleep(0.1)
     out = capsys.readouterr().out
-    assert code == cli.EXIT_FAILURE
+    assert code == exit_codes.EXIT_FAILURE
     assert f"{message_id}: failed" in out and "  error " in out
 
 
 def test_send_when_loopmessage_cannot_be_reached(unused_tcp_port, capsys):
     flags = ["--api-key", "k", "--base-url", f"http://127.0.0.1:{unused_tcp_port}"]
-    assert cli.main(["send", "--to", ALICE, *flags]) == cli.EXIT_UNREACHABLE
+    assert cli.main(["send", "--to", ALICE, *flags]) == exit_codes.EXIT_UNREACHABLE
     assert "could not reach LoopMessage" in capsys.readouterr().err
 
 
@@ -201,7 +207,7 @@ def test_emulator_command_prints_its_url_and_stops_on_sigint(tmp_path):
         status = httpx.get(f"{url}/api/v1/message/status/NOPE/", headers=keys)
         assert status.status_code == 404  # past the key check: the key given was accepted
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=15) == cli.EXIT_OK
+        assert process.wait(timeout=15) == exit_codes.EXIT_OK
         assert "Traceback" not in process.stderr.read()
     finally:
         if process.poll() is None:
@@ -215,7 +221,7 @@ def test_emulator_command_reports_a_busy_port(capsys):
         port = server.sockets[0].getsockname()[1]
         code = await asyncio.to_thread(cli.main, ["emulator", "--port", str(port)])
         server.close()
-        assert code == cli.EXIT_STARTUP_FAILURE
+        assert code == exit_codes.EXIT_STARTUP_FAILURE
 
     asyncio.run(hold())
     assert "cannot listen" in capsys.readouterr().err
