@@ -20,7 +20,7 @@ __all__ = [
     "Installed",
     "cache_action_schema",
     "checks_each_answer_slowly",
-    "may_call_an_action_server",
+    "has_action_endpoint",
 ]
 
 _MARK = "_rasa_imessage_cached_schema"
@@ -52,14 +52,19 @@ def checks_each_answer_slowly() -> bool:
     )
 
 
-def may_call_an_action_server(agent: Any) -> bool:
-    """False for a loaded bot without an action endpoint, which never checks an answer: Rasa
-    is then left as it is. A bot not loaded yet may have one."""
-    return agent is None or getattr(agent, "action_endpoint", None) is not None
+def has_action_endpoint(agent: Any) -> bool:
+    """Whether this loaded bot calls an action server (without one, Rasa checks no answer)."""
+    return getattr(agent, "action_endpoint", None) is not None
 
 
-def cache_action_schema() -> Installed:
-    """Make `RemoteAction` check answers with one compiled validator; once per process."""
+def cache_action_schema(agent: Any = None) -> Installed:
+    """Make `RemoteAction` check answers with one compiled validator; once per process.
+
+    `agent`: the loaded bot; one without an action endpoint leaves Rasa as it is. None (not
+    loaded yet, or unknown): installed, since the bot may have one.
+    """
+    if agent is not None and not has_action_endpoint(agent):
+        return Installed.no_action_server
     remote_action = _remote_action()
     if remote_action is None:
         return Installed.not_needed

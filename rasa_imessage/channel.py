@@ -20,7 +20,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from .action_checks import Installed, cache_action_schema, may_call_an_action_server
+from .action_checks import cache_action_schema
 from .auth import WebhookAuth
 from .collector import freeze_startup_objects, raise_young_threshold
 from .config import IMessageConfig, load_config
@@ -144,10 +144,8 @@ class IMessageInput(InputChannel):
                 await client.start()  # now, not on the first reply, which would wait for it
             agent = getattr(app.ctx, "agent", None)
             if self.config.cache_action_schema:
-                installed = (cache_action_schema() if may_call_an_action_server(agent)
-                             else Installed.no_action_server)  # fmt: skip
                 logger.info("iMessage: one compiled validator for custom actions' answers: %s",
-                            installed.value)  # fmt: skip
+                            cache_action_schema(agent).value)  # fmt: skip
             hint = action_validation_hint(agent)
             if hint:
                 logger.warning(hint)

@@ -14,15 +14,15 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any, Optional
 
-from .action_checks import checks_each_answer_slowly
+from .action_checks import checks_each_answer_slowly, has_action_endpoint
 
 __all__ = ["action_validation_hint"]
 
 
 def action_validation_hint(agent: Any) -> Optional[str]:
     """What to install when this bot's custom actions pay for the slow validation; else None."""
-    if getattr(agent, "action_endpoint", None) is None:
-        return None  # no action server: Rasa never validates an answer
+    if not has_action_endpoint(agent):
+        return None  # no action server (or no bot yet): Rasa validates no answer
     if not checks_each_answer_slowly():
         return None  # Rasa Pro, or `cache_action_schema`: one compiled validator
     try:
