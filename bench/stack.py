@@ -120,14 +120,10 @@ async def action_server(seconds: float) -> AsyncIterator[str]:
             )  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
-            try:
-                await rasa_process.wait_healthy(
-                    url + "/health", process, log_path, ACTION_SERVER_TIMEOUT
-                )
-            except rasa_process.RasaProcessError as exc:  # its message names `rasa run`
-                raise rasa_process.RasaProcessError(
-                    f"the action server (rasa_sdk) did not start: {exc}"
-                ) from exc
+            await rasa_process.wait_healthy(
+                url + "/health", process, log_path, ACTION_SERVER_TIMEOUT,
+                "the action server (rasa_sdk)",
+            )  # fmt: skip
             yield url + "/webhook"
         finally:
             await rasa_process.stop_process(process)

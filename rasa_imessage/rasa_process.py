@@ -43,7 +43,8 @@ _LOG_TAIL_LINES = 25
 
 
 class RasaProcessError(RuntimeError):
-    """`rasa train` or `rasa run` failed or did not answer; the message ends with its log."""
+    """`rasa train`, `rasa run` or another child failed or did not answer; the message ends
+    with its log."""
 
 
 class RasaProject(Protocol):
@@ -83,7 +84,7 @@ def rasa_environment(first_on_path: Sequence[Path] = ()) -> dict[str, str]:
 async def rasa(project: RasaProject, log: TextIO, *args: str) -> asyncio.subprocess.Process:
     """Start ``rasa ARGS`` in the bot directory with its output in ``log``.
 
-    Its own session, so a Ctrl-C in the terminal reaches the demo alone, which then stops
+    Its own session, so a Ctrl-C in the terminal reaches the parent alone, which then stops
     Rasa in order rather than leaving it half shut down.
     """
     return await asyncio.create_subprocess_exec(
@@ -119,9 +120,14 @@ async def start_rasa(
 
 
 async def wait_healthy(
-    url: str, process: asyncio.subprocess.Process, log_path: Path, timeout: float
+    url: str,
+    process: asyncio.subprocess.Process,
+    log_path: Path,
+    timeout: float,
+    name: str = "rasa run",
 ) -> None:
-    """Poll Rasa's channel health route until it answers 200, or fail on exit or timeout.
+    """Poll a health route of the child `name` until it answers 200, or fail on exit or
+    timeout.
 
     Polling, because a child process offers no readiness event; it also fails fast when
     the process dies, with the end of its log.
@@ -131,7 +137,7 @@ async def wait_healthy(
         while time.monotonic() < deadline:
             if process.returncode is not None:
                 raise RasaProcessError(
-                    f"rasa run exited with {process.returncode}:\n{tail(log_path)}"
+                    f"{name} exited with {process.returncode}:\n{tail(log_path)}"
                 )
             try:
                 async with session.get(url) as response:
@@ -141,9 +147,7 @@ async def wait_healthy(
                 pass
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(process.wait(), _HEALTH_INTERVAL)
-    raise RasaProcessError(
-        f"rasa run did not answer {url} within {timeout:.0f} s:\n{tail(log_path)}"
-    )
+    raise RasaProcessError(f"{name} did not answer {url} within {timeout:.0f} s:\n{tail(log_path)}")
 
 
 async def stop_process(process: asyncio.subprocess.Process) -> None:

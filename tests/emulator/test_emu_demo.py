@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import textwrap
@@ -20,7 +21,12 @@ from rasa_imessage.demo import (
     credentials_yaml,
     demo_stack,
 )
-from rasa_imessage.rasa_process import PACKAGE_ROOT, RasaProcessError, rasa_environment
+from rasa_imessage.rasa_process import (
+    PACKAGE_ROOT,
+    RasaProcessError,
+    rasa_environment,
+    wait_healthy,
+)
 
 # `rasa train` prints and exits with TRAIN_EXIT; `rasa run` serves the channel's health
 # route on --port after checking the credentials file, or exits with RUN_EXIT if set.
@@ -145,3 +151,13 @@ def test_rasa_imports_first_on_path_then_this_checkout_then_the_callers_path(mon
     assert path == ["/other/jsonschema", str(PACKAGE_ROOT), "/callers/path"]
     monkeypatch.delenv("PYTHONPATH")
     assert rasa_environment()["PYTHONPATH"] == str(PACKAGE_ROOT)
+
+
+async def test_a_child_that_exits_before_it_answers_is_named_with_its_log(tmp_path):
+    log_path = tmp_path / "child.log"
+    log_path.write_text("listening failed: port taken\n", encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", "raise SystemExit(4)")
+    with pytest.raises(
+        RasaProcessError, match=r"^the action server exited with 4:\n\s+listening failed"
+    ):
+        await wait_healthy("http://127.0.0.1:9/health", process, log_path, 30, "the action server")
