@@ -229,7 +229,7 @@ class ServedAppThread:
 @asynccontextmanager
 async def listening(app: Any) -> AsyncIterator[str]:
     """The app as a real HTTP server on a free loopback port, in this loop; yields its URL."""
-    from servers import free_port
+    from rasa_imessage.rasa_process import free_port
 
     port = free_port()
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)

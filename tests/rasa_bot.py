@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 import httpx
-from servers import free_port, wait_for_port
+from servers import wait_for_port
 
 from rasa_imessage.demo import credentials_yaml
 from rasa_imessage.emulator import Emulator, EmulatorConfig, EmulatorThread
-from rasa_imessage.rasa_process import rasa_environment
+from rasa_imessage.rasa_process import free_port, rasa_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_DIR = ROOT / "example_bot"

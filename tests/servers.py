@@ -13,7 +13,7 @@ from typing import Iterator
 
 from rasa_imessage.rasa_process import free_port
 
-__all__ = ["free_port", "process_alive", "redis_server", "wait_for_port"]
+__all__ = ["process_alive", "redis_server", "wait_for_port"]
 
 
 def process_alive(pid: int) -> bool:

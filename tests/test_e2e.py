@@ -177,10 +177,10 @@ def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Pa
 
     import httpx
     from rasa_bot import WEBHOOK_PATH
-    from servers import free_port
 
     from rasa_imessage.checks import check_credentials
     from rasa_imessage.demo import credentials_yaml
+    from rasa_imessage.rasa_process import free_port
 
     port = free_port()
     extra = f"  webhook_port: {port}\n  webhook_host: 127.0.0.1\n"
@@ -214,10 +214,8 @@ def test_a_taken_webhook_port_stops_rasa_run(trained_bot: Path, tmp_path: Path) 
     import subprocess
     import sys
 
-    from servers import free_port
-
     from rasa_imessage.demo import credentials_yaml
-    from rasa_imessage.rasa_process import rasa_environment
+    from rasa_imessage.rasa_process import free_port, rasa_environment
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

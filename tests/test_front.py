@@ -18,7 +18,8 @@ from typing import Any, Dict, Iterator, List, Optional
 import httpx
 import pytest
 from lm_standin import TYPING_PATH, LoopMessageStandIn
-from servers import free_port
+
+from rasa_imessage.rasa_process import free_port
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 from channel_kit import AUTH, inbound, make_app, send_webhook, served

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 from channel_kit import AUTH, ServedAppThread
 from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
-from servers import free_port
+
+from rasa_imessage.rasa_process import free_port
 
 pytestmark = pytest.mark.rasa
 
