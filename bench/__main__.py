@@ -40,7 +40,14 @@ from .machine import current_commit, describe, load_average
 from .memory import measure_all
 from .outbound import outbound
 from .report import render, utc_now
-from .results import ACTION_DEFAULT, ACTION_RASAS_CHECK, ACTION_WEBHOOK_PORT, Results
+from .results import (
+    ACTION_DEFAULT,
+    ACTION_RASAS_CHECK,
+    ACTION_RASAS_CHECK_OPTIONS,
+    ACTION_WEBHOOK_PORT,
+    Results,
+    options_label,
+)
 from .saved import load_results, to_json
 from .stack import SLOW_TEXT, action_server, cpu_of, package_folder, rasa_server, rss_of
 from .standin import StandIn
@@ -157,7 +164,8 @@ async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: boo
 # places alone, which cap these quicker turns at about 190 turns/s; and Rasa's own check with
 # jsonschema 3.2.0 (within Rasa 3.6's range) ahead of the installed one, the README's other
 # remedy on Rasa 3.6 (rasa_imessage/hints.py).
-OLD_PLACES = "max_concurrent_turns: 64"
+OLD_PLACES: Mapping[str, object] = {"max_concurrent_turns": 64}
+JSONSCHEMA_3_OPTIONS: Mapping[str, object] = {"cache_action_schema": False}
 JSONSCHEMA_3 = "jsonschema==3.2.0"
 
 
@@ -176,22 +184,14 @@ async def _custom_action(results: Results, stand_in: StandIn, url: str, quick: b
     levels = QUICK_ACTION_LEVELS if quick else ACTION_LEVELS
     servers = [
         _ActionServer(ACTION_DEFAULT, {}, levels),
-        _ActionServer(
-            ACTION_RASAS_CHECK, {"cache_action_schema": False, "max_concurrent_turns": 64}, levels
-        ),
+        _ActionServer(ACTION_RASAS_CHECK, ACTION_RASAS_CHECK_OPTIONS, levels),
         _ActionServer(ACTION_WEBHOOK_PORT, {}, levels, own_webhook_port=True),
-        _ActionServer(OLD_PLACES, {"max_concurrent_turns": 64}, levels[-1:]),
+        _ActionServer(options_label(OLD_PLACES), OLD_PLACES, levels[-1:]),
     ]
     try:
         folder = await package_folder(JSONSCHEMA_3, ROOT / "bench" / "results" / "jsonschema3")
-        servers.append(
-            _ActionServer(
-                f"{JSONSCHEMA_3}, cache_action_schema: false",
-                {"cache_action_schema": False},
-                levels,
-                folder,
-            )
-        )
+        label = f"{JSONSCHEMA_3}, {options_label(JSONSCHEMA_3_OPTIONS)}"
+        servers.append(_ActionServer(label, JSONSCHEMA_3_OPTIONS, levels, folder))
     except RuntimeError as exc:  # no package index: the other servers still run
         progress(f"  {JSONSCHEMA_3}: left out ({exc})")
     async with action_server(ACTION_SECONDS) as action_url:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from .cpu import CpuResult
 from .e2e import BurstResult
@@ -12,7 +13,14 @@ from .load import RunResult
 from .outbound import OutboundResult
 from .tracker import TrackerCost
 
-__all__ = ["ACTION_DEFAULT", "ACTION_RASAS_CHECK", "ACTION_WEBHOOK_PORT", "Results"]
+__all__ = [
+    "ACTION_DEFAULT",
+    "ACTION_RASAS_CHECK",
+    "ACTION_RASAS_CHECK_OPTIONS",
+    "ACTION_WEBHOOK_PORT",
+    "Results",
+    "options_label",
+]
 
 
 @dataclass
@@ -51,6 +59,17 @@ class Results:
 
 ACTION_DEFAULT = "default options"  # the key of section 1d's server with default options
 ACTION_WEBHOOK_PORT = "webhook_port"  # section 1d's server answering webhooks on their own port
+
+
+def options_label(options: Mapping[str, object]) -> str:
+    """Connector options as credentials.yml writes them: `cache_action_schema: false, ...`."""
+    return ", ".join(f"{key}: {json.dumps(value)}" for key, value in options.items())
+
+
 # Section 1d's server with the defaults before the thirteenth round: Rasa's own check of each
 # action answer, and 64 places.
-ACTION_RASAS_CHECK = "cache_action_schema: false, max_concurrent_turns: 64"
+ACTION_RASAS_CHECK_OPTIONS: Mapping[str, object] = {
+    "cache_action_schema": False,
+    "max_concurrent_turns": 64,
+}
+ACTION_RASAS_CHECK = options_label(ACTION_RASAS_CHECK_OPTIONS)
