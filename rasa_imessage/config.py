@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from .coercion import ConfigError
 from .loopmessage import ClientConfig
 from .options import OPTIONS, Option
+from .tasks import MAX_CONCURRENT, MAX_QUEUED
 
 __all__ = ["OPTIONS", "ConfigError", "IMessageConfig", "Option", "load_config"]
 
@@ -54,8 +55,8 @@ class IMessageConfig:
     send_worker: Optional[bool] = False  # None: auto (cores.py)
     webhook_port: Optional[int] = None
     webhook_host: str = "0.0.0.0"  # noqa: S104 - as `rasa run`; webhooks carry webhook_auth
-    max_concurrent_turns: int = 256
-    max_queued_turns: int = 10000
+    max_concurrent_turns: int = MAX_CONCURRENT
+    max_queued_turns: int = MAX_QUEUED
     cache_action_schema: bool = True
     dedupe_store: str = "memory"
     dedupe_ttl_seconds: int = 21600

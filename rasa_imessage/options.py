@@ -24,6 +24,7 @@ from .coercion import (
     as_store_url,
     one_of,
 )
+from .tasks import MAX_CONCURRENT, MAX_QUEUED
 
 __all__ = ["OPTIONS", "Option"]
 
@@ -184,7 +185,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option(
         "max_concurrent_turns",
         "int",
-        256,
+        MAX_CONCURRENT,
         "Rasa turns run at once, waiting on your action server included (what it sees at "
         "most); more wait in order. Lower it for an action server that cannot take that many "
         "calls at once; raise it when actions take seconds",
@@ -195,7 +196,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option(
         "max_queued_turns",
         "int",
-        10000,
+        MAX_QUEUED,
         "turns waiting at most; beyond it webhooks get 503 and LoopMessage retries them later",
         as_int,
         minimum=1,

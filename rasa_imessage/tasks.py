@@ -32,7 +32,7 @@ from .cancelling import cancel_and_wait
 from .lending import Gate, Slot
 from .stepping import Baton, stepped
 
-__all__ = ["Draining", "QueueFull", "TurnRunner"]
+__all__ = ["MAX_CONCURRENT", "MAX_QUEUED", "Draining", "QueueFull", "TurnRunner"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +58,17 @@ class _Entry:
         self.on_cancel = on_cancel
 
 
+# The defaults of `max_concurrent_turns` and `max_queued_turns` (options.py): 256 turns at
+# once, waiting on an action server included (64 capped a 300 ms action at about 190 turns/s,
+# BENCHMARKS.md section 1d).
+MAX_CONCURRENT = 256
+MAX_QUEUED = 10000
+
+
 class TurnRunner:
     """Runs submitted jobs in the background; one worker task per busy conversation."""
 
-    def __init__(self, max_concurrent: int = 64, max_queued: int = 10000) -> None:
+    def __init__(self, max_concurrent: int = MAX_CONCURRENT, max_queued: int = MAX_QUEUED) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         if max_queued < 1:
