@@ -20,14 +20,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from .action_checks import cache_action_schema
 from .auth import WebhookAuth
-from .collector import freeze_startup_objects, raise_young_threshold
 from .config import IMessageConfig, load_config
 from .conversations import Conversations, OnNewMessage
 from .cores import usable_cores
 from .front import FrontError, FrontStore, WebhookFront
-from .hints import action_validation_hint
 from .idempotency import IdempotencyStore, Recovered, configured_store
 from .intake import Answer, answer_webhook, error
 from .leases import LeaseKeeper
@@ -42,6 +39,7 @@ from .loopmessage import (
 )
 from .outbound import CHANNEL_NAME, IMessageOutput
 from .tasks import Draining, QueueFull, TurnRunner
+from .tuning import tune_process
 
 __all__ = ["IMessageInput", "LoopMessageInput"]
 
@@ -142,19 +140,7 @@ class IMessageInput(InputChannel):
             client = self.client()
             if isinstance(client, WorkerClient):
                 await client.start()  # now, not on the first reply, which would wait for it
-            agent = getattr(app.ctx, "agent", None)
-            if self.config.cache_action_schema:
-                logger.info("iMessage: one compiled validator for custom actions' answers: %s",
-                            cache_action_schema(agent).value)  # fmt: skip
-            hint = action_validation_hint(agent)
-            if hint:
-                logger.warning(hint)
-            frozen = freeze_startup_objects()  # after Rasa has loaded the model
-            if frozen:
-                logger.info("%d start-up objects exempted from full GC passes", frozen)
-            threshold = raise_young_threshold()
-            if threshold:
-                logger.info("GC: youngest generation collected every %d new objects", threshold)
+            tune_process(self.config, getattr(app.ctx, "agent", None))
             await self._start_front()
 
         @webhook.listener("before_server_stop")

@@ -58,6 +58,7 @@ class IMessageConfig:
     max_concurrent_turns: int = MAX_CONCURRENT
     max_queued_turns: int = MAX_QUEUED
     cache_action_schema: bool = True
+    cache_event_types: bool = True
     dedupe_store: str = "memory"
     dedupe_ttl_seconds: int = 21600
     dedupe_lease_seconds: float = 60.0

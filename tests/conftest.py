@@ -35,6 +35,26 @@ def rasas_own_action_check() -> Iterator[None]:
         remote_action._validate_action_result = original
 
 
+@pytest.fixture(autouse=True)
+def rasas_own_event_lookup() -> Iterator[None]:
+    """Rasa's own `Event.resolve_by_type` back after each test: servers install the cached one
+    process-wide (`cache_event_types`, on by default), and its tests start from Rasa's."""
+    yield
+    event: Any = getattr(sys.modules.get("rasa.shared.core.events"), "Event", None)
+    if event is None:
+        return
+    original = getattr(vars(event)["resolve_by_type"].__func__, "__wrapped__", None)
+    if original is not None:
+        event.resolve_by_type = staticmethod(original)
+    hook = vars(event).get("__init_subclass__")
+    if hook is not None and hasattr(hook.__func__, "__wrapped__"):
+        previous = hook.__func__.__wrapped__
+        if previous is None:
+            del event.__init_subclass__
+        else:
+            event.__init_subclass__ = previous
+
+
 @pytest.fixture(scope="session")
 def redis_server_url() -> Iterator[str]:
     """URL of a real redis-server started for this test session."""

@@ -73,6 +73,7 @@ COERCIONS = [
     ("max_concurrent_turns", "16", 16),
     ("max_queued_turns", "1", 1),
     ("cache_action_schema", "false", False),
+    ("cache_event_types", "false", False),
     ("dedupe_store", "redis://localhost:6379/0", "redis://localhost:6379/0"),
     ("dedupe_store", "rediss://cache.example.com:6380", "rediss://cache.example.com:6380"),
     ("dedupe_store", "memory", "memory"),
