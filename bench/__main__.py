@@ -96,6 +96,7 @@ async def _end_to_end(results: Results, quick: bool) -> None:
         await _send_worker(results, stand_in, url, quick)
         await _webhook_port(results, stand_in, url, quick)
         await _offloaded(results, stand_in, url, quick)
+        await _rasas_event_lookup(results, stand_in, url, quick)
         await _custom_action(results, stand_in, url, quick)
     finally:
         await stand_in.stop()
@@ -149,6 +150,17 @@ async def _offloaded(results: Results, stand_in: StandIn, url: str, quick: bool)
     progress("1f. one request per turn, send_worker and webhook_port together")
     async with _another_server(stand_in, url, OFFLOADED_OPTIONS, own_webhook_port=True) as driver:
         results.offloaded = await _levels(driver, quick)
+
+
+# Section 1g's server: Rasa's own walk of its event classes for every event it reads.
+RASAS_EVENT_LOOKUP: Mapping[str, object] = {"cache_event_types": False}
+
+
+async def _rasas_event_lookup(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
+    """Both channels on a server where Rasa walks its event classes for every event it reads."""
+    progress("1g. " + options_label(RASAS_EVENT_LOOKUP))
+    async with _another_server(stand_in, url, RASAS_EVENT_LOOKUP) as driver:
+        results.rasas_events = await _levels(driver, quick)
 
 
 async def _send_worker(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:

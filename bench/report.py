@@ -204,6 +204,13 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
                 "for the connector; both child processes share the second core with the load "
                 "generator and the stand-in.", "",
                 *throughput_table(r.offloaded)]  # fmt: skip
+    if r.rasas_events:
+        out += ["", "### Rasa's own lookup of event classes (`cache_event_types: false`)", "",
+                "A seventh `rasa run`, default options but one: Rasa finds the class of each "
+                "event it reads back by walking every `Event` subclass, as it does without the "
+                "connector (rasa_imessage/event_types.py). It applies to the whole process, so "
+                "REST's turns pay it too; compare with section 1's table.", "",
+                *throughput_table(r.rasas_events)]  # fmt: skip
     if r.action:
         out += ["", f"### A bot with a custom action ({ACTION_SECONDS * 1000:.0f} ms)", "",
                 "Most production bots answer through custom actions. Here the text `slow` is "
@@ -258,11 +265,13 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
     ]
     out += cpu_section(r)
     if r.tracker:
-        out += ["", "## 7. Metadata in Rasa's tracker store", "",
+        out += ["", "## 7. Rasa's tracker store: metadata, and the lookup of event classes", "",
                 "Rasa's in-memory tracker store loads and saves the whole conversation as JSON "
-                "on every turn, user messages' metadata included (bench/tracker.py, Rasa "
-                f"in-process: a conversation of greetings, then blocks of {REPEATS} retrieve "
-                f"+ save, the two kinds in turn; the best of {BLOCKS} blocks of each).",
+                "on every turn, user messages' metadata included, and finds the class of each "
+                "event it reads back by walking every event class, unless `cache_event_types` "
+                "finds it by name (bench/tracker.py, Rasa in-process: a conversation of "
+                f"greetings, then blocks of {REPEATS} retrieve + save, all kinds in turn; the "
+                f"best of {BLOCKS} blocks of each).",
                 "", *tracker_table(r.tracker)]  # fmt: skip
     if r.instructions or r.instructions_note:
         out += ["", "## 8. Instructions per turn in Rasa's process (callgrind)", "",

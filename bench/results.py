@@ -48,6 +48,9 @@ class Results:
     # both channels on a server with all of the above: one request per turn, made by the
     # send worker, and webhooks on their own port (section 1f)
     offloaded: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
+    # both channels on a server with Rasa's own walk for event classes (`cache_event_types:
+    # false`): what section 1's default server gains from the dict (section 1g)
+    rasas_events: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     paced: Optional[RunResult] = None  # iMessage, senders pausing between turns (PAUSE)
     # section 1d: both channels on a bot answering with a custom action, by server options
     action: Dict[str, Dict[int, Dict[str, RunResult]]] = field(default_factory=dict)

@@ -1,11 +1,14 @@
-"""Section 7: what the connector's metadata costs Rasa's tracker store on every turn.
+"""Section 7: what Rasa's tracker store costs a turn, with and without the connector's help.
 
 Rasa keeps each user message's metadata in the tracker, and its in-memory tracker store
 loads and saves the whole conversation as JSON on every turn, so metadata costs time that
-grows with the conversation. Measured in a fresh interpreter (`python -m bench.tracker`,
-Rasa imported there only): a conversation of `turns` greetings, then retrieve + save
-repeated in blocks that alternate between the metadata the REST channel gives (none) and
-the connector's for a text message; the best block of each counts, as in `timeit`.
+grows with the conversation; so does reading each event back, for which Rasa walks every
+event class unless `cache_event_types` (rasa_imessage/event_types.py) finds it by name.
+Measured in a fresh interpreter (`python -m bench.tracker`, Rasa imported there only): a
+conversation of `turns` greetings, then retrieve + save repeated in blocks that alternate
+between the metadata the REST channel gives (none) and the connector's for a text message,
+each with Rasa's lookup and with the cached one; the best block of each counts, as in
+`timeit`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class TrackerCost:
     metadata_bytes: int  # one user message's metadata as JSON
     tracker_bytes: int  # the stored conversation
     ms: float  # one retrieve + save: mean of REPEATS, best of BLOCKS taken in turn
+    lookup: str = "rasa"  # event classes found by Rasa's walk ("rasa") or by name ("cached")
 
 
 def _connector_metadata() -> Dict[str, Any]:
@@ -76,21 +80,35 @@ async def _block(store: Any) -> float:
     return (time.perf_counter() - started) / REPEATS
 
 
+def _lookups() -> Dict[str, Any]:
+    """`Event.resolve_by_type` as Rasa has it and as `cache_event_types` makes it."""
+    from rasa.shared.core.events import Event
+
+    from rasa_imessage.event_types import cache_event_types, rasas_lookup
+
+    cache_event_types()
+    return {"rasa": staticmethod(rasas_lookup()), "cached": vars(Event)["resolve_by_type"]}
+
+
 async def _all() -> List[Dict[str, Any]]:
-    """Blocks of both kinds taken in turn, so a slow spell of the machine hits both; the
+    """Blocks of every kind taken in turn, so a slow spell of the machine hits all; the
     best block of each counts, as `timeit` does."""
+    from rasa.shared.core.events import Event
+
     rows = []
-    kinds = ("none", "connector")
+    lookups = _lookups()
+    kinds = [(metadata, lookup) for lookup in lookups for metadata in ("none", "connector")]
     for turns in TURNS:
-        built = {kind: await _conversation(turns, kind) for kind in kinds}
-        blocks: Dict[str, List[float]] = {kind: [] for kind in kinds}
+        built = {metadata: await _conversation(turns, metadata) for metadata, _ in kinds}
+        blocks: Dict[Tuple[str, str], List[float]] = {kind: [] for kind in kinds}
         for _ in range(BLOCKS):
-            for kind in kinds:
-                blocks[kind].append(await _block(built[kind][0]))
-        for kind in kinds:
-            store, metadata = built[kind]
-            row = TrackerCost(turns, kind, len(json.dumps(metadata)),
-                              len(store.store["bench"]), min(blocks[kind]) * 1000)  # fmt: skip
+            for metadata, lookup in kinds:
+                Event.resolve_by_type = lookups[lookup]
+                blocks[metadata, lookup].append(await _block(built[metadata][0]))
+        for metadata, lookup in kinds:
+            store, sample = built[metadata]
+            row = TrackerCost(turns, metadata, len(json.dumps(sample)), len(store.store["bench"]),
+                              min(blocks[metadata, lookup]) * 1000, lookup)  # fmt: skip
             rows.append(row.__dict__)
     return rows
 
@@ -107,7 +125,7 @@ async def tracker_costs(progress: Callable[[str], None]) -> List[TrackerCost]:
     line = next(line for line in out.decode().splitlines() if line.startswith("[{"))
     rows = [TrackerCost(**row) for row in json.loads(line)]
     for row in rows:
-        progress(f"  {row.turns} turns, metadata {row.metadata}: {row.ms:.2f} ms")
+        progress(f"  {row.turns} turns, metadata {row.metadata}, {row.lookup}: {row.ms:.2f} ms")
     return rows
 
 

@@ -100,7 +100,9 @@ def test_saved_figures_read_back_as_the_results_that_were_saved() -> None:
         tracker=[
             TrackerCost(6, "none", 0, 10414, 1.3),
             TrackerCost(6, "connector", 300, 15016, 1.4),
+            TrackerCost(6, "connector", 300, 15016, 0.4, "cached"),
         ],
+        rasas_events={50: {"imessage": pooled, "rest": RunResult("rest", 50)}},
         instructions=[InstructionCount("default options", "rest", 0, 100, 0, 1_969_000_000)],
     )
 
@@ -110,6 +112,26 @@ def test_saved_figures_read_back_as_the_results_that_were_saved() -> None:
     assert list(read_back.throughput) == [200]
     assert read_back.cpu is not None and read_back.cpu.top == [("plan_response", 2000, 0.01, 0.02)]
     assert render(read_back) == render(results)
+
+
+def test_section_7_compares_each_lookup_of_event_classes_with_rasas_walk() -> None:
+    """The metadata's cost within the same lookup; the cached lookup against Rasa's walk for
+    the same conversation."""
+    rows = [
+        TrackerCost(100, "none", 2, 70497, 10.0),
+        TrackerCost(100, "connector", 334, 136902, 10.5),
+        TrackerCost(100, "none", 2, 70497, 2.5, "cached"),
+        TrackerCost(100, "connector", 334, 136902, 3.0, "cached"),
+    ]
+    report = render(Results(machine={}, load_start="", tracker=rows))
+    section = report.split("## 7. ", 1)[1].split("\n#", 1)[0]
+    assert [line for line in section.splitlines() if line.startswith("| 100")] == [
+        "| 100 | none (as REST) | Rasa's walk | 2 | 70497 | 10.00 |  |  |",
+        "| 100 | the connector's, text message | Rasa's walk | 334 | 136902 | 10.50 | +0.50 |  |",
+        "| 100 | none (as REST) | by name (`cache_event_types`) | 2 | 70497 | 2.50 |  | 4.0x |",
+        "| 100 | the connector's, text message | by name (`cache_event_types`) | 334 | 136902 "
+        "| 3.00 | +0.50 | 3.5x |",
+    ]
 
 
 def _counts(server: str, rest: List[int], imessage: List[int]) -> List[InstructionCount]:
