@@ -178,9 +178,10 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
     out += ["## 1. End-to-end throughput", "", *throughput_table(r.throughput)]
     if r.lean:
         out += ["", "### One request per turn", "",
-                "A third `rasa run` with `typing_delay: 0.5` and `split_paragraphs: false`: the "
-                "greeting goes as one bubble and no show-typing call is made for a reply that "
-                "quick, so a turn is the webhook and one send. Both channels again, back to back "
+                "A third `rasa run` with `typing_delay: 0.5`, `split_paragraphs: false` and "
+                "`mark_read: false`: the greeting goes as one bubble, and a reply that quick "
+                "makes no show-typing call and sends no read receipt, so a turn is the webhook "
+                "and one send. Both channels again, back to back "
                 "on that server.", "", *throughput_table(r.lean)]  # fmt: skip
     if r.worker:
         out += ["", "### `send_worker: true`", "",
@@ -199,7 +200,8 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
     if r.offloaded:
         out += ["", "### Everything off Rasa's core", "",
                 "A sixth `rasa run` with all of the above: one request per turn "
-                "(`typing_delay: 0.5`, `split_paragraphs: false`), made by the send worker, "
+                "(`typing_delay: 0.5`, `split_paragraphs: false`, `mark_read: false`), made by "
+                "the send worker, "
                 "and webhooks answered on their own port. Rasa's process then does no HTTP "
                 "for the connector; both child processes share the second core with the load "
                 "generator and the stand-in.", "",

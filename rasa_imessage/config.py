@@ -17,6 +17,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from pydantic import SecretStr
 
 from .coercion import ConfigError
+from .indicator import TYPING_DELAY
 from .loopmessage import ClientConfig
 from .options import OPTIONS, Option
 from .tasks import MAX_CONCURRENT, MAX_QUEUED
@@ -46,7 +47,7 @@ class IMessageConfig:
     allow_unauthenticated_webhooks: bool = False
     base_url: Optional[str] = None
     typing_seconds: int = 8
-    typing_delay: float = 0.0
+    typing_delay: float = TYPING_DELAY
     mark_read: bool = True
     allow_intent_payloads: bool = False
     split_paragraphs: bool = True

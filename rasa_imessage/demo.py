@@ -148,11 +148,13 @@ async def demo_stack(
         webhook_auth = secrets.token_urlsafe(24)
         rasa_port = options.rasa_port or free_port()
         rasa_url = f"http://127.0.0.1:{rasa_port}"
-        extra: dict[str, Any] = {}
+        # The example bot answers well within the default `typing_delay`, so without this
+        # the chat page would never show the typing indicator it is there to show.
+        extra: dict[str, Any] = {"typing_delay": 0}
         webhook_base = rasa_url
         if options.webhook_port is not None:
             own_port = options.webhook_port or free_port()
-            extra = {"webhook_port": own_port, "webhook_host": "127.0.0.1"}
+            extra.update(webhook_port=own_port, webhook_host="127.0.0.1")
             webhook_base = f"http://127.0.0.1:{own_port}"
         emulator = Emulator(
             EmulatorConfig(

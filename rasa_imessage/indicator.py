@@ -1,11 +1,14 @@
 """The typing indicator and read receipt of one inbound message (current API).
 
 The indicator is for a user who waits: it is shown only when the bot has not started its
-reply within `delay` seconds of the webhook. A reply that fast needs none, and it shows by
-itself that the message was read, so no show-typing call is made at all: one request less
-per turn for most bots (BENCHMARKS.md). A turn that ends without any reply marks the
-message read and shows no indicator, since no reply is coming. `delay` 0 shows the
-indicator at once, for every message.
+reply within `delay` seconds of the webhook, and the first reply then waits for that call
+to land, so the indicator never shows up after the reply and lingers. A reply that fast
+needs no indicator, and it does not wait for any call: the message is marked read by a
+call made alongside the reply (`read`), which LoopMessage may take after the reply without
+harm. So a quick bot's reply reaches the user one LoopMessage round trip sooner than if it
+first waited for an indicator. A turn that ends without any reply marks the message read
+and shows no indicator, since no reply is coming. `delay` 0 shows the indicator at once,
+for every message, and every first reply waits for it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ import asyncio
 import functools
 from typing import Any, Callable, Coroutine, Dict, Optional
 
-__all__ = ["TypingIndicator", "TypingIndicators"]
+__all__ = ["TYPING_DELAY", "TypingIndicator", "TypingIndicators"]
+
+# The default `typing_delay`: most bots answer within it, so their replies go without
+# waiting for a show-typing call; a slower turn still shows the indicator soon enough.
+TYPING_DELAY = 0.5
 
 # How long the first reply waits for a show-typing call already on its way, so the
 # indicator does not appear after the reply and linger.
@@ -67,7 +74,10 @@ class TypingIndicator:
 
     def _show_now(self) -> None:
         self._delay_timer = None
-        self._call = call = self._spawn(self._show(self._seconds, self._read))
+        self._call_now(self._seconds, self._read)
+
+    def _call_now(self, seconds: int, read: bool) -> None:
+        self._call = call = self._spawn(self._show(seconds, read))
         call.add_done_callback(self._call_ended)
 
     def _call_ended(self, call: asyncio.Future[None]) -> None:
@@ -87,14 +97,19 @@ class TypingIndicator:
                 self._over.cancel()
 
     async def before_reply(self) -> None:
-        """The bot's first send is ready: too soon for an indicator, or let the shown one land."""
+        """The bot's first send is ready: let a shown indicator land first; or, too soon for
+        one, mark the message read alongside the reply, which goes at once."""
         if self._replied:
             return
         self._replied = True
-        if self._call is None:
-            self.stop_delay()
-        else:
+        if self._call is not None:
             await asyncio.wait({self._call}, timeout=REPLY_WAITS_AT_MOST)
+        elif self._read and self._delay_timer is not None:
+            timer, self._delay_timer = self._delay_timer, None
+            timer.cancel()
+            self._call_now(0, True)  # not awaited: `over` ends with it
+        else:
+            self.stop_delay()
 
     @property
     def pending(self) -> bool:

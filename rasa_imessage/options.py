@@ -24,6 +24,7 @@ from .coercion import (
     as_store_url,
     one_of,
 )
+from .indicator import TYPING_DELAY
 from .tasks import MAX_CONCURRENT, MAX_QUEUED
 
 __all__ = ["OPTIONS", "Option"]
@@ -115,9 +116,10 @@ OPTIONS: Tuple[Option, ...] = (
     Option(
         "typing_delay",
         "number",
-        0.0,
-        "current API: seconds the bot may take before the typing indicator shows; a "
-        "reply within them needs no indicator and no show-typing call (0 = at once)",
+        TYPING_DELAY,
+        "current API: seconds the bot may take before the typing indicator shows; a reply "
+        "within them goes at once, without an indicator, and the message is marked read "
+        "alongside it (0 = at once, and every first reply waits for the indicator's call)",
         as_float,
         minimum=0,
         maximum=60,

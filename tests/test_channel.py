@@ -94,7 +94,7 @@ async def test_text_webhook_starts_one_turn_with_the_right_user_message(
 async def test_current_api_shows_typing_and_marks_read_for_the_inbound_message(
     lm: LoopMessageStandIn,
 ) -> None:
-    app, channel, _ = make_app({"typing_seconds": "5"}, lm=lm)
+    app, channel, _ = make_app({"typing_seconds": "5", "typing_delay": "0"}, lm=lm)
     await post(app, inbound())
     await channel.turns.join()
     await asyncio.gather(*channel.conversations.side_tasks)

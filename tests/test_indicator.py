@@ -25,14 +25,31 @@ class Calls:
         await self.release.wait()
 
 
-async def test_a_reply_before_the_delay_makes_no_call_at_all() -> None:
+async def test_a_reply_before_the_delay_goes_at_once_and_the_message_is_marked_read_alongside() -> (
+    None
+):
     calls = Calls()
+    calls.release.clear()  # LoopMessage holds the read receipt's call
     indicator = TypingIndicator(calls, 8, True, LONG)
-    timer = indicator.start()
+    over = indicator.start()
     await asyncio.sleep(0)
+    await asyncio.wait_for(indicator.before_reply(), 0.5)  # the reply waits for nothing
+    await asyncio.sleep(0)
+    assert calls.made == [(0, True)]  # no indicator: read only
+    assert not over.done()  # the call is still counted as alive ...
+    calls.release.set()
+    await asyncio.wait_for(over, GUARD)  # ... until it ends
+    await indicator.turn_ended()
+    assert calls.made == [(0, True)]  # marked read once
+
+
+async def test_without_mark_read_a_reply_before_the_delay_makes_no_call_at_all() -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 8, False, LONG)
+    over = indicator.start()
     await asyncio.wait_for(indicator.before_reply(), GUARD)
     await indicator.turn_ended()
-    assert calls.made == [] and timer.done() and not indicator.shown
+    assert calls.made == [] and over.cancelled() and not indicator.shown
 
 
 async def test_a_slow_reply_gets_the_indicator_and_waits_for_it() -> None:
@@ -89,7 +106,7 @@ async def test_only_the_first_reply_waits(monkeypatch) -> None:
     calls.release.set()
 
 
-async def test_a_quick_reply_only_cancels_a_timer_and_starts_no_task() -> None:
+async def test_a_quick_reply_cancels_the_timer_and_starts_only_the_read_receipt() -> None:
     calls = Calls()
     spawned: List[object] = []
 
@@ -100,9 +117,9 @@ async def test_a_quick_reply_only_cancels_a_timer_and_starts_no_task() -> None:
     indicator = TypingIndicator(calls, 8, True, 0.05)
     over = indicator.start(spawn)
     await indicator.before_reply()  # returns without waiting on anything
-    assert over.cancelled()
+    await asyncio.wait_for(over, GUARD)
     await asyncio.sleep(0.1)  # past the delay: the cancelled timer never fires
-    assert spawned == [] and calls.made == [] and not indicator.shown
+    assert len(spawned) == 1 and calls.made == [(0, True)]
 
 
 async def test_a_delay_that_runs_out_shows_the_indicator() -> None:
@@ -163,13 +180,13 @@ async def test_an_indicator_is_forgotten_once_shown_and_a_silent_turn_marks_read
     await asyncio.sleep(0)
     first = registry.indicators.get("M1")
     assert first is not None
-    await first.before_reply()  # M1 answered quickly: nothing shown, nothing left
+    await first.before_reply()  # M1 answered quickly: read only, alongside the reply
     registry.indicators.turn_ended("M2")  # M2's turn said nothing: read only
     await asyncio.wait(registry.tasks, timeout=GUARD)
-    assert registry.calls == [("M2", 0, True)]
+    assert registry.calls == [("M1", 0, True), ("M2", 0, True)]
     assert registry.indicators.get("M1") is None and registry.indicators.get("M2") is None
     registry.indicators.turn_ended(None)  # a turn without a message id: nothing to do
-    assert len(registry.tasks) == 1  # M2's read receipt: the delays were timers, not tasks
+    assert len(registry.tasks) == 2  # the read receipts: the delays were timers, not tasks
 
 
 async def test_a_turn_ending_while_its_indicator_shows_starts_no_task() -> None:

@@ -23,7 +23,7 @@ GUARD = 10  # a guard against a hang when a test fails, never a wait a test reli
 
 
 async def test_the_first_reply_waits_for_a_slow_typing_call(lm: LoopMessageStandIn) -> None:
-    app, channel, _ = make_app({"typing_seconds": "5"}, lm=lm)
+    app, channel, _ = make_app({"typing_seconds": "5", "typing_delay": "0"}, lm=lm)
     order: List[str] = []
     typing_arrived, typing_may_finish = asyncio.Event(), asyncio.Event()
 
@@ -79,13 +79,42 @@ async def _settle(channel) -> None:  # type: ignore[no-untyped-def]
         await asyncio.wait(side, timeout=GUARD)
 
 
-async def test_a_reply_within_the_delay_makes_no_typing_call(routes: LoopMessageStandIn) -> None:
-    app, channel, bot = make_app(DELAY, lm=routes)
+async def test_a_reply_within_the_delay_goes_without_an_indicator_and_marks_read_alongside(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app(DELAY, lm=lm)
+    read_may_finish = asyncio.Event()
+    order: List[str] = []
+
+    async def read(call: Call) -> Outcome:
+        await asyncio.wait_for(read_may_finish.wait(), GUARD)  # LoopMessage holds it
+        order.append("read done")
+        return Reply(200, json={})
+
+    def send(call: Call) -> Outcome:
+        order.append("send")
+        read_may_finish.set()
+        return Reply(200, json={"message_id": "OUT"})
+
+    read_route = lm.post(TYPING_PATH).handle(read)
+    lm.post(SEND_PATH).handle(send)
     async with served(app) as http:
         await send_webhook(http, inbound())  # the stand-in bot answers at once
         await _settle(channel)
-    assert [call.path for call in routes.calls] == [SEND_PATH]
+    assert order == ["send", "read done"]  # the reply did not wait for the read receipt
+    assert read_route.call_count == 1
+    assert read_route.calls[0].json == {"message_id": "M-1", "read": True}  # no indicator
     assert bot.messages[0].text == "hi"
+
+
+async def test_without_mark_read_a_reply_within_the_delay_makes_no_typing_call(
+    routes: LoopMessageStandIn,
+) -> None:
+    app, channel, _ = make_app({**DELAY, "mark_read": "false"}, lm=routes)
+    async with served(app) as http:
+        await send_webhook(http, inbound())
+        await _settle(channel)
+    assert [call.path for call in routes.calls] == [SEND_PATH]
 
 
 async def test_a_silent_turn_marks_read_without_an_indicator(routes: LoopMessageStandIn) -> None:
