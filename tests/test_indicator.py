@@ -25,9 +25,7 @@ class Calls:
         await self.release.wait()
 
 
-async def test_a_reply_before_the_delay_goes_at_once_and_the_message_is_marked_read_alongside() -> (
-    None
-):
+async def test_a_quick_reply_waits_for_nothing_and_the_message_is_marked_read_alongside() -> None:
     calls = Calls()
     calls.release.clear()  # LoopMessage holds the read receipt's call
     indicator = TypingIndicator(calls, 8, True, LONG)
