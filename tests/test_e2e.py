@@ -77,6 +77,20 @@ def test_text_reply_reaches_the_contact_split_into_bubbles(stack: BotStack) -> N
     )
 
 
+def test_a_conversation_read_back_through_the_event_lookup_by_name_goes_on(
+    stack: BotStack,
+) -> None:
+    """`cache_event_types` is on by default under `rasa run`; each turn reads the whole
+    conversation back through it, and the bot still answers every message in order."""
+    assert "Rasa's event classes found by name: installed" in stack.log()
+    contact = new_contact()
+    for turn in range(1, 5):
+        stack.say(contact, "hi")
+        replies(stack, contact, "Try one of these", count=turn)  # each turn after the last
+    texts = [m["text"] for m in stack.bot_messages(contact)]
+    assert texts.count("Hi! I'm the rasa-imessage example bot 👋") == 4
+
+
 def test_wrong_or_missing_webhook_auth_is_refused(stack: BotStack) -> None:
     payload = webhook_payload(stack.emulator.config.api, new_contact(), "hi", str(uuid.uuid4()))
     assert stack.post_webhook(payload, auth="not-the-secret").status_code == 401
