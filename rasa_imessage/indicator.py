@@ -103,7 +103,8 @@ class TypingIndicator:
             return
         self._replied = True
         if self._call is not None:
-            await asyncio.wait({self._call}, timeout=REPLY_WAITS_AT_MOST)
+            if self._seconds > 0:  # a read receipt alone cannot linger after the reply
+                await asyncio.wait({self._call}, timeout=REPLY_WAITS_AT_MOST)
         elif self._read and self._delay_timer is not None:
             timer, self._delay_timer = self._delay_timer, None
             timer.cancel()

@@ -66,6 +66,19 @@ async def test_a_slow_reply_gets_the_indicator_and_waits_for_it() -> None:
     assert calls.made == [(8, True)]  # no second call
 
 
+async def test_with_the_indicator_off_no_reply_waits_for_the_read_receipt() -> None:
+    calls = Calls()
+    calls.release.clear()  # LoopMessage holds the read receipt's call
+    indicator = TypingIndicator(calls, 0, True, 0)  # `typing_seconds: 0`, read at once
+    over = indicator.start()
+    await asyncio.sleep(0)
+    assert calls.made == [(0, True)]
+    await asyncio.wait_for(indicator.before_reply(), 0.5)  # nothing could linger: no wait
+    assert not over.done()
+    calls.release.set()
+    await asyncio.wait_for(over, GUARD)
+
+
 async def test_a_turn_without_a_reply_marks_read_and_shows_no_indicator() -> None:
     calls = Calls()
     indicator = TypingIndicator(calls, 8, True, LONG)
