@@ -30,6 +30,7 @@ class Installed(enum.Enum):
 
     now = "installed"
     already = "already installed"
+    unsupported = "left alone: this Rasa finds event classes some other way"
 
 
 def _event_class() -> Any:
@@ -46,9 +47,13 @@ def rasas_lookup() -> Callable[..., Any]:
 
 
 def cache_event_types() -> Installed:
-    """Make `Event.resolve_by_type` answer from a dict; once per process."""
+    """Make `Event.resolve_by_type` answer from a dict; once per process. A Rasa whose
+    lookup is not the static method this knows is left as it is, never broken."""
     event = _event_class()
-    current = vars(event)["resolve_by_type"].__func__
+    method = vars(event).get("resolve_by_type")
+    if not isinstance(method, staticmethod):
+        return Installed.unsupported
+    current = method.__func__
     if getattr(current, _MARK, False):
         return Installed.already
     found: weakref.WeakValueDictionary[str, type] = weakref.WeakValueDictionary()

@@ -81,6 +81,19 @@ def test_it_is_installed_once() -> None:
     assert cache_event_types() is Installed.already
 
 
+def test_a_rasa_that_finds_event_classes_some_other_way_is_left_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def own_lookup(cls: Any, type_name: str, default: Any = None) -> Any:
+        return default
+
+    other = classmethod(own_lookup)
+    monkeypatch.setattr(Event, "resolve_by_type", other)
+    assert cache_event_types() is Installed.unsupported
+    assert vars(Event)["resolve_by_type"] is other
+    assert "__init_subclass__" not in vars(Event)
+
+
 def test_a_class_defined_later_that_rasa_would_find_first_is_found(
     cached: Callable[..., Any],
 ) -> None:
