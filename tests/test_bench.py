@@ -6,11 +6,12 @@ No server here: `make bench` measures; these check that what it reports is what 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-from bench.cpu import CpuResult
+from bench.cpu import CpuResult, _where
 from bench.e2e import BurstResult, paired_ratios, throughput
 from bench.instructions import InstructionCount, dump_total
 from bench.load import RunResult
@@ -186,3 +187,21 @@ async def test_the_in_process_harness_runs_the_connectors_whole_path_to_the_stan
     finally:
         await harness.aclose()
         await stand_in.stop()
+
+
+def test_profiled_functions_are_named_without_this_machines_paths() -> None:
+    checkout = Path(__file__).resolve().parent.parent
+    assert (
+        _where(str(checkout / "bench" / "inproc.py"), 38, "_answer") == "bench/inproc.py:38 _answer"
+    )
+    assert (
+        _where(str(checkout / "rasa_imessage" / "intake.py"), 5, "answer_webhook")
+        == "rasa_imessage/intake.py:5 answer_webhook"
+    )
+    assert (
+        _where("/opt/venv/lib/python3.10/site-packages/sanic/app.py", 9, "handle")
+        == "sanic/app.py:9 handle"
+    )
+    assert _where("/usr/lib/python3.10/json/decoder.py", 343, "raw_decode") == (
+        "json/decoder.py:343 raw_decode"
+    )
