@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Coroutine, TypeVar
 
 from rasa_imessage.credentials_file import (
     CLIENT_KEYS,
@@ -36,6 +36,8 @@ from rasa_imessage.loopmessage import (
 )
 
 __all__ = ["add_check", "add_send", "add_status"]
+
+T = TypeVar("T")
 
 
 def add_check(commands: Any) -> None:
@@ -78,13 +80,9 @@ def add_send(commands: Any) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
-    config = _config_or_exit(args)
-    if isinstance(config, int):
-        return config
-    try:
-        result = asyncio.run(send_test_message(config, args.to, args.text))
-    except LoopMessageError as exc:
-        return _api_failure("send", exc)
+    result = _call_api(args, "send", lambda config: send_test_message(config, args.to, args.text))
+    if isinstance(result, int):
+        return result
     to = mask_contact(args.to)
     print(f"✓ LoopMessage accepted the message to {to}: message_id {result.message_id}")
     print(f"  Delivery is reported by webhook; or run: rasa-imessage status {result.message_id}")
@@ -99,13 +97,9 @@ def add_status(commands: Any) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    config = _config_or_exit(args)
-    if isinstance(config, int):
-        return config
-    try:
-        status = asyncio.run(message_status(config, args.message_id))
-    except LoopMessageError as exc:
-        return _api_failure("status", exc)
+    status = _call_api(args, "status", lambda config: message_status(config, args.message_id))
+    if isinstance(status, int):
+        return status
     print(
         f"{status.message_id}: {status.status}"
         + (f" (updated {status.last_update})" if status.last_update else "")
@@ -131,12 +125,19 @@ def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{flag}", help="overrides the file's value")
 
 
-def _config_or_exit(args: argparse.Namespace) -> ClientConfig | int:
+def _call_api(
+    args: argparse.Namespace, action: str, call: Callable[[ClientConfig], Coroutine[Any, Any, T]]
+) -> T | int:
+    """`call` with the client config the flags and file give; an exit code if either fails."""
     try:
-        return client_config(args.credentials, {key: getattr(args, key) for key in CLIENT_KEYS})
+        config = client_config(args.credentials, {key: getattr(args, key) for key in CLIENT_KEYS})
     except ValueError as exc:  # includes the connector's ConfigError
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    try:
+        return asyncio.run(call(config))
+    except LoopMessageError as exc:
+        return _api_failure(action, exc)
 
 
 def _api_failure(action: str, exc: LoopMessageError) -> int:
