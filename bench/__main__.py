@@ -133,7 +133,7 @@ async def _another_server(
 
 async def _lean(results: Results, stand_in: StandIn, url: str, quick: bool) -> None:
     """Both channels on a server where a turn makes one request to LoopMessage."""
-    progress("1b. one request per turn: " + ", ".join(f"{k}: {v}" for k, v in LEAN_OPTIONS.items()))
+    progress("1b. one request per turn: " + options_label(LEAN_OPTIONS))
     async with _another_server(stand_in, url, LEAN_OPTIONS) as driver:
         results.lean = await _levels(driver, quick)
 
