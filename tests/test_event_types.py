@@ -59,7 +59,9 @@ def test_names_without_a_class_get_rasas_answer(
     assert _outcome(cached, *args) == expected  # not remembered
 
 
-def test_stored_events_read_back_the_same(cached: Callable[..., Any]) -> None:
+def test_stored_events_read_back_the_same_as_with_rasas_walk(
+    cached: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     stored: List[Dict[str, Any]] = [
         {"event": "action", "name": "action_session_start", "timestamp": 1.0},
         {"event": "session_started", "timestamp": 2.0},
@@ -69,11 +71,12 @@ def test_stored_events_read_back_the_same(cached: Callable[..., Any]) -> None:
         {"event": "bot", "text": "Hello", "data": {}, "metadata": {}, "timestamp": 5.0},
         {"event": "restart", "timestamp": 6.0},
     ]  # fmt: skip
-    read = events.deserialise_events(stored)
-    assert [type(event).type_name for event in read] == [e["event"] for e in stored]
-    assert [event.as_dict() for event in read] == [
-        event.as_dict() for event in events.deserialise_events(stored)
-    ]
+    by_name = events.deserialise_events(stored)
+    monkeypatch.setattr(Event, "resolve_by_type", staticmethod(rasas_lookup()))
+    by_walk = events.deserialise_events(stored)
+    assert [type(event) for event in by_name] == [type(event) for event in by_walk]
+    assert [type(event).type_name for event in by_name] == [e["event"] for e in stored]
+    assert [event.as_dict() for event in by_name] == [event.as_dict() for event in by_walk]
 
 
 def test_it_is_installed_once() -> None:
