@@ -3,8 +3,9 @@
 Rasa (3.6 and Pro alike) reads a stored conversation event by event, and for each one
 `Event.resolve_by_type` lists every subclass of `Event`, recursively and checking each for
 abstract methods, to find the one whose `type_name` matches. That walk is about a quarter of
-the CPU of a turn of the example bot (in-process: 2.06 against 1.56 ms per turn), for every
-channel of the server, and grows with the number of event classes Rasa has imported.
+the CPU of a turn of the example bot (in-process, one-off: 2.06 against 1.56 ms per turn),
+for every channel of the server, and grows with the number of event classes Rasa has
+imported.
 
 This answers each name with the class that very walk finds first, remembered. It stays
 exact: the dict is emptied whenever a subclass of `Event` is defined (a hook on
