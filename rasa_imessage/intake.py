@@ -109,9 +109,26 @@ async def answer_webhook(
     refused = await hand_over(event, key, body)
     if refused is not None:
         if key is not None:
-            await store.release(key)
+            await _release(store, key)
         return refused
     return _accepted(config, event)
+
+
+async def _release(store: IdempotencyStore, key: str) -> None:
+    """Free the claim of a turn refused after it, so LoopMessage's retry can run it.
+
+    A store that fails just then must not turn the refusal into a 500: the claim stays
+    pending with its body, its lease runs out, and a replica takes the turn over.
+    """
+    try:
+        await store.release(key)
+    except Exception as exc:  # redis-py's errors are not OSErrors; the answer must go out
+        logger.error(
+            "iMessage webhook %s deferred, but its claim could not be released (%s); "
+            "the turn is taken over once the claim's lease runs out",
+            key,
+            type(exc).__name__,
+        )
 
 
 def dedupe_key(event: InboundEvent) -> Optional[str]:

@@ -1,0 +1,83 @@
+"""The answer to a webhook when the dedupe store fails after the claim (intake.py).
+
+A turn refused after its claim (too many turns waiting) has that claim released, so that
+LoopMessage's retry can run it. If the store fails just then, the webhook must still get
+its 503, not a 500 from the exception: the claim, body included, stays in the store, where
+its lease runs out and a replica takes the turn over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import List, Optional
+
+import pytest
+
+from rasa_imessage.auth import WebhookAuth
+from rasa_imessage.config import load_config
+from rasa_imessage.idempotency import Claim, MemoryStore
+from rasa_imessage.intake import Answer, answer_webhook, error
+from rasa_imessage.loopmessage import InboundEvent
+
+SECRET = "intake-secret"
+BODY = json.dumps(
+    {
+        "event": "message_inbound",
+        "contact": "+13231112233",
+        "text": "hi",
+        "message_type": "text",
+        "message_id": "m-1",
+        "webhook_id": "w-1",
+    }
+).encode()
+
+
+class _ReleaseFails(MemoryStore):
+    """Claims as the in-memory store does; its release fails as a store gone away does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released: List[str] = []
+
+    async def release(self, key: str) -> None:
+        self.released.append(key)
+        raise ConnectionError("the store went away")
+
+
+async def _refuse(event: InboundEvent, key: Optional[str], body: bytes) -> Optional[Answer]:
+    return error(503, "too many turns waiting; LoopMessage will retry")
+
+
+async def _answer(store: MemoryStore) -> Answer:
+    return await answer_webhook(
+        load_config({"api_key": "k", "webhook_auth": SECRET}),
+        WebhookAuth(SECRET),
+        SECRET,
+        BODY,
+        ready=lambda: True,
+        stopping=lambda: False,
+        store=store,
+        hand_over=_refuse,
+    )
+
+
+async def test_a_refused_turn_whose_claim_cannot_be_released_still_gets_its_503(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = _ReleaseFails()
+    with caplog.at_level(logging.ERROR, logger="rasa_imessage.channel"):
+        answer = await _answer(store)
+    assert answer.status == 503
+    assert "LoopMessage will retry" in answer.body["error"]
+    assert store.released == ["w-1"]
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(failures) == 1
+    assert "w-1" in failures[0].getMessage() and "ConnectionError" in failures[0].getMessage()
+
+
+async def test_a_refused_turn_releases_its_claim_for_the_retry() -> None:
+    store = MemoryStore()
+    first = await _answer(store)
+    assert first.status == 503
+    assert await store.claim("w-1") is Claim.NEW  # released: the retry may run it
