@@ -68,7 +68,10 @@ class Recovered:
 
 
 class IdempotencyStore:
-    """Base class: `claim`, `complete`, `release`, `abandon`, `maintain`, `aclose`."""
+    """Base class: `claim`, `complete`, `release`, `abandon`, `maintain`, `aclose`.
+
+    A store that cannot be reached raises `StoreUnavailable` from any of them, so callers
+    handle one failure whatever the store is made of."""
 
     # Seconds between `maintain` calls; None: this store has nothing to maintain.
     maintenance_interval: Optional[float] = None

@@ -122,12 +122,12 @@ async def _release(store: IdempotencyStore, key: str) -> None:
     """
     try:
         await store.release(key)
-    except Exception as exc:  # redis-py's errors are not OSErrors; the answer must go out
+    except StoreUnavailable as exc:
         logger.error(
             "iMessage webhook %s deferred, but its claim could not be released (%s); "
             "the turn is taken over once the claim's lease runs out",
             key,
-            type(exc).__name__,
+            exc,
         )
 
 

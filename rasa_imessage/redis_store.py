@@ -7,7 +7,7 @@ Each step is one Lua script, so it is atomic on the server, and its times are th
 from __future__ import annotations
 
 import uuid
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Awaitable, Dict, List, Optional, Tuple, Type, TypeVar
 
 from .idempotency import (
     DONE,
@@ -20,6 +20,8 @@ from .idempotency import (
 )
 
 __all__ = ["RedisStore"]
+
+T = TypeVar("T")
 
 # Lua keeps each step atomic. Times come from the server (TIME), not from the replicas' clocks.
 _NOW_MS = """
@@ -159,13 +161,11 @@ class RedisStore(IdempotencyStore):
 
     async def claim(self, key: str, body: Optional[str] = None) -> Claim:
         token = f"{PENDING}:{uuid.uuid4().hex}"
-        try:
-            state = await self._redis.eval(
-                _CLAIM_SCRIPT, 3, *self._keys(key), token, self._lease_ms, self._ttl, key,
-                body or "",
-            )  # fmt: skip
-        except self._errors as exc:
-            raise StoreUnavailable(f"redis did not answer: {type(exc).__name__}") from exc
+        keys = self._keys(key)
+        claiming = self._redis.eval(
+            _CLAIM_SCRIPT, 3, *keys, token, self._lease_ms, self._ttl, key, body or ""
+        )
+        state = await self._ask(claiming)
         if state == "new":
             self._tokens[key] = token
             return Claim.NEW
@@ -177,7 +177,7 @@ class RedisStore(IdempotencyStore):
             pipe.set(self.prefix + key, DONE, ex=self._ttl)
             pipe.delete(self.inbox_prefix + key)
             pipe.zrem(self.pending_key, key)
-            await pipe.execute()
+            await self._ask(pipe.execute())
 
     async def release(self, key: str) -> None:
         await self._end(key, due="")
@@ -188,7 +188,15 @@ class RedisStore(IdempotencyStore):
     async def _end(self, key: str, due: str) -> None:
         token = self._tokens.pop(key, None)
         if token is not None:
-            await self._redis.eval(_END_SCRIPT, 3, *self._keys(key), token, key, due)
+            await self._ask(self._redis.eval(_END_SCRIPT, 3, *self._keys(key), token, key, due))
+
+    async def _ask(self, call: Awaitable[T]) -> T:
+        """Redis's answer; a connection or server error as `StoreUnavailable`, the store's
+        own failure for every caller, whatever the client library raises."""
+        try:
+            return await call
+        except self._errors as exc:
+            raise StoreUnavailable(f"redis did not answer: {type(exc).__name__}") from exc
 
     async def maintain(self, take_over: bool = True) -> List[Recovered]:
         if self._tokens:

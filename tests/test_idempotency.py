@@ -7,7 +7,13 @@ import uuid
 
 import pytest
 
-from rasa_imessage.idempotency import Claim, IdempotencyStore, MemoryStore, create_store
+from rasa_imessage.idempotency import (
+    Claim,
+    IdempotencyStore,
+    MemoryStore,
+    StoreUnavailable,
+    create_store,
+)
 from rasa_imessage.redis_store import RedisStore
 
 
@@ -124,6 +130,20 @@ def test_create_store_picks_the_backend():
     redis = create_store("redis://127.0.0.1:1/0", 14400, 5000)
     assert isinstance(redis, RedisStore)
     assert (redis._ttl, redis._lease) == (14400, 60)
+
+
+async def test_a_redis_that_does_not_answer_is_store_unavailable_for_every_call():
+    """Not redis-py's own errors: callers (intake's 503s) catch the store's one failure."""
+    store = RedisStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    try:
+        with pytest.raises(StoreUnavailable, match="redis did not answer"):
+            await store.claim("w")
+        for end in (store.complete, store.release, store.abandon):
+            store.adopt("w", "pending:token")  # a claim this store holds
+            with pytest.raises(StoreUnavailable, match="redis did not answer"):
+                await end("w")
+    finally:
+        await store.aclose()
 
 
 # -- RedisStore on a real redis-server -----------------------------------------------------------

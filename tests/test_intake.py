@@ -16,7 +16,7 @@ import pytest
 
 from rasa_imessage.auth import WebhookAuth
 from rasa_imessage.config import load_config
-from rasa_imessage.idempotency import Claim, MemoryStore
+from rasa_imessage.idempotency import Claim, MemoryStore, StoreUnavailable
 from rasa_imessage.intake import Answer, answer_webhook, error
 from rasa_imessage.loopmessage import InboundEvent
 
@@ -34,7 +34,8 @@ BODY = json.dumps(
 
 
 class _ReleaseFails(MemoryStore):
-    """Claims as the in-memory store does; its release fails as a store gone away does."""
+    """Claims as the in-memory store does; its release fails as a shared store gone away does
+    (RedisStore's own test: tests/test_idempotency.py)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -42,7 +43,7 @@ class _ReleaseFails(MemoryStore):
 
     async def release(self, key: str) -> None:
         self.released.append(key)
-        raise ConnectionError("the store went away")
+        raise StoreUnavailable("redis did not answer: ConnectionError")
 
 
 async def _refuse(event: InboundEvent, key: Optional[str], body: bytes) -> Optional[Answer]:
