@@ -43,9 +43,9 @@ def rasas_own_event_lookup() -> Iterator[None]:
     event: Any = getattr(sys.modules.get("rasa.shared.core.events"), "Event", None)
     if event is None:
         return
-    original = getattr(vars(event)["resolve_by_type"].__func__, "__wrapped__", None)
-    if original is not None:
-        event.resolve_by_type = staticmethod(original)
+    from rasa_imessage.event_types import rasas_lookup
+
+    event.resolve_by_type = staticmethod(rasas_lookup())
     hook = vars(event).get("__init_subclass__")
     if hook is not None and hasattr(hook.__func__, "__wrapped__"):
         previous = hook.__func__.__wrapped__
