@@ -97,9 +97,10 @@ async def _all() -> List[Dict[str, Any]]:
 
     rows = []
     lookups = _lookups()
-    kinds = [(metadata, lookup) for lookup in lookups for metadata in ("none", "connector")]
+    metadatas = ("none", "connector")
+    kinds = [(metadata, lookup) for lookup in lookups for metadata in metadatas]
     for turns in TURNS:
-        built = {metadata: await _conversation(turns, metadata) for metadata, _ in kinds}
+        built = {metadata: await _conversation(turns, metadata) for metadata in metadatas}
         blocks: Dict[Tuple[str, str], List[float]] = {kind: [] for kind in kinds}
         for _ in range(BLOCKS):
             for metadata, lookup in kinds:
