@@ -72,7 +72,8 @@ class IMessageInput(InputChannel):
                 "iMessage webhooks are NOT authenticated (allow_unauthenticated_webhooks: true): "
                 "anyone who finds the URL can talk as any contact. Set webhook_auth in production."
             )
-        self.store = store or self._create_store(config)
+        # `is not None`: a store passed in empty has no length, so it is falsy
+        self.store = store if store is not None else self._create_store(config)
         self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
         self.conversations = Conversations(config, self.store, self.turns, self.client, self._agent)
         self._leases = LeaseKeeper(self.store, self._recover, self._can_take_over)
