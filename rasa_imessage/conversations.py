@@ -3,7 +3,9 @@
 channel.py answers webhooks and runs the server's lifecycle; it hands each claimed webhook
 to `Conversations.queue`. From there the turn waits behind the earlier turns of its
 conversation (tasks.py), becomes a Rasa `UserMessage` (inbound.py), and answers through an
-output channel (outbound.py). The webhook's claim ends whatever happens: done, released for
+output channel (outbound.py). On one process the replies go out through the conversation's
+outbox while Rasa's turn goes on (outbox.py), and the turn's job waits for them. The
+webhook's claim ends whatever happens: done, released for
 LoopMessage's retry, or abandoned at shutdown. A send that fails for good comes back as a
 delivery-failed turn in the same conversation.
 """
@@ -36,6 +38,7 @@ from .loopmessage import (
 )
 from .offers import ButtonOffers
 from .outbound import CHANNEL_NAME, IMessageOutput
+from .outbox import Outbox
 from .tasks import QueueFull, TurnRunner
 
 __all__ = ["Conversations", "OnNewMessage"]
@@ -81,6 +84,9 @@ class Conversations:
             limit=_MAX_TYPING_CALLS,
         )
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
+        # Replies sent beside Rasa's turn; inside it where replicas share the store, whose
+        # turns only Rasa's lock keeps apart (outbox.py).
+        self.outbox: Optional[Outbox] = None if store.shared else Outbox(self.spawn)
 
     # -- replies ------------------------------------------------------------------------------
 
@@ -96,6 +102,7 @@ class Conversations:
             on_offer=self._offers.offered if self._offers.cached else None,
             # The typing indicator of this message, if still pending or on its way.
             indicator=self._typing.get(last_user_message_id),
+            outbox=self.outbox,
         )
 
     def _remember_sent(self, result: Any) -> None:
@@ -127,10 +134,13 @@ class Conversations:
         return task
 
     async def stop_side_work(self) -> None:
-        """Shutdown, once the turns have drained: typing indicators had the turns' grace
-        period; one to a hung API must not hold the shutdown, and none still waiting out
-        its delay may start."""
+        """Shutdown, once the turns have drained: replies of reminders and `trigger_intent`
+        still queued get the turns' grace period again; typing indicators had the turns'
+        grace period; one to a hung API must not hold the shutdown, and none still waiting
+        out its delay may start."""
         self._typing.stop_delays()
+        if self.outbox is not None:
+            await self.outbox.wait_all(self.config.shutdown_timeout)
         await cancel_and_wait(list(self.side_tasks))
 
     # -- turns --------------------------------------------------------------------------------
@@ -216,7 +226,7 @@ class Conversations:
         answered = event.message_id if event.kind is EventKind.message else None
         output = self.output(last_user_message_id=answered, report_failures=not is_failure_turn)
         try:
-            await on_new_message(_user_message(turn, output))
+            await _answer(on_new_message, turn, output)
         finally:
             self._typing.turn_ended(answered)  # no reply yet, and none coming: mark read
 
@@ -234,7 +244,7 @@ class Conversations:
 
         async def run() -> None:
             self._offers.answered(conversation)
-            await handler(_user_message(turn, self.output(report_failures=False)))
+            await _answer(handler, turn, self.output(report_failures=False))
 
         try:
             self.runner.submit(conversation, run, label=f"delivery failed {code}")
@@ -242,6 +252,12 @@ class Conversations:
             logger.error(
                 "delivery-failed turn for %s dropped: queue full", mask_contact(conversation)
             )
+
+
+async def _answer(on_new_message: OnNewMessage, turn: TurnInput, output: IMessageOutput) -> None:
+    """Rasa's turn, then its replies: a turn is done once they are sent or have failed."""
+    await on_new_message(_user_message(turn, output))
+    await output.sent()
 
 
 def _user_message(turn: TurnInput, output: IMessageOutput) -> UserMessage:

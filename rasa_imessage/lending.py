@@ -16,7 +16,7 @@ from collections import deque
 from contextvars import ContextVar, Token
 from typing import Any, AsyncIterator, Deque, Optional
 
-__all__ = ["HEALTHY_WAIT", "MAX_LENT", "Gate", "Slot", "network_wait"]
+__all__ = ["HEALTHY_WAIT", "MAX_LENT", "Gate", "Slot", "detach_from_turn", "network_wait"]
 
 
 class Gate:
@@ -88,6 +88,14 @@ class Slot:
 
 
 _current_slot: ContextVar[Optional[Slot]] = ContextVar("rasa_imessage_turn", default=None)
+
+
+def detach_from_turn() -> None:
+    """For a task started inside a turn that outlives its steps (an outbox's sender): its
+    `network_wait`s do nothing, rather than lend a place the turn is computing in."""
+    _current_slot.set(None)
+
+
 # Turns that may wait on LoopMessage at once beyond `max_concurrent`; each holds only its
 # conversation, and aiohttp makes their requests cheap for the loop that acks webhooks.
 MAX_LENT = 64

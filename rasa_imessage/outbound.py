@@ -1,5 +1,9 @@
 """The Rasa output channel `imessage`: bot responses out through LoopMessage.
 
+With an outbox (one process, outbox.py), a response's sends are queued there and go out
+while Rasa's turn goes on; `sent()` waits for them. Without one, they go out before
+`send_response` returns, inside Rasa's turn.
+
 Transport errors stop here. An exception raised from an output channel propagates out of
 Rasa's processor before the tracker is saved, losing the whole turn (user message included),
 so every failure is logged with LoopMessage's code, meaning and hint instead, and reported to
@@ -8,8 +12,9 @@ the optional `on_failure` hook (which starts the bot's delivery-failed intent).
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set
 
 from rasa.core.channels.channel import OutputChannel
 
@@ -25,6 +30,7 @@ from .loopmessage import (
     SendResult,
     mask_contact,
 )
+from .outbox import Outbox
 from .responses import plan_response
 
 __all__ = ["CHANNEL_NAME", "IMessageOutput", "SendFailure"]
@@ -54,6 +60,7 @@ class IMessageOutput(OutputChannel):
         on_sent: Optional[Callable[[SendResult], None]] = None,
         on_offer: Optional[Callable[[str, List[Button]], None]] = None,
         indicator: Optional[TypingIndicator] = None,
+        outbox: Optional[Outbox] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
         self._client = client
@@ -65,9 +72,12 @@ class IMessageOutput(OutputChannel):
         # The typing indicator of the message answered: told of the first reply, which
         # either makes it unneeded or waits (briefly) for it to land first.
         self._indicator = indicator
+        self._outbox = outbox
+        self._queued_for: Set[str] = set()  # conversations this channel queued sends for
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
-        """Plan the whole response at once (text and image share a send), then send it."""
+        """Plan the whole response at once (text and image share a send), then send it, or
+        queue it on the outbox."""
         if self._on_offer is not None:
             buttons = offered_buttons(message)
             if buttons:
@@ -82,8 +92,22 @@ class IMessageOutput(OutputChannel):
             logger.warning(
                 "iMessage response to %s not sent: %s", mask_contact(recipient_id), reason
             )
-        await self._send_all(recipient_id, plan.sends)
+        if self._outbox is None:
+            await self._send_all(recipient_id, plan.sends)
+        elif plan.sends:
+            send = functools.partial(self._send_all, recipient_id, plan.sends)
+            self._outbox.put(recipient_id, send)
+            self._queued_for.add(recipient_id)
         return None
+
+    async def sent(self) -> None:
+        """Wait until what this channel queued on the outbox is sent or has failed, lending
+        the turn's place meanwhile; at once without an outbox, which sent it already."""
+        if self._outbox is None or not self._queued_for:
+            return
+        async with network_wait():
+            for conversation in sorted(self._queued_for):
+                await self._outbox.sent(conversation)
 
     async def _send_all(self, recipient_id: str, requests: Iterable[SendRequest]) -> None:
         for request in requests:

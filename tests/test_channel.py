@@ -262,6 +262,7 @@ async def test_output_channel_works_without_a_request_for_trigger_intent(
         await output.send_response(
             "+13231112233", {"text": "reminder", "image": "https://x.io/a.png"}
         )
+        await output.sent()  # queued on the conversation's outbox, sent beside the caller
     finally:
         await channel.client().aclose()  # no server ran, so no stop listener closes it
     (sent,) = lm.sends()
@@ -295,9 +296,11 @@ async def test_rasas_output_channel_methods_send_what_the_same_response_sends(
     output = channel.get_output_channel()
     try:
         await getattr(output, method)("+13231112233", *arguments)
+        await output.sent()
         direct = [_without_passthrough(sent) for sent in lm.sends()]
         lm.calls.clear()
         await output.send_response("+13231112233", message)
+        await output.sent()
         as_response = [_without_passthrough(sent) for sent in lm.sends()]
     finally:
         await channel.client().aclose()  # no server ran, so no stop listener closes it
