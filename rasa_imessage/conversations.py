@@ -5,9 +5,9 @@ to `Conversations.queue`. From there the turn waits behind the earlier turns of 
 conversation (tasks.py), becomes a Rasa `UserMessage` (inbound.py), and answers through an
 output channel (outbound.py). On one process the replies go out through the conversation's
 outbox while Rasa's turn goes on (outbox.py), and the turn's job waits for them. The
-webhook's claim ends whatever happens: done, released for
-LoopMessage's retry, or abandoned at shutdown. A send that fails for good comes back as a
-delivery-failed turn in the same conversation.
+webhook's claim ends whatever happens: done, released for LoopMessage's retry, or abandoned
+at shutdown. A send that fails for good comes back as a delivery-failed turn in the same
+conversation.
 """
 
 from __future__ import annotations
@@ -134,10 +134,10 @@ class Conversations:
         return task
 
     async def stop_side_work(self) -> None:
-        """Shutdown, once the turns have drained: replies of reminders and `trigger_intent`
-        still queued get the turns' grace period again; typing indicators had the turns'
-        grace period; one to a hung API must not hold the shutdown, and none still waiting
-        out its delay may start."""
+        """Shutdown, once the turns have drained. Replies still queued (a reminder's, a
+        `trigger_intent`'s, a cancelled turn's) get `shutdown_timeout` again. Typing
+        indicators had the turns' grace period: one to a hung API must not hold the
+        shutdown, and none still waiting out its delay may start."""
         self._typing.stop_delays()
         if self.outbox is not None:
             await self.outbox.wait_all(self.config.shutdown_timeout)
