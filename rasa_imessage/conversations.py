@@ -150,14 +150,18 @@ class Conversations:
 
         Done once the turn has run; released when it failed (a LoopMessage retry may run it
         again); abandoned when shutdown cancelled it (a shared store lets another replica run
-        it, the in-memory one leaves it to LoopMessage's retry).
+        it, the in-memory one leaves it to LoopMessage's retry). Done as well when shutdown
+        cancelled it after Rasa's turn returned, while its replies were still on their way:
+        Rasa has saved the turn and the outbox sends the replies, so running it again would
+        answer it twice.
         """
+        rasa_returned = _Flag()
 
         async def run() -> None:
             handler, agent = self.handler, self._agent()
             if handler is None:
                 raise RuntimeError("the channel's blueprint was never built")
-            await self._run(event, agent, handler)
+            await self._run(event, agent, handler, rasa_returned.set)
             if key is not None:
                 await self.store.complete(key)
 
@@ -166,7 +170,11 @@ class Conversations:
                 await self.store.release(key)
 
         async def cancelled() -> None:
-            if key is not None:
+            if key is None:
+                return
+            if rasa_returned.is_set:
+                await self.store.complete(key)
+            else:
                 await self.store.abandon(key)
 
         self.runner.submit(
@@ -206,7 +214,13 @@ class Conversations:
                     item.attempt,
                 )
 
-    async def _run(self, event: InboundEvent, agent: Any, on_new_message: OnNewMessage) -> None:
+    async def _run(
+        self,
+        event: InboundEvent,
+        agent: Any,
+        on_new_message: OnNewMessage,
+        rasa_returned: Callable[[], None],
+    ) -> None:
         payload = None
         if event.kind is EventKind.message and 0 < len(event.text or "") <= MAX_REPLY_LENGTH:
             conversation = conversation_of(event)
@@ -226,7 +240,7 @@ class Conversations:
         answered = event.message_id if event.kind is EventKind.message else None
         output = self.output(last_user_message_id=answered, report_failures=not is_failure_turn)
         try:
-            await _answer(on_new_message, turn, output)
+            await _answer(on_new_message, turn, output, rasa_returned)
         finally:
             self._typing.turn_ended(answered)  # no reply yet, and none coming: mark read
 
@@ -254,10 +268,28 @@ class Conversations:
             )
 
 
-async def _answer(on_new_message: OnNewMessage, turn: TurnInput, output: IMessageOutput) -> None:
+async def _answer(
+    on_new_message: OnNewMessage,
+    turn: TurnInput,
+    output: IMessageOutput,
+    rasa_returned: Callable[[], None] = lambda: None,
+) -> None:
     """Rasa's turn, then its replies: a turn is done once they are sent or have failed."""
     await on_new_message(_user_message(turn, output))
+    rasa_returned()
     await output.sent()
+
+
+class _Flag:
+    """Set once: Rasa's turn of a webhook has returned (its claim's end depends on it)."""
+
+    __slots__ = ("is_set",)
+
+    def __init__(self) -> None:
+        self.is_set = False
+
+    def set(self) -> None:
+        self.is_set = True
 
 
 def _user_message(turn: TurnInput, output: IMessageOutput) -> UserMessage:

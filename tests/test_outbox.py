@@ -278,3 +278,24 @@ async def test_a_failed_reply_stops_its_response_and_reaches_the_bot_after_the_t
     assert texts[0] == "hi" and texts[1].startswith("/imessage_delivery_failed")
     # "two" belonged to the failed response; "three" is a response of its own
     assert _texts(lm.sends())[:2] == ("one", "three")
+
+
+async def test_a_turn_cancelled_at_shutdown_after_rasa_returned_is_done_not_run_again(
+    lm: LoopMessageStandIn,
+) -> None:
+    """Rasa has saved the turn and the outbox sends its reply: a redelivery of the webhook
+    must not run the turn, and send the reply, a second time."""
+    app, channel, bot = make_app({**QUIET, "shutdown_timeout": "0.3"}, lm=lm)
+    lm.post(SEND_PATH).queue(Stall(0.45, Reply(200, json={"message_id": "OUT-1"})))
+    lm.post(SEND_PATH).respond(200, json={"message_id": "OUT-2"})
+    async with served(app) as http:
+        assert (await send_webhook(http, inbound())).status_code == 200
+        while not bot.messages:
+            await asyncio.sleep(0.005)
+    # The drain cancelled the turn while its reply was on its way; the outbox then sent it.
+    assert len(lm.sends()) == 1 and channel.turns.pending == 0
+    async with served(app) as http:
+        again = await send_webhook(http, inbound())
+        await channel.turns.join()
+    assert again.json()["status"] == "duplicate"
+    assert len(bot.messages) == 1 and len(lm.sends()) == 1
