@@ -253,3 +253,25 @@ def test_a_taken_webhook_port_stops_rasa_run(trained_bot: Path, tmp_path: Path) 
     text = log.read_text(encoding="utf-8", errors="replace")
     assert run.returncode != 0, text[-3000:]
     assert f"webhook_port: cannot listen on 127.0.0.1:{port}" in text, text[-3000:]
+
+
+def test_trigger_intent_reaches_the_contact_through_rasas_own_route(trained_bot: Path) -> None:
+    """`rasa run --enable-api`: Rasa's `trigger_intent` route with `output_channel=imessage`
+    answers through the conversation's outbox, and the reply reaches the contact after
+    Rasa's HTTP answer (the order against a turn's replies: test_outbox.py)."""
+    import httpx
+
+    with bot_stack(trained_bot, "current", rasa_args=("--enable-api",)) as stack:
+        contact = new_contact()
+        stack.say(contact, "help")  # LoopMessage sends only to contacts who wrote first
+        replies(stack, contact, "Here is what I can show you")
+        triggered = httpx.post(
+            f"{stack.rasa_url}/conversations/{contact}/trigger_intent",
+            params={"output_channel": "imessage"},
+            json={"name": "greet"},
+            timeout=30,
+        )
+        greeting = replies(stack, contact, "example bot")[0]
+    assert triggered.status_code == 200, triggered.text
+    assert "messages" not in triggered.json()  # sent through LoopMessage, not collected
+    assert greeting["text"] == "Hi! I'm the rasa-imessage example bot 👋"
