@@ -27,6 +27,8 @@ LEGACY_API = "https://server.loopmessage.com"
 AUTH = "hook-secret-7f3a9c"
 API_KEY = "org-key-5d1e2b"
 URL = "/webhooks/imessage/webhook"
+# No typing indicator or read receipt: only the sends reach the stand-in.
+QUIET = {"typing_seconds": "0", "mark_read": "false"}
 
 
 def inbound(text: str = "hi", **fields: Any) -> Dict[str, Any]:

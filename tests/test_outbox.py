@@ -13,14 +13,12 @@ import logging
 from typing import Any, Coroutine, List, Optional, Tuple
 
 import pytest
-from channel_kit import inbound, make_app, send_webhook, served
+from channel_kit import QUIET, inbound, make_app, send_webhook, served
 from lm_standin import SEND_PATH, Call, LoopMessageStandIn, Reply, Stall
 
 from rasa_imessage.idempotency import MemoryStore
 from rasa_imessage.lending import Gate, Slot, _current_slot
 from rasa_imessage.outbox import Outbox
-
-QUIET = {"typing_seconds": 0, "mark_read": False}  # only the sends reach the stand-in
 
 
 def _spawn(coroutine: Coroutine[Any, Any, None]) -> asyncio.Future[None]:

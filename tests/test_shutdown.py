@@ -13,13 +13,12 @@ import pytest
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 import httpx
-from channel_kit import inbound, make_app, send_webhook, served
+from channel_kit import QUIET, inbound, make_app, send_webhook, served
 from lm_standin import SEND_PATH, LoopMessageStandIn
 
 pytestmark = pytest.mark.rasa
 
 GUARD = 10  # a guard against a hang when a test fails, never a wait a test relies on
-QUIET = {"typing_seconds": "0", "mark_read": "false"}
 
 
 class Gate:
