@@ -126,8 +126,9 @@ class Conversations:
             logger.info("typing indicator not shown: %s", exc)
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
-        """A side task (a typing indicator): its steps queue with the turns' for the CPU, so a
-        burst of webhooks is acked before the typing calls it starts are built."""
+        """A side task (a typing indicator, an outbox's sender): its steps queue with the
+        turns' for the CPU, so a burst of webhooks is acked before the calls it makes are
+        built."""
         task = self.runner.side_task(coroutine)
         self.side_tasks.add(task)
         task.add_done_callback(self.side_tasks.discard)
@@ -155,13 +156,13 @@ class Conversations:
         Rasa has saved the turn and the outbox sends the replies, so running it again would
         answer it twice.
         """
-        rasa_returned = _Flag()
+        rasa_returned = asyncio.Event()
 
         async def run() -> None:
             handler, agent = self.handler, self._agent()
             if handler is None:
                 raise RuntimeError("the channel's blueprint was never built")
-            await self._run(event, agent, handler, rasa_returned.set)
+            await self._run(event, agent, handler, rasa_returned)
             if key is not None:
                 await self.store.complete(key)
 
@@ -172,7 +173,7 @@ class Conversations:
         async def cancelled() -> None:
             if key is None:
                 return
-            if rasa_returned.is_set:
+            if rasa_returned.is_set():
                 await self.store.complete(key)
             else:
                 await self.store.abandon(key)
@@ -219,7 +220,7 @@ class Conversations:
         event: InboundEvent,
         agent: Any,
         on_new_message: OnNewMessage,
-        rasa_returned: Callable[[], None],
+        rasa_returned: asyncio.Event,
     ) -> None:
         payload = None
         if event.kind is EventKind.message and 0 < len(event.text or "") <= MAX_REPLY_LENGTH:
@@ -272,24 +273,13 @@ async def _answer(
     on_new_message: OnNewMessage,
     turn: TurnInput,
     output: IMessageOutput,
-    rasa_returned: Callable[[], None] = lambda: None,
+    rasa_returned: Optional[asyncio.Event] = None,
 ) -> None:
     """Rasa's turn, then its replies: a turn is done once they are sent or have failed."""
     await on_new_message(_user_message(turn, output))
-    rasa_returned()
+    if rasa_returned is not None:
+        rasa_returned.set()
     await output.sent()
-
-
-class _Flag:
-    """Set once: Rasa's turn of a webhook has returned (its claim's end depends on it)."""
-
-    __slots__ = ("is_set",)
-
-    def __init__(self) -> None:
-        self.is_set = False
-
-    def set(self) -> None:
-        self.is_set = True
 
 
 def _user_message(turn: TurnInput, output: IMessageOutput) -> UserMessage:

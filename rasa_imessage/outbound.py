@@ -106,7 +106,7 @@ class IMessageOutput(OutputChannel):
         if self._outbox is None or not self._queued_for:
             return
         async with network_wait():
-            for conversation in sorted(self._queued_for):
+            for conversation in self._queued_for:
                 await self._outbox.sent(conversation)
 
     async def _send_all(self, recipient_id: str, requests: Iterable[SendRequest]) -> None:
