@@ -9,6 +9,7 @@ Rasa's turn as before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, Coroutine, List, Optional, Tuple
 
@@ -217,6 +218,36 @@ async def test_with_a_shared_store_replies_go_out_inside_rasas_turn(
         "turn hi1", "sent one", "sent two", "turn hi1 returned",
         "turn hi2", "sent one", "sent two", "turn hi2 returned",
     ]  # fmt: skip
+
+
+async def test_a_custom_action_starts_while_the_bubble_before_it_is_on_its_way(
+    lm: LoopMessageStandIn,
+) -> None:
+    """Rasa's turn answers, then calls the action server: that call does not wait for
+    LoopMessage to answer the bubble."""
+    app, channel, bot = make_app(QUIET, lm=lm)
+    action_started = asyncio.Event()
+    log: List[str] = []
+
+    async def answer(call: Call) -> Reply:
+        with contextlib.suppress(asyncio.TimeoutError):  # old behaviour: never started
+            await asyncio.wait_for(action_started.wait(), 2)
+        log.append("bubble answered")
+        return Reply(200, json={"message_id": "OUT-1"})
+
+    lm.post(SEND_PATH).handle(answer)
+
+    async def turn(message: Any) -> None:
+        await message.output_channel.send_response(message.sender_id, {"text": "one moment"})
+        log.append("action started")  # the custom action: a wait on another server
+        action_started.set()
+        await asyncio.sleep(0.01)
+
+    bot.agent.handle_message.side_effect = turn
+    async with served(app) as http:
+        assert (await send_webhook(http, inbound())).status_code == 200
+        await channel.turns.join()
+    assert log == ["action started", "bubble answered"]
 
 
 async def test_a_webhook_is_done_only_once_its_replies_are_sent(lm: LoopMessageStandIn) -> None:
