@@ -20,13 +20,15 @@ from typing import AsyncIterator, Dict, List, Sequence
 
 import aiohttp
 
-from .stack import WEBHOOK_AUTH, RasaServer, children_cpu, cpu_of
+from .stack import HEALTH_PATH, WEBHOOK_AUTH, RasaServer, children_cpu, cpu_of
 from .standin import StandIn
 
 __all__ = ["Driver", "RunResult", "driven", "percentile"]
 
 _numbers = itertools.count(1)
 TURN_TIMEOUT = 60.0
+# Seconds under a tenth of a core that show Rasa's process idle once a run's replies are in.
+SETTLE_QUIET = 0.25
 # Status webhooks per second from bench/prober.py during each iMessage run: about 0.3 ms of
 # the server's CPU each, a percent of its time at most.
 PROBE_RATE = 40
@@ -126,6 +128,32 @@ class Driver:
                 raise RuntimeError(f"REST answered {r.status}")
         return len(replies)
 
+    async def settled(self, budget: float, quiet: float = 0.5) -> bool:
+        """Wait until Rasa's process has finished the turns it was given; False if it has
+        not within `budget` seconds (or cannot say: the run's errors tell why).
+
+        The stand-in can have a turn's last reply while Rasa still computes the rest of that
+        turn (the tracker's save, when the replies go out inside it), so a count that stops
+        at the last reply leaves that rest out (FINDINGS, seventeenth round). First the
+        process goes quiet (under a tenth of a core for `quiet` s, read from /proc: nothing
+        asked of it), then one health request, for either channel alike, must show no
+        iMessage turn pending.
+        """
+        deadline = time.perf_counter() + budget
+        while time.perf_counter() < deadline:
+            before = cpu_of(self.server.pid)
+            await asyncio.sleep(quiet)
+            if cpu_of(self.server.pid) - before >= quiet / 10:
+                continue
+            try:
+                async with self.session.get(self.server.url + HEALTH_PATH) as r:
+                    health = await r.json()
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                return False
+            if health.get("turns_pending") == 0:
+                return True
+        return False
+
     async def calibrate(self, texts: Sequence[str]) -> None:
         """How many sends (iMessage) and messages (REST) one turn of each text makes."""
         for text in texts:
@@ -200,6 +228,10 @@ class Driver:
         result.seconds = time.perf_counter() - started
         if prober is not None:
             result.probe_acks = await self._stop_prober(prober)
+        # Rasa's CPU is read once it is done with the turns, their ends after the last
+        # reply included; a run whose turns all answered and never ended is not a figure.
+        if not await self.settled(budget, quiet=SETTLE_QUIET) and not result.errors:
+            raise RuntimeError(f"{channel}: turns still pending {budget:.0f} s after the run")
         result.server_cpu = cpu_of(self.server.pid) - cpu
         result.worker_cpu = children_cpu(self.server.pid) - kids
         result.client_cpu = time.process_time() - own

@@ -6,19 +6,23 @@ No server here: `make bench` measures; these check that what it reports is what 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from bench.cpu import CpuResult, _where
 from bench.e2e import BurstResult, paired_ratios, throughput
 from bench.instructions import InstructionCount, dump_total
-from bench.load import RunResult
+from bench.load import Driver, RunResult
 from bench.outbound import OutboundResult
 from bench.report import render
 from bench.results import Results
 from bench.saved import from_json, to_json
+from bench.stack import HEALTH_PATH, RasaServer
 from bench.tracker import TrackerCost
 
 
@@ -205,3 +209,43 @@ def test_profiled_functions_are_named_without_this_machines_paths() -> None:
     assert _where("/usr/lib/python3.10/json/decoder.py", 343, "raw_decode") == (
         "json/decoder.py:343 raw_decode"
     )
+
+
+async def _settling(pending: List[int], budget: float) -> Tuple[bool, int]:
+    """`Driver.settled` against a health endpoint that reports `pending` turns, one figure
+    per request, then the last one again; what it returned, and how many requests it made."""
+    asked = 0
+
+    async def health(request: web.Request) -> web.Response:
+        nonlocal asked
+        asked += 1
+        return web.json_response(
+            {"status": "ok", "turns_pending": pending[min(asked, len(pending)) - 1]}
+        )
+
+    app = web.Application()
+    app.router.add_get(HEALTH_PATH, health)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    # This test's own process stands in for Rasa's: idle while the driver waits.
+    server = RasaServer(f"http://127.0.0.1:{port}", os.getpid(), Path("rasa.log"), 0.0, 0.0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            driver = Driver(server, None, session)  # type: ignore[arg-type]
+            settled = await driver.settled(budget, quiet=0.05)
+    finally:
+        await runner.cleanup()
+    return settled, asked
+
+
+async def test_a_count_waits_for_the_turns_that_compute_on_after_their_last_reply() -> None:
+    assert await _settling([2, 1, 0], budget=30) == (True, 3)
+    assert await _settling([0], budget=30) == (True, 1)  # REST's runs: one request, as iMessage's
+
+
+async def test_a_count_gives_up_on_turns_that_never_end() -> None:
+    settled, asked = await _settling([1], budget=0.3)
+    assert not settled and asked >= 1
