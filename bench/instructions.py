@@ -121,7 +121,6 @@ async def _counted(
         # It returns once Rasa's process is done with the turns (`Driver.settled`), not at
         # their last reply: a turn may compute on after it. One health request either way.
         run = await driver.closed_loop(channel, CONVERSATIONS, TURNS, "hi", BUDGET, probe=False)
-        await driver.settled(BUDGET)
     finally:
         await _control("--instr=off", pid)
     name = f"{channel}-{round_}"
