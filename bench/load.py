@@ -128,7 +128,7 @@ class Driver:
                 raise RuntimeError(f"REST answered {r.status}")
         return len(replies)
 
-    async def settled(self, budget: float, quiet: float = 0.5) -> bool:
+    async def settled(self, budget: float, quiet: float = SETTLE_QUIET) -> bool:
         """Wait until Rasa's process has finished the turns it was given; False if it has
         not within `budget` seconds (or cannot say: the run's errors tell why).
 
@@ -230,7 +230,7 @@ class Driver:
             result.probe_acks = await self._stop_prober(prober)
         # Rasa's CPU is read once it is done with the turns, their ends after the last
         # reply included; a run whose turns all answered and never ended is not a figure.
-        if not await self.settled(budget, quiet=SETTLE_QUIET) and not result.errors:
+        if not await self.settled(budget) and not result.errors:
             raise RuntimeError(f"{channel}: turns still pending {budget:.0f} s after the run")
         result.server_cpu = cpu_of(self.server.pid) - cpu
         result.worker_cpu = children_cpu(self.server.pid) - kids

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -211,9 +213,10 @@ def test_profiled_functions_are_named_without_this_machines_paths() -> None:
     )
 
 
-async def _settling(pending: List[int], budget: float) -> Tuple[bool, int]:
+async def _settling(pending: List[int], budget: float, pid: int = 0) -> Tuple[bool, int]:
     """`Driver.settled` against a health endpoint that reports `pending` turns, one figure
-    per request, then the last one again; what it returned, and how many requests it made."""
+    per request, then the last one again, for process `pid` (this test's own by default,
+    idle while the driver waits); what it returned, and how many requests it made."""
     asked = 0
 
     async def health(request: web.Request) -> web.Response:
@@ -225,13 +228,11 @@ async def _settling(pending: List[int], budget: float) -> Tuple[bool, int]:
 
     app = web.Application()
     app.router.add_get(HEALTH_PATH, health)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    # This test's own process stands in for Rasa's: idle while the driver waits.
-    server = RasaServer(f"http://127.0.0.1:{port}", os.getpid(), Path("rasa.log"), 0.0, 0.0)
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    server = RasaServer(url, pid or os.getpid(), Path("rasa.log"), 0.0, 0.0)
     try:
         async with aiohttp.ClientSession() as session:
             driver = Driver(server, None, session)  # type: ignore[arg-type]
@@ -249,3 +250,14 @@ async def test_a_count_waits_for_the_turns_that_compute_on_after_their_last_repl
 async def test_a_count_gives_up_on_turns_that_never_end() -> None:
     settled, asked = await _settling([1], budget=0.3)
     assert not settled and asked >= 1
+
+
+async def test_a_count_waits_while_rasas_process_still_computes() -> None:
+    """A process busy on its core is not asked at all: its health answer would be read
+    before the work it is doing has ended."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        assert await _settling([0], budget=0.5, pid=busy.pid) == (False, 0)
+    finally:
+        busy.kill()
+        busy.wait()
