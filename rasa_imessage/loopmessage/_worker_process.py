@@ -52,7 +52,11 @@ class _Serve(asyncio.Protocol):
                     task.cancel()
                 continue
             _, call_id, method, args, kwargs = message
-            self._tasks[call_id] = asyncio.ensure_future(self._run(call_id, method, args, kwargs))
+            task = asyncio.ensure_future(self._run(call_id, method, args, kwargs))
+            self._tasks[call_id] = task
+            # Here, not in `_run`: a call cancelled in the same read as it came (a turn
+            # cancelled at once) never starts, and so never runs its own `finally`.
+            task.add_done_callback(lambda _, call_id=call_id: self._tasks.pop(call_id, None))
 
     async def _run(self, call_id: int, method: str, args: Any, kwargs: Any) -> None:
         assert self._client is not None
@@ -65,8 +69,6 @@ class _Serve(asyncio.Protocol):
         except Exception as exc:  # a bug: the bot's side gets the same exception type
             _log.exception("LoopMessage send worker: %s failed", method)
             answer = ("error", call_id, pack_error(exc))
-        finally:
-            self._tasks.pop(call_id, None)
         try:
             data = frame(answer)
         except Exception as exc:  # an answer that cannot cross: the call must still end

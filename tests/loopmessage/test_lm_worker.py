@@ -187,6 +187,32 @@ async def test_a_cancelled_call_is_cancelled_in_the_child(lm, worker):
     assert time.monotonic() - started < 10  # the stall would hold it for 30 s
 
 
+async def test_a_call_cancelled_as_it_arrives_does_not_keep_the_child_from_stopping(
+    lm, worker, monkeypatch, caplog
+):
+    """The child reads the call and its cancel at once, so the call's task never starts.
+    It used to stay listed as in hand: the closing child then spun on it until killed."""
+    monkeypatch.setattr(worker_module, "CLOSE_TIMEOUT", 3.0)
+    lm.post(SEND).respond(OK.status, json=OK.json)
+    await worker.send_message(text())  # up and answering
+    pid = worker.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # both frames wait in the pipe
+    try:
+        call = asyncio.ensure_future(worker.send_message(text("never")))
+        await asyncio.sleep(0.1)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    with caplog.at_level(logging.WARNING, logger="rasa_imessage"):
+        await worker.aclose()
+    assert "did not stop" not in caplog.text  # it stopped on its own, not killed
+    assert not process_alive(pid)
+    assert [body["text"] for body in lm.sends()] == ["hello"]  # the cancelled call never went
+
+
 async def test_closing_lets_the_calls_in_hand_finish(lm, worker):
     lm.post(SEND).queue(Stall(0.5, OK))
     call = await call_in_hand(lm, worker)
