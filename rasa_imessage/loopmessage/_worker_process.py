@@ -10,6 +10,7 @@ stdin closes, after the calls in hand have finished, and it ignores SIGINT and S
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from typing import Any, Dict, Optional
@@ -56,7 +57,10 @@ class _Serve(asyncio.Protocol):
             self._tasks[call_id] = task
             # Here, not in `_run`: a call cancelled in the same read as it came (a turn
             # cancelled at once) never starts, and so never runs its own `finally`.
-            task.add_done_callback(lambda _, call_id=call_id: self._tasks.pop(call_id, None))
+            task.add_done_callback(functools.partial(self._forget, call_id))
+
+    def _forget(self, call_id: int, _: object) -> None:
+        self._tasks.pop(call_id, None)
 
     async def _run(self, call_id: int, method: str, args: Any, kwargs: Any) -> None:
         assert self._client is not None
