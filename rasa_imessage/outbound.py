@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
 from rasa.core.channels.channel import OutputChannel
 
@@ -109,21 +109,23 @@ class IMessageOutput(OutputChannel):
             for conversation in self._queued_for:
                 await self._outbox.sent(conversation)
 
-    async def _send_all(self, recipient_id: str, requests: Iterable[SendRequest]) -> None:
-        for request in requests:
-            if self._indicator is not None:
-                indicator, self._indicator = self._indicator, None
-                await indicator.before_reply()
-            try:
-                async with network_wait():  # another turn may compute meanwhile
-                    result = await self._client().send_message(request)
-            except LoopMessageError as exc:
-                self._log_failure(recipient_id, exc)
-                if self._on_failure is not None:
-                    await self._on_failure(recipient_id, exc)
-                return  # later bubbles would arrive out of context, or fail the same way
-            if self._on_sent is not None:
+    async def _send_all(self, recipient_id: str, requests: Sequence[SendRequest]) -> None:
+        """The response's bubbles in one call, each sent once the one before is accepted:
+        through the send worker that is one frame and one answer for the lot."""
+        if not requests:
+            return
+        if self._indicator is not None:
+            indicator, self._indicator = self._indicator, None
+            await indicator.before_reply()
+        async with network_wait():  # another turn may compute meanwhile
+            sent = await self._client().send_messages(requests)
+        if self._on_sent is not None:
+            for result in sent.results:
                 self._on_sent(result)
+        if sent.error is not None:  # it stopped the later bubbles: out of context without it
+            self._log_failure(recipient_id, sent.error)
+            if self._on_failure is not None:
+                await self._on_failure(recipient_id, sent.error)
 
     @staticmethod
     def _log_failure(recipient_id: str, exc: LoopMessageError) -> None:

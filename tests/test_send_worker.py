@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -26,6 +27,8 @@ async def test_replies_and_typing_go_through_the_child_which_stops_with_the_serv
         assert pid is not None and process_alive(pid)
         assert (await send_webhook(http, inbound())).status_code == 200
         await channel.turns.join()
+        # The read receipt goes alongside the reply, on a side task of its own.
+        await asyncio.gather(*channel.conversations.side_tasks)
         assert [body["text"] for body in lm.sends()] == ["first", "second"]
         assert typing.call_count == 1 and send.call_count == 2
         assert lm.post(TYPING_PATH).calls[0].json["message_id"] == "M-1"

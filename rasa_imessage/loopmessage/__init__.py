@@ -29,6 +29,7 @@ from ._errors import (
     UnsupportedError,
     error_from_response,
 )
+from ._in_order import SentInOrder
 from ._masking import mask_contact
 from ._media_urls import MAX_URL_LENGTH, is_loopback_url
 from ._models import (
@@ -92,6 +93,7 @@ __all__ = [
     "RetryPolicy",
     "SendRequest",
     "SendResult",
+    "SentInOrder",
     "Speech",
     "UnsupportedError",
     "WorkerClient",

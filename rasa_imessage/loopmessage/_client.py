@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Dict, Protocol, Union
+from typing import Any, Dict, Protocol, Sequence, Union
 from urllib.parse import quote
 
 import aiohttp
@@ -33,6 +33,7 @@ from ._errors import (
     UnsupportedError,
     error_from_response,
 )
+from ._in_order import SentInOrder, send_in_order
 from ._masking import mask_contact
 from ._models import MessageStatus, SendResult, parse_send_result, parse_status
 from ._retry import RetryPolicy, parse_retry_after
@@ -171,6 +172,11 @@ class LoopMessageClient:
             return parse_send_result(data, require_id=req.reaction is None)
         except ValueError as exc:
             raise PayloadError("LoopMessage send: the 200 body has unusable fields") from exc
+
+    async def send_messages(self, reqs: Sequence[SendRequest]) -> SentInOrder:
+        """Send each once LoopMessage has accepted the one before; a failure stops the rest
+        (it is in the outcome, not raised)."""
+        return await send_in_order(self.send_message, reqs)
 
     async def show_typing(
         self,

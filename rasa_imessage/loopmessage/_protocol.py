@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Sequence
 
+from ._in_order import SentInOrder
 from ._models import MessageStatus, SendResult
 from ._send import SendRequest
 
@@ -14,6 +15,8 @@ class LoopMessageAPI(Protocol):
     """`LoopMessageClient` (calls from this process) or `WorkerClient` (from a child)."""
 
     async def send_message(self, req: SendRequest) -> SendResult: ...
+
+    async def send_messages(self, reqs: Sequence[SendRequest]) -> SentInOrder: ...
 
     async def show_typing(
         self,

@@ -30,12 +30,13 @@ import asyncio
 import itertools
 import logging
 from dataclasses import asdict
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from ._child import ChildPipes, start_child, stop_child
 from ._config import ClientConfig
-from ._errors import APIConnectionError, APITimeoutError
+from ._errors import APIConnectionError, APITimeoutError, LoopMessageError
 from ._frames import take_frames, unpack_error
+from ._in_order import SentInOrder
 from ._models import MessageStatus, SendResult
 from ._retry import RetryPolicy
 from ._send import SendRequest
@@ -170,7 +171,8 @@ class _Pipes(ChildPipes):
 
 
 class WorkerClient:
-    """`send_message`, `show_typing` and `get_status` of a `LoopMessageClient` in a child."""
+    """The calls of a `LoopMessageClient` (`send_message`, `send_messages`, `show_typing`,
+    `get_status`), made by one in a child."""
 
     def __init__(
         self,
@@ -203,6 +205,17 @@ class WorkerClient:
         result: SendResult = await self._call("send_message", req)
         return result
 
+    async def send_messages(self, reqs: Sequence[SendRequest]) -> SentInOrder:
+        """All in one frame and one answer; the child sends each once the one before is
+        accepted, and a failure stops the rest (it is in the outcome, not raised)."""
+        if not reqs:
+            return SentInOrder(())
+        try:
+            sent: SentInOrder = await self._call_for(len(reqs), "send_messages", list(reqs))
+        except LoopMessageError as exc:  # the child died, or never answered: none is known sent
+            return SentInOrder((), exc)
+        return sent
+
     async def show_typing(
         self,
         *,
@@ -224,6 +237,11 @@ class WorkerClient:
         await self._running()
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return await self._call_for(1, method, *args, **kwargs)
+
+    async def _call_for(self, requests: int, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A call that makes `requests` requests one after another: it may take that many
+        times as long as one before it fails for want of an answer."""
         _, pipes = await self._running()
         call_id = next(self._ids)
         loop = asyncio.get_running_loop()
@@ -231,7 +249,7 @@ class WorkerClient:
         pipes.pending[call_id] = waiter
         pipes.send(("call", call_id, method, args, kwargs))
         pipes.watch()
-        deadline = self._deadline
+        deadline = self._deadline * requests
         expiry = loop.call_later(deadline, pipes.expire, call_id, method, deadline)
         try:
             return await waiter

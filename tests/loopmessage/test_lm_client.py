@@ -204,6 +204,27 @@ async def test_current_send_headers_and_body(lm, current):
     assert result.raw == S.F2_CURRENT_SEND_OK
 
 
+async def test_messages_in_one_call_go_in_order_and_a_failure_stops_the_rest(lm, current):
+    ok = {**S.F2_CURRENT_SEND_OK, "message_id": "M-first"}
+    lm.post(SEND).queue(Reply(200, json=ok), Reply(400, json={"success": False, "code": 180}))
+    texts = ["one", "two", "three"]
+    sent = await current.send_messages(
+        [SendRequest.create(contact="+13231112233", text=t) for t in texts]
+    )
+    assert [body["text"] for body in lm.sends()] == ["one", "two"]  # "three" never tried
+    assert [result.message_id for result in sent.results] == ["M-first"]
+    assert isinstance(sent.error, RecipientError)
+    assert sent.error.code == 180
+
+
+async def test_messages_in_one_call_all_accepted_have_no_error(lm, current):
+    lm.post(SEND).respond(200, json=S.F2_CURRENT_SEND_OK)
+    sent = await current.send_messages([text_request(), text_request()])
+    assert len(sent.results) == 2
+    assert sent.error is None
+    assert (await current.send_messages([])).results == ()
+
+
 async def test_legacy_send_headers_and_body(lm, legacy):
     route = lm.post(SEND).respond(200, json=S.F10_LEGACY_SEND_OK)
     result = await legacy.send_message(

@@ -113,6 +113,33 @@ async def test_errors_come_back_as_themselves(lm, worker, answer, error, code):
     assert str(raised.value) == str(expected.value)
 
 
+async def test_messages_in_one_call_cross_as_one_frame_and_their_error_as_itself(
+    lm, worker, monkeypatch
+):
+    failed = Reply(400, json={"success": False, "code": 180})
+    lm.post(SEND).queue(OK, failed, OK, failed)
+    requests = [text("one"), text("two"), text("three")]
+    async with LoopMessageClient(config_at(lm.url), retry=RetryPolicy(0)) as direct:
+        expected = await direct.send_messages(requests)
+    calls = 0
+    real_call = worker._call_for
+
+    async def counted(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return await real_call(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "_call_for", counted)
+    sent = await worker.send_messages(requests)
+    assert calls == 1
+    assert [body["text"] for body in lm.sends()] == ["one", "two"] * 2  # "three" never tried
+    assert sent.results == expected.results
+    assert type(sent.error) is RecipientError
+    assert vars(sent.error) == vars(expected.error)
+    assert str(sent.error) == str(expected.error)
+    assert (await worker.send_messages([])).results == ()
+
+
 async def test_errors_raised_before_any_request_keep_their_fields(lm):
     legacy = ClientConfig(
         api="legacy",
@@ -337,10 +364,13 @@ def test_stuck_after_must_be_positive():
         WorkerClient(config_at("http://127.0.0.1:9"), stuck_after=0)
 
 
-async def test_a_call_the_live_child_never_answers_fails_after_its_deadline(lm, monkeypatch):
-    """The last net, behind the pings (here made too slow to act): no turn waits forever."""
-    monkeypatch.setattr(worker_module, "DEADLINE_MARGIN", 0.5)
-    config = dataclasses.replace(config_at(lm.url), timeout=0.5, connect_timeout=0.5)
+@pytest.fixture
+async def silent_child(lm, monkeypatch) -> AsyncIterator[WorkerClient]:
+    """A client whose child answered once, then stopped (SIGSTOP): alive, never answering.
+    The pings are made too slow to act, so only a call's deadline ends its wait: 0.8 s a
+    request (two timeouts of 0.2 s, a connect timeout of 0.2 s and a margin of 0.2 s)."""
+    monkeypatch.setattr(worker_module, "DEADLINE_MARGIN", 0.2)
+    config = dataclasses.replace(config_at(lm.url), timeout=0.2, connect_timeout=0.2)
     client = WorkerClient(config, retry=RetryPolicy(max_retries=0), stuck_after=60)
     lm.post(SEND).respond(OK.status, json=OK.json)
     try:
@@ -349,13 +379,28 @@ async def test_a_call_the_live_child_never_answers_fails_after_its_deadline(lm, 
         assert pid is not None
         await client.send_message(text())  # up and answering
         os.kill(pid, signal.SIGSTOP)
-        started = time.monotonic()
-        with pytest.raises(APITimeoutError, match="without an answer from the send worker"):
-            await client.send_message(text())
-        assert 1.5 <= time.monotonic() - started < 10  # the deadline: 2 x 0.5 + 0.5 + 0.5 s
-        os.kill(pid, signal.SIGCONT)
+        yield client
+        os.kill(pid, signal.SIGKILL)  # done with it: `aclose` need not wait for its drain
     finally:
         await client.aclose()
+
+
+async def test_a_call_the_live_child_never_answers_fails_after_its_deadline(silent_child):
+    """The last net, behind the pings: no turn waits forever."""
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError, match="without an answer from the send worker"):
+        await silent_child.send_message(text())
+    assert 0.75 <= time.monotonic() - started < 10
+
+
+async def test_messages_in_one_call_may_take_as_long_as_each_of_them(silent_child):
+    """The deadline of a call of two messages is twice a message's: each may take its time."""
+    started = time.monotonic()
+    sent = await silent_child.send_messages([text("one"), text("two")])
+    assert 1.55 <= time.monotonic() - started < 10  # two of 0.8 s, not one
+    assert sent.results == ()
+    assert isinstance(sent.error, APITimeoutError)
+    assert "send_messages: 2 s without an answer" in str(sent.error)
 
 
 async def test_a_child_that_cannot_start_is_a_connection_error(lm, monkeypatch):
