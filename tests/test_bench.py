@@ -6,11 +6,12 @@ No server here: `make bench` measures; these check that what it reports is what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import AsyncIterator, Dict, List, Tuple
 
 import aiohttp
 import pytest
@@ -24,7 +25,7 @@ from bench.outbound import OutboundResult
 from bench.report import render
 from bench.results import Results
 from bench.saved import from_json, to_json
-from bench.stack import HEALTH_PATH, RasaServer
+from bench.stack import HEALTH_PATH, REST_PATH, RasaServer
 from bench.tracker import TrackerCost
 
 
@@ -213,21 +214,28 @@ def test_profiled_functions_are_named_without_this_machines_paths() -> None:
     )
 
 
-async def _settling(pending: List[int], budget: float, pid: int = 0) -> Tuple[bool, int]:
-    """`Driver.settled` against a health endpoint that reports `pending` turns, one figure
-    per request, then the last one again, for process `pid` (this test's own by default,
-    idle while the driver waits); what it returned, and how many requests it made."""
-    asked = 0
+@contextlib.asynccontextmanager
+async def _rasa_stand_in(
+    pending: List[int], pid: int = 0
+) -> AsyncIterator[Tuple[Driver, List[int]]]:
+    """A `Driver` of a stand-in for `rasa run`: its health endpoint reports `pending` turns,
+    one figure per request, then the last one again, and its REST channel answers one
+    message. The process is `pid` (this test's own by default, idle while the driver
+    waits). Also yields the count of health requests, in a list, as they come."""
+    asked = [0]
 
     async def health(request: web.Request) -> web.Response:
-        nonlocal asked
-        asked += 1
+        asked[0] += 1
         return web.json_response(
-            {"status": "ok", "turns_pending": pending[min(asked, len(pending)) - 1]}
+            {"status": "ok", "turns_pending": pending[min(asked[0], len(pending)) - 1]}
         )
+
+    async def rest(request: web.Request) -> web.Response:
+        return web.json_response([{"recipient_id": "x", "text": "hi"}])
 
     app = web.Application()
     app.router.add_get(HEALTH_PATH, health)
+    app.router.add_post(REST_PATH, rest)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -235,11 +243,16 @@ async def _settling(pending: List[int], budget: float, pid: int = 0) -> Tuple[bo
     server = RasaServer(url, pid or os.getpid(), Path("rasa.log"), 0.0, 0.0)
     try:
         async with aiohttp.ClientSession() as session:
-            driver = Driver(server, None, session)  # type: ignore[arg-type]
-            settled = await driver.settled(budget, quiet=0.05)
+            yield Driver(server, None, session), asked  # type: ignore[arg-type]
     finally:
         await runner.cleanup()
-    return settled, asked
+
+
+async def _settling(pending: List[int], budget: float, pid: int = 0) -> Tuple[bool, int]:
+    """What `Driver.settled` returned against `_rasa_stand_in`, and the requests it made."""
+    async with _rasa_stand_in(pending, pid) as (driver, asked):
+        settled = await driver.settled(budget, quiet=0.05)
+    return settled, asked[0]
 
 
 async def test_a_count_waits_for_the_turns_that_compute_on_after_their_last_reply() -> None:
@@ -261,3 +274,15 @@ async def test_a_count_waits_while_rasas_process_still_computes() -> None:
     finally:
         busy.kill()
         busy.wait()
+
+
+async def test_a_run_whose_turns_never_end_is_refused_not_reported() -> None:
+    """Its server CPU would leave out work still to come: no figure rather than a wrong one."""
+    async with _rasa_stand_in([0]) as (driver, _):
+        driver.per_turn["rest"]["hi"] = 1
+        run = await driver.closed_loop("rest", 2, 2, "hi", budget=5, probe=False)
+    assert (run.turns, run.errors) == (4, 0)
+    async with _rasa_stand_in([1]) as (driver, _):
+        driver.per_turn["rest"]["hi"] = 1
+        with pytest.raises(RuntimeError, match="turns still pending"):
+            await driver.closed_loop("rest", 2, 2, "hi", budget=1, probe=False)
