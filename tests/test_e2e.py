@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 import yaml
 from rasa_bot import BotStack, bot_stack, wait_until
+from servers import process_alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -219,6 +220,35 @@ def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Pa
     assert wrong.status_code == 401
     assert report.ok, report.render()  # `rasa-imessage check --bot-url` works on the port
     assert f"answered on 127.0.0.1:{port}/webhooks/imessage/webhook" in log
+
+
+def test_replies_go_through_the_send_worker_under_rasa_run(trained_bot: Path) -> None:
+    """`send_worker: true`: a child of `rasa run` makes the LoopMessage calls; a reply's two
+    bubbles (one call to the child) reach the contact in order, and the child ends with
+    the server."""
+    with bot_stack(trained_bot, "current", "  send_worker: true\n") as stack:
+        contact = new_contact()
+        stack.say(contact, "hi")
+        replies(stack, contact, "Try one of these")  # the second bubble
+        rasa_pid = stack.replicas[0].process.pid
+        workers = [pid for pid in _children(rasa_pid) if "_worker_process" in _command(pid)]
+        texts = [m["text"] for m in stack.bot_messages(contact)]
+        stack.say(contact, "help")
+        replies(stack, contact, "Here is what I can show you")
+    assert len(workers) == 1
+    assert texts[0].startswith("Hi! I'm the rasa-imessage example bot")
+    assert texts[1].startswith("Try one of these")
+    assert not process_alive(workers[0])
+
+
+def _children(pid: int) -> List[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listed:
+        return [int(child) for child in listed.read().split()]
+
+
+def _command(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as command:
+        return command.read().replace(b"\0", b" ").decode(errors="replace")
 
 
 def test_a_taken_webhook_port_stops_rasa_run(trained_bot: Path, tmp_path: Path) -> None:
