@@ -373,6 +373,7 @@ async def silent_child(lm, monkeypatch) -> AsyncIterator[WorkerClient]:
     config = dataclasses.replace(config_at(lm.url), timeout=0.2, connect_timeout=0.2)
     client = WorkerClient(config, retry=RetryPolicy(max_retries=0), stuck_after=60)
     lm.post(SEND).respond(OK.status, json=OK.json)
+    pid = None
     try:
         await client.start()
         pid = client.pid
@@ -380,8 +381,9 @@ async def silent_child(lm, monkeypatch) -> AsyncIterator[WorkerClient]:
         await client.send_message(text())  # up and answering
         os.kill(pid, signal.SIGSTOP)
         yield client
-        os.kill(pid, signal.SIGKILL)  # done with it: `aclose` need not wait for its drain
     finally:
+        if pid is not None:  # it stops on its own at `aclose`, its calls withdrawn
+            os.kill(pid, signal.SIGCONT)
         await client.aclose()
 
 
