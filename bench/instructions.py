@@ -119,7 +119,7 @@ async def _counted(
         # No prober: at 40 webhooks a second of wall time, against a server 25-50 times
         # slower, its webhooks would outnumber the turns and be counted with them.
         # It returns once Rasa's process is done with the turns (`Driver.settled`), not at
-        # their last reply: a turn may compute on after it. One health request either way.
+        # their last reply: a turn may compute on after it. Health requests either way.
         run = await driver.closed_loop(channel, CONVERSATIONS, TURNS, "hi", BUDGET, probe=False)
     finally:
         await _control("--instr=off", pid)

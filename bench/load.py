@@ -136,8 +136,8 @@ class Driver:
         turn (the tracker's save, when the replies go out inside it), so a count that stops
         at the last reply leaves that rest out (FINDINGS, seventeenth round). First the
         process goes quiet (under a tenth of a core for `quiet` s, read from /proc: nothing
-        asked of it), then one health request, for either channel alike, must show no
-        iMessage turn pending.
+        asked of it), then a health request, for either channel alike, must show no
+        iMessage turn pending; while one is, it waits for quiet again.
         """
         deadline = time.perf_counter() + budget
         while time.perf_counter() < deadline:

@@ -224,8 +224,8 @@ def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Pa
 
 def test_replies_go_through_the_send_worker_under_rasa_run(trained_bot: Path) -> None:
     """`send_worker: true`: a child of `rasa run` makes the LoopMessage calls; a reply's two
-    bubbles (one call to the child) reach the contact in order, and the child ends with
-    the server."""
+    bubbles reach the contact in order, and the child ends with the server. (That they go
+    to the child as one call is test_lm_worker.py's.)"""
     with bot_stack(trained_bot, "current", "  send_worker: true\n") as stack:
         contact = new_contact()
         stack.say(contact, "hi")
