@@ -16,11 +16,11 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Dict, List, Sequence
+from typing import AsyncIterator, Dict, List, Optional, Sequence
 
 import aiohttp
 
-from .stack import HEALTH_PATH, WEBHOOK_AUTH, RasaServer, children_cpu, cpu_of
+from .stack import HEALTH_PATH, WEBHOOK_AUTH, RasaServer, children_cpu, cpu_of, cpu_times_of
 from .standin import StandIn
 
 __all__ = ["Driver", "RunResult", "driven", "percentile"]
@@ -73,6 +73,9 @@ class RunResult:
     errors: int = 0
     seconds: float = 0.0
     server_cpu: float = 0.0  # CPU seconds `rasa run` used during the run
+    # Of which in the kernel (system calls, the loopback network they drive), which an
+    # instruction count (section 8) does not see; None in runs saved before it was kept.
+    server_kernel_cpu: Optional[float] = None
     client_cpu: float = 0.0  # CPU seconds this process (load + stand-in) used
     worker_cpu: float = 0.0  # CPU seconds of `rasa run`'s children (the send worker)
     acks: List[float] = field(default_factory=list)  # iMessage: webhook → 200
@@ -90,6 +93,8 @@ class RunResult:
         self.errors += run.errors
         self.seconds += run.seconds
         self.server_cpu += run.server_cpu
+        if run.server_kernel_cpu is not None:
+            self.server_kernel_cpu = (self.server_kernel_cpu or 0.0) + run.server_kernel_cpu
         self.client_cpu += run.client_cpu
         self.worker_cpu += run.worker_cpu
         self.acks += run.acks
@@ -221,7 +226,7 @@ class Driver:
                     await asyncio.sleep(pause)
 
         prober = await self._start_prober() if probe and channel == "imessage" else None
-        cpu, own = cpu_of(self.server.pid), time.process_time()
+        (user, kernel), own = cpu_times_of(self.server.pid), time.process_time()
         kids = children_cpu(self.server.pid)
         started = time.perf_counter()
         await asyncio.gather(*(conversation(i) for i in range(conversations)))
@@ -232,7 +237,9 @@ class Driver:
         # reply included; a run whose turns all answered and never ended is not a figure.
         if not await self.settled(budget) and not result.errors:
             raise RuntimeError(f"{channel}: turns still pending {budget:.0f} s after the run")
-        result.server_cpu = cpu_of(self.server.pid) - cpu
+        user_after, kernel_after = cpu_times_of(self.server.pid)
+        result.server_cpu = user_after + kernel_after - user - kernel
+        result.server_kernel_cpu = kernel_after - kernel
         result.worker_cpu = children_cpu(self.server.pid) - kids
         result.client_cpu = time.process_time() - own
         return result

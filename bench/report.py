@@ -163,8 +163,10 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
             f"{PAUSE:.0f} s after a reply, as people do, which loads it about half. The herd "
             "row posts 200 webhooks at the same instant.",
             "- Server CPU per turn: user+system time of the `rasa run` process over the run "
-            "(/proc), divided by turns. It is the least noisy figure on a shared machine. The "
-            "send worker's (the child's) is its own column.",
+            "(/proc), divided by turns. It is the least noisy figure on a shared machine. Its "
+            "system time (the kernel's work for its system calls, loopback network included) "
+            "is a column of its own: section 8's instruction count does not see it. The send "
+            "worker's (the child's) is its own column.",
             "- Bursts: five texts (" + ", ".join(BURST_TEXTS) + ") from one sender, once one "
             "after another (each waits for its answer) and once all five at once: the five "
             "webhooks back to back (each acked in milliseconds), the five REST POSTs "

@@ -30,6 +30,7 @@ __all__ = [
     "RasaServer",
     "action_server",
     "cpu_of",
+    "cpu_times_of",
     "package_folder",
     "rasa_server",
     "rss_of",
@@ -78,12 +79,19 @@ def rss_of(pid: int) -> int:
 
 def cpu_of(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far (Linux /proc; 0 elsewhere)."""
+    return sum(cpu_times_of(pid))
+
+
+def cpu_times_of(pid: int) -> Tuple[float, float]:
+    """CPU seconds a process has spent so far in its own code and in the kernel (system
+    calls, the loopback network they drive); (0, 0) where /proc has none."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def children_cpu(pid: int) -> float:

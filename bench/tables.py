@@ -50,6 +50,8 @@ def table(header: List[str], rows: List[List[str]]) -> List[str]:
 
 def throughput_table(by_level: Dict[int, Dict[str, RunResult]]) -> List[str]:
     worker = any(runs["imessage"].worker_cpu > 0 for runs in by_level.values())
+    kernel = any(run.server_kernel_cpu is not None
+                 for runs in by_level.values() for run in runs.values())  # fmt: skip
     rows = []
     for conversations, runs in by_level.items():
         i, rest = runs["imessage"], runs["rest"]
@@ -59,6 +61,7 @@ def throughput_table(by_level: Dict[int, Dict[str, RunResult]]) -> List[str]:
             f"{ms(percentile(i.latencies, 50))} / {ms(percentile(i.latencies, 99))}; "
             f"{ms(percentile(rest.latencies, 50))} / {ms(percentile(rest.latencies, 99))}",
             f"{ms(i.server_cpu / max(i.turns, 1))} / {ms(rest.server_cpu / max(rest.turns, 1))}",
+            *([f"{kernel_ms(i)} / {kernel_ms(rest)}"] if kernel else []),
             *([ms(i.worker_cpu / max(i.turns, 1))] if worker else []),
             f"{i.errors + rest.errors}",
         ])  # fmt: skip
@@ -66,8 +69,17 @@ def throughput_table(by_level: Dict[int, Dict[str, RunResult]]) -> List[str]:
                    "ratio, median of the rounds (range)",
                    "turn latency p50 / p99 ms, iMessage; REST",
                    "server CPU ms per turn (iMessage / REST)",
+                   *(["of which in the kernel"] if kernel else []),
                    *(["child processes' CPU ms per iMessage turn"] if worker else []),
                    "errors"], rows)  # fmt: skip
+
+
+def kernel_ms(run: RunResult) -> str:
+    """The server's CPU per turn spent in the kernel, in ms to two places (it is a tenth of
+    a millisecond or so); n/a for a run saved without it."""
+    if run.server_kernel_cpu is None:
+        return "n/a"
+    return f"{run.server_kernel_cpu / max(run.turns, 1) * 1000:.2f}"
 
 
 def latency_table(r: Results) -> List[str]:

@@ -84,7 +84,8 @@ def test_a_ratio_of_one_pair_has_no_range_and_a_pair_at_or_above_one_meets_the_t
 def test_saved_figures_read_back_as_the_results_that_were_saved() -> None:
     """JSON keeps neither integer keys nor tuples; reading back must restore both."""
     pooled = RunResult("imessage", 200, turns=12, errors=1, seconds=2.5, server_cpu=0.1,
-                       acks=[0.003, 0.004], latencies=[0.5], rates=[4.0, 5.6])  # fmt: skip
+                       server_kernel_cpu=0.004, acks=[0.003, 0.004], latencies=[0.5],
+                       rates=[4.0, 5.6])  # fmt: skip
     results = Results(
         machine={"cpus": "2"},
         load_start="0.1 / 0.2 / 0.3",
@@ -120,6 +121,40 @@ def test_saved_figures_read_back_as_the_results_that_were_saved() -> None:
     assert list(read_back.throughput) == [200]
     assert read_back.cpu is not None and read_back.cpu.top == [("plan_response", 2000, 0.01, 0.02)]
     assert render(read_back) == render(results)
+
+
+def test_the_servers_kernel_time_is_pooled_and_shown_per_turn_beside_its_cpu() -> None:
+    imessage = RunResult("imessage", 200)
+    for kernel in (0.05, 0.07):
+        imessage.add(
+            RunResult("imessage", 200, turns=400, server_cpu=1.6, server_kernel_cpu=kernel)
+        )
+    rest = RunResult("rest", 200, turns=800, server_cpu=2.4, server_kernel_cpu=0.04)
+    results = Results(
+        machine={}, load_start="", throughput={200: {"imessage": imessage, "rest": rest}}
+    )
+
+    assert imessage.server_kernel_cpu == pytest.approx(0.12)
+    lines = render(results).splitlines()
+    header = next(line for line in lines if "server CPU ms per turn (iMessage / REST)" in line)
+    row = next(line for line in lines if line.startswith("| 200 | 800 |"))
+    cells = dict(zip(header.split(" | "), row.split(" | ")))
+    assert cells["server CPU ms per turn (iMessage / REST)"] == "4.0 / 3.0"
+    assert cells["of which in the kernel"] == "0.15 / 0.05"
+
+
+def test_runs_saved_before_kernel_time_was_kept_show_it_as_not_measured() -> None:
+    runs = {"imessage": RunResult("imessage", 50, turns=10, server_cpu=0.05,
+                                  server_kernel_cpu=0.002),
+            "rest": RunResult("rest", 50, turns=10, server_cpu=0.04)}  # fmt: skip
+    old = Results(machine={}, load_start="", throughput={50: {
+        channel: RunResult(run.channel, 50, turns=10, server_cpu=run.server_cpu)
+        for channel, run in runs.items()}})  # fmt: skip
+
+    assert "| 5.0 / 4.0 | 0.20 / n/a |" in render(
+        Results(machine={}, load_start="", throughput={50: runs})
+    )
+    assert "of which in the kernel" not in render(old)
 
 
 def test_section_7_compares_each_lookup_of_event_classes_with_rasas_walk() -> None:
