@@ -291,8 +291,10 @@ def render(r: Results, *, quick: bool = False, again: bool = False) -> str:
                 "`send_worker` and `webhook_port` are not traced (bench/instructions.py). "
                 "A count repeats to within a few percent, so it shows what a change to the "
                 "connector's code costs or saves on Rasa's core where section 1 cannot. It is "
-                "not section 1's ratio: natively an instruction of the connector's (asyncio, "
-                "sockets, pipes) may take more time than one of Rasa's, and under valgrind, "
+                "not section 1's ratio: the kernel's work for the process's system calls is "
+                "not counted (section 1 shows it), natively an instruction of the connector's "
+                "(asyncio, sockets, pipes) may take more time than one of Rasa's, and under "
+                "valgrind, "
                 "25-50 times slower, the turns interleave otherwise. For the same reason "
                 "every turn waits longer than `typing_delay: 0.5`, so in section 1f each turn "
                 "also makes the show-typing call, as at saturation in section 1.",
