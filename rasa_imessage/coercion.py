@@ -32,6 +32,7 @@ __all__ = [
     "as_store_url",
     "as_str",
     "one_of",
+    "some_of",
 ]
 
 
@@ -139,6 +140,23 @@ def as_intent(key: str, value: Any) -> Optional[str]:
             "(letters, digits, _ - . only), or write false to switch it off"
         )
     return name
+
+
+def some_of(*allowed: str) -> Callable[[str, Any], Optional[Tuple[str, ...]]]:
+    """A list of names from `allowed`, or None (all of them) for `all`/`null`."""
+
+    def parse(key: str, value: Any) -> Optional[Tuple[str, ...]]:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("all", "null")):
+            return None
+        names = as_names(key, value)
+        unknown = [name for name in names if name not in allowed]
+        if unknown:
+            raise ConfigError(
+                f"credentials key '{key}': {', '.join(unknown)} not among {', '.join(allowed)}"
+            )
+        return names
+
+    return parse
 
 
 def one_of(*allowed: str) -> Callable[[str, Any], str]:

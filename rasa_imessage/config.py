@@ -69,6 +69,7 @@ class IMessageConfig:
     voice_messages: bool = True
     group_reply: str = "always"
     bot_names: Tuple[str, ...] = ()
+    metadata_keys: Optional[Tuple[str, ...]] = None  # None: every key
     attachment_intent: Optional[str] = "imessage_attachment"
     reaction_intent: Optional[str] = "imessage_reaction"
     delivery_failed_intent: Optional[str] = "imessage_delivery_failed"

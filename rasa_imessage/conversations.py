@@ -252,7 +252,10 @@ class Conversations:
             return
         code = error.code if isinstance(error, APIError) else None
         kind = error.kind.value if isinstance(error, APIError) else "connection"
-        turn = send_failure_turn(conversation, intent, code, kind, str(error), uuid.uuid4().hex)
+        turn = send_failure_turn(
+            conversation, intent, code, kind, str(error), uuid.uuid4().hex,
+            self.config.metadata_keys,
+        )  # fmt: skip
         handler = self.handler
         if handler is None:
             return

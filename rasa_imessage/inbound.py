@@ -22,6 +22,7 @@ __all__ = [
     "TurnInput",
     "conversation_of",
     "event_metadata",
+    "kept_metadata",
     "recipient_of",
     "send_failure_turn",
     "to_turn",
@@ -125,6 +126,14 @@ def event_metadata(event: InboundEvent) -> Dict[str, Any]:
     return {key: value for key, value in full.items() if not _is_empty(value)}
 
 
+def kept_metadata(metadata: Dict[str, Any], keys: Optional[Tuple[str, ...]]) -> Dict[str, Any]:
+    """Only the `keys` the bot reads (`metadata_keys`; all when None): less for Rasa to store
+    with each message and to read back with the conversation every turn."""
+    if keys is None:
+        return metadata
+    return {key: value for key, value in metadata.items() if key in keys}
+
+
 def _is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, (list, dict, str)) and not value)
 
@@ -137,18 +146,24 @@ def _error_of(event: InboundEvent) -> Optional[Dict[str, Any]]:
 
 
 def send_failure_turn(
-    conversation: str, intent: str, code: Optional[int], kind: str, error: str, message_id: str
+    conversation: str,
+    intent: str,
+    code: Optional[int],
+    kind: str,
+    error: str,
+    message_id: str,
+    metadata_keys: Optional[Tuple[str, ...]] = None,
 ) -> TurnInput:
     """The bot's turn for one of its own sends that failed for good (no webhook behind it).
 
     Shaped as an inbound failure is: the intent's entities and the lean metadata leave out
-    what is unknown (a connection error has no code).
+    what is unknown (a connection error has no code); `metadata_keys` as for webhooks.
     """
     text = _intent(intent, {"error_code": code, "error_kind": kind})
     metadata = {"channel": "imessage", "kind": "failed", "error_code": code, "error": error,
                 "source": "send"}  # fmt: skip
     lean = {key: value for key, value in metadata.items() if not _is_empty(value)}
-    return TurnInput(conversation, text, message_id, lean, True)
+    return TurnInput(conversation, text, message_id, kept_metadata(lean, metadata_keys), True)
 
 
 def _intent(name: str, entities: Dict[str, Any]) -> str:
@@ -215,7 +230,7 @@ def to_turn(
     sender_id = conversation_of(event)
     if not sender_id:
         return None
-    metadata = event_metadata(event)
+    metadata = kept_metadata(event_metadata(event), config.metadata_keys)
     kind = event.kind
 
     def turn(text: str, synthetic: bool) -> TurnInput:

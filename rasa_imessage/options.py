@@ -23,11 +23,20 @@ from .coercion import (
     as_secret,
     as_store_url,
     one_of,
+    some_of,
 )
 from .indicator import TYPING_DELAY
 from .tasks import MAX_CONCURRENT, MAX_QUEUED
 
-__all__ = ["OPTIONS", "Option"]
+__all__ = ["METADATA_KEYS", "OPTIONS", "Option"]
+
+# Every key the connector's message metadata can carry (inbound.py), for `metadata_keys`.
+METADATA_KEYS = (
+    "channel", "api", "event", "kind", "webhook_id", "message_id", "contact", "group",
+    "speaker", "text", "subject", "attachments", "message_type", "service", "reaction",
+    "thread_id", "error_code", "error", "success", "sender", "language", "speech", "sandbox",
+    "opt_in", "parameters", "extra", "source",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -289,6 +298,15 @@ OPTIONS: Tuple[Option, ...] = (
         choices=("always", "mention"),
     ),
     Option("bot_names", "names", (), "names that count as a mention in group chats", as_names),
+    Option(
+        "metadata_keys",
+        "names",
+        None,
+        "the metadata keys to keep (`all`, or a list such as `[contact, group, attachments]`): "
+        "Rasa stores the metadata with every user message and reads the whole conversation "
+        "back every turn (see [What your bot sees](#what-your-bot-sees))",
+        some_of(*METADATA_KEYS),
+    ),
     Option(
         "attachment_intent",
         "intent",

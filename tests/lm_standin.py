@@ -152,6 +152,14 @@ class LoopMessageStandIn:
         self.post(TYPING_PATH).respond(200, json={})
         return self
 
+    def refuse_sends(self, code: int = 520) -> Tuple[Route, Route]:
+        """Refuse every send with LoopMessage's `code` (400); accept show-typing calls. The
+        send and show-typing routes, to count their calls."""
+        send = self.post(SEND_PATH).respond(
+            400, json={"success": False, "code": code, "message": "x"}
+        )
+        return send, self.post(TYPING_PATH).respond(200)
+
     def sends(self) -> List[Dict[str, Any]]:
         """The JSON bodies of the send endpoint's calls, in order."""
         return [call.json for call in self.calls if call.path == SEND_PATH]

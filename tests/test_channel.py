@@ -242,8 +242,7 @@ async def test_send_failures_never_escape_into_rasa_and_reach_the_bot_as_an_inte
     lm: LoopMessageStandIn,
 ) -> None:
     app, channel, bot = make_app({"max_retries": "0"}, lm=lm)
-    send = lm.post(SEND_PATH).respond(400, json={"success": False, "code": 520, "message": "x"})
-    typing = lm.post(TYPING_PATH).respond(200)
+    send, typing = lm.refuse_sends()
     await post(app, inbound())
     await channel.turns.join()
     assert send.call_count == 2 and typing.called and not lm.unrouted
@@ -251,6 +250,19 @@ async def test_send_failures_never_escape_into_rasa_and_reach_the_bot_as_an_inte
     assert texts[0] == "hi"
     assert texts[1].startswith('/imessage_delivery_failed{"error_code":520')
     assert len(texts) == 2  # the failure turn's own failed reply does not loop
+
+
+async def test_metadata_keys_trim_what_rasa_stores_for_webhooks_and_failed_sends(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({"max_retries": "0", "metadata_keys": "webhook_id, source"}, lm=lm)
+    lm.refuse_sends()
+    await post(app, inbound())
+    await channel.turns.join()
+    user, failure = bot.messages
+    assert user.metadata == {"webhook_id": "W-1"} and user.message_id == "M-1"
+    assert failure.text.startswith("/imessage_delivery_failed")
+    assert failure.metadata == {"source": "send"}
 
 
 async def test_output_channel_works_without_a_request_for_trigger_intent(

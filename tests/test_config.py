@@ -88,6 +88,10 @@ COERCIONS = [
     ("bot_names", "Rasa, Loop Bot ,,", ("Rasa", "Loop Bot")),
     ("bot_names", ["Rasa", " Bot ", ""], ("Rasa", "Bot")),
     ("bot_names", [7], ("7",)),
+    ("metadata_keys", "contact, group ,", ("contact", "group")),
+    ("metadata_keys", ["attachments"], ("attachments",)),
+    ("metadata_keys", [], ()),
+    ("metadata_keys", " All ", None),
     ("attachment_intent", "got_file", "got_file"),
     ("reaction_intent", "tap.back-1", "tap.back-1"),
     ("delivery_failed_intent", " not_sent ", "not_sent"),
@@ -127,9 +131,11 @@ def test_defaults_when_only_the_required_keys_are_given():
 
 
 def test_a_key_without_a_value_means_its_default():
-    config = load(typing_seconds=None, mark_read=None, bot_names=None, sender=None)
+    config = load(
+        typing_seconds=None, mark_read=None, bot_names=None, sender=None, metadata_keys=None
+    )
     assert (config.typing_seconds, config.mark_read, config.bot_names) == (8, True, ())
-    assert config.sender is None
+    assert config.sender is None and config.metadata_keys is None
 
 
 # -- ${VAR} --------------------------------------------------------------------------------------
@@ -210,6 +216,8 @@ def test_unknown_keys_are_named_all_at_once():
         ("attachment_intent", "has space", "not a valid intent name"),
         ("reaction_intent", "/slash", "not a valid intent name"),
         ("delivery_failed_intent", True, "expected text, got bool"),
+        ("metadata_keys", "contact, phone", "phone not among channel, api,"),
+        ("metadata_keys", {"contact": 1}, "expected a list of names"),
     ],
 )
 def test_wrong_types_are_refused_naming_the_key(key, raw, says):

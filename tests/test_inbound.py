@@ -22,6 +22,7 @@ from rasa_imessage.inbound import (
     to_turn,
 )
 from rasa_imessage.loopmessage import InboundEvent, parse_webhook
+from rasa_imessage.options import METADATA_KEYS
 from rasa_imessage.passthrough import encode_conversation
 
 
@@ -427,6 +428,7 @@ def test_metadata_is_json_and_keeps_the_whole_event(name, api, body):
     assert {**mapped, **extra} == body  # nothing of the webhook is lost ...
     assert not set(extra) & {"text", "contact", "message_id", "webhook_id"}
     assert all(value not in (None, "", [], {}) for value in metadata.values())  # kept lean
+    assert set(metadata) <= set(METADATA_KEYS)  # every key can be named in `metadata_keys`
     assert (metadata["channel"], metadata["api"]) == ("imessage", api)
     assert metadata["webhook_id"] == body["webhook_id"]
     turn: Optional[TurnInput] = to_turn(event, DEFAULT)
@@ -451,3 +453,22 @@ def test_a_failed_send_becomes_a_turn_shaped_as_an_inbound_failure():
     lost = send_failure_turn("group:G-1", "not_sent", None, "connection", "timed out", "T-2")
     assert lost.text == '/not_sent{"error_kind":"connection"}'  # no null entity ...
     assert "error_code" not in lost.metadata  # ... and no null key, as for inbound events
+    assert set(turn.metadata) <= set(METADATA_KEYS)
+
+
+def test_metadata_keys_keep_only_the_keys_named_and_leave_the_turn_as_it_was():
+    event = parse_webhook(S.F7_CURRENT_INBOUND_AUDIO_GROUP)
+    full = turn_of(event)
+    kept = turn_of(event, config(metadata_keys=["group", "attachments", "speaker", "reaction"]))
+
+    assert set(full.metadata) > {"group", "attachments", "speaker", "contact"}
+    assert kept.metadata == {key: full.metadata[key] for key in ("group", "attachments", "speaker")}
+    assert (kept.sender_id, kept.text, kept.message_id) == (
+        full.sender_id, full.text, full.message_id)  # fmt: skip
+    assert turn_of(event, config(metadata_keys=[])).metadata == {}
+
+
+def test_metadata_keys_apply_to_the_turns_of_failed_sends_too():
+    turn = send_failure_turn("+13231112233", "imessage_delivery_failed", 520, "recipient",
+                             "LoopMessage code 520", "T-1", ("source", "error_code"))  # fmt: skip
+    assert turn.metadata == {"error_code": 520, "source": "send"}

@@ -39,8 +39,7 @@ async def test_send_failures_come_back_from_the_child_as_the_delivery_failed_int
     lm: LoopMessageStandIn,
 ) -> None:
     app, channel, bot = make_app({"send_worker": "true", "max_retries": "0"}, lm=lm)
-    lm.post(SEND_PATH).respond(400, json={"success": False, "code": 520, "message": "x"})
-    lm.post(TYPING_PATH).respond(200)
+    lm.refuse_sends()
     async with served(app) as http:
         await send_webhook(http, inbound())
         await channel.turns.join()
