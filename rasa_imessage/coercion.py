@@ -142,11 +142,15 @@ def as_intent(key: str, value: Any) -> Optional[str]:
     return name
 
 
+_ALL = ("", "all", "null")
+
+
 def some_of(*allowed: str) -> Callable[[str, Any], Optional[Tuple[str, ...]]]:
-    """A list of names from `allowed`, or None (all of them) for `all`/`null`."""
+    """A list of names from `allowed`; None (all of them) for `all`, `null` or no value, as
+    for any key. An empty list is none of them."""
 
     def parse(key: str, value: Any) -> Optional[Tuple[str, ...]]:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("all", "null")):
+        if value is None or (isinstance(value, str) and value.strip().lower() in _ALL):
             return None
         names = as_names(key, value)
         unknown = [name for name in names if name not in allowed]

@@ -92,6 +92,7 @@ COERCIONS = [
     ("metadata_keys", ["attachments"], ("attachments",)),
     ("metadata_keys", [], ()),
     ("metadata_keys", " All ", None),
+    ("metadata_keys", "", None),
     ("attachment_intent", "got_file", "got_file"),
     ("reaction_intent", "tap.back-1", "tap.back-1"),
     ("delivery_failed_intent", " not_sent ", "not_sent"),
