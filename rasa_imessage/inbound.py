@@ -22,6 +22,7 @@ __all__ = [
     "TurnInput",
     "conversation_of",
     "event_metadata",
+    "every_metadata_key",
     "kept_metadata",
     "recipient_of",
     "send_failure_turn",
@@ -82,10 +83,16 @@ def event_metadata(event: InboundEvent) -> Dict[str, Any]:
     them, 18.1 without, 16.8 with no metadata at all; BENCHMARKS.md). Fields no key here
     carries (ones LoopMessage adds later, `api_version`) are kept in `extra`.
     """
+    return {key: value for key, value in every_metadata_key(event).items() if not _is_empty(value)}
+
+
+def every_metadata_key(event: InboundEvent) -> Dict[str, Any]:
+    """The metadata with its empty keys too: every key `metadata_keys` can name but `source`
+    (a failed send's own, `send_failure_turn`)."""
     group = event.group
     speech = event.speech
     language = event.language
-    full = {
+    return {
         "channel": "imessage",
         "api": event.api,
         "event": event.event,
@@ -123,7 +130,6 @@ def event_metadata(event: InboundEvent) -> Dict[str, Any]:
         "parameters": dict(event.parameters),
         "extra": {key: value for key, value in event.raw.items() if key not in _MAPPED_FIELDS},
     }
-    return {key: value for key, value in full.items() if not _is_empty(value)}
 
 
 def kept_metadata(metadata: Dict[str, Any], keys: Optional[Tuple[str, ...]]) -> Dict[str, Any]:
