@@ -305,3 +305,31 @@ def test_trigger_intent_reaches_the_contact_through_rasas_own_route(trained_bot:
     assert triggered.status_code == 200, triggered.text
     assert "messages" not in triggered.json()  # sent through LoopMessage, not collected
     assert greeting["text"] == "Hi! I'm the rasa-imessage example bot 👋"
+
+
+def test_metadata_keys_trim_the_user_events_and_the_session_slot_under_rasa_run(
+    trained_bot: Path,
+) -> None:
+    """`metadata_keys`: what a real `rasa run` stores is trimmed, the user message's metadata
+    and the `session_started_metadata` slot that Rasa copies from a session's first message."""
+    import httpx
+
+    extra = "  metadata_keys: [contact, message_id]\n"
+    with bot_stack(trained_bot, "current", extra, rasa_args=("--enable-api",)) as stack:
+        contact = new_contact()
+        stack.say(contact, "hi")
+        replies(stack, contact, "example bot")
+        stack.say(contact, "help")
+        replies(stack, contact, "Here is what I can show you")
+        tracker = httpx.get(f"{stack.rasa_url}/conversations/{contact}/tracker", timeout=30)
+    assert tracker.status_code == 200, tracker.text
+    events = tracker.json()["events"]
+    users = [event for event in events if event["event"] == "user"]
+    assert [event["text"] for event in users] == ["hi", "help"]
+    rasas_own = {"model_id", "assistant_id"}  # Rasa adds these to every user event
+    kept = [{k: v for k, v in event["metadata"].items() if k not in rasas_own} for event in users]
+    assert [set(metadata) for metadata in kept] == [{"contact", "message_id"}] * 2
+    assert kept[0]["contact"] == contact and kept[0]["message_id"] != kept[1]["message_id"]
+    slot = [event["value"] for event in events
+            if event["event"] == "slot" and event["name"] == "session_started_metadata"]  # fmt: skip
+    assert slot == [kept[0]]
