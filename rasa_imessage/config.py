@@ -49,6 +49,7 @@ class IMessageConfig:
     typing_seconds: int = 8
     typing_delay: float = TYPING_DELAY
     mark_read: bool = True
+    merge_window: float = 0.0
     allow_intent_payloads: bool = False
     split_paragraphs: bool = True
     request_timeout: float = 10.0

@@ -16,7 +16,8 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Coroutine, List, Optional, Set
+from dataclasses import replace
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Set
 
 from rasa.core.channels.channel import UserMessage
 
@@ -36,6 +37,7 @@ from .loopmessage import (
     mask_contact,
     parse_webhook,
 )
+from .merging import Bubbles, mergeable, merged, with_bubble_ids
 from .offers import ButtonOffers
 from .outbound import CHANNEL_NAME, IMessageOutput
 from .outbox import Outbox
@@ -87,6 +89,9 @@ class Conversations:
         # Replies sent beside Rasa's turn; inside it where replicas share the store, whose
         # turns only Rasa's lock keeps apart (outbox.py).
         self.outbox: Optional[Outbox] = None if store.shared else Outbox(self.spawn)
+        # Per one-to-one conversation, the bubbles still being gathered for a turn
+        # (`merge_window`, merging.py).
+        self._gathering: Dict[str, Bubbles] = {}
 
     # -- replies ------------------------------------------------------------------------------
 
@@ -113,7 +118,13 @@ class Conversations:
     # -- the typing indicator -----------------------------------------------------------------
 
     def start_typing(self, event: InboundEvent) -> None:
-        """Current API: the typing indicator and read receipt are calls of their own."""
+        """Current API: the typing indicator and read receipt are calls of their own. A
+        bubble being gathered gets them once its turn starts, for the last bubble."""
+        if self._gathers(event):
+            return
+        self._start_indicator(event)
+
+    def _start_indicator(self, event: InboundEvent) -> None:
         if event.kind is not EventKind.message or self.config.api == "legacy":
             return
         if (self.config.typing_seconds or self.config.mark_read) and event.message_id:
@@ -154,37 +165,90 @@ class Conversations:
         it, the in-memory one leaves it to LoopMessage's retry). Done as well when shutdown
         cancelled it after Rasa's turn returned, while its replies were still on their way:
         Rasa has saved the turn and the outbox sends the replies, so running it again would
-        answer it twice.
+        answer it twice. With `merge_window`, a bubble may join the turn of the bubbles before
+        it instead (merging.py): that turn then ends every claim of them.
         """
+        conversation = conversation_of(event) or "unknown"
+        bubbles = self._gather(conversation, event, key)
+        if bubbles is not None and bubbles.events[0] is not event:
+            return  # it joined bubbles whose turn is queued already
+        keys = bubbles.keys if bubbles is not None else [key] if key is not None else []
         rasa_returned = asyncio.Event()
 
         async def run() -> None:
             handler, agent = self.handler, self._agent()
             if handler is None:
                 raise RuntimeError("the channel's blueprint was never built")
-            await self._run(event, agent, handler, rasa_returned)
-            if key is not None:
-                await self.store.complete(key)
+            try:
+                events = [event] if bubbles is None else await self._gathered(bubbles)
+            finally:
+                self._stop_gathering(conversation, bubbles)
+            await self._run(merged(events), agent, handler, rasa_returned, events)
+            for each in keys:
+                await self.store.complete(each)
 
         async def failed() -> None:
-            if key is not None:
-                await self.store.release(key)
+            for each in keys:
+                await self.store.release(each)
 
         async def cancelled() -> None:
-            if key is None:
-                return
-            if rasa_returned.is_set():
-                await self.store.complete(key)
-            else:
-                await self.store.abandon(key)
+            self._stop_gathering(conversation, bubbles)  # no bubble may join a turn gone
+            for each in keys:
+                if rasa_returned.is_set():
+                    await self.store.complete(each)
+                else:
+                    await self.store.abandon(each)
 
-        self.runner.submit(
-            conversation_of(event) or "unknown",
-            _releasing(run, failed),
-            label=f"{event.event} {event.webhook_id}",
-            on_cancel=cancelled,
-            reserved=reserved,
-        )
+        try:
+            self.runner.submit(
+                conversation,
+                _releasing(run, failed),
+                label=f"{event.event} {event.webhook_id}",
+                on_cancel=cancelled,
+                reserved=reserved,
+            )
+        except QueueFull:
+            self._stop_gathering(conversation, bubbles)
+            raise
+
+    # -- bubbles gathered into one turn (`merge_window`) ----------------------------------------
+
+    def _gathers(self, event: InboundEvent) -> bool:
+        return self.config.merge_window > 0 and mergeable(event)
+
+    def _gather(
+        self, conversation: str, event: InboundEvent, key: Optional[str]
+    ) -> Optional[Bubbles]:
+        """The bubbles `event` joins or starts; None for a turn of its own, which closes the
+        conversation's gathering so that nothing after it goes before it."""
+        if self.config.merge_window <= 0:
+            return None
+        gathering = self._gathering.get(conversation)
+        if not mergeable(event):
+            if gathering is not None:
+                self._stop_gathering(conversation, gathering)
+            return None
+        if gathering is not None and gathering.add(event, key):
+            return gathering
+        if gathering is not None:  # full: the next turn starts with this bubble
+            self._stop_gathering(conversation, gathering)
+        self._gathering[conversation] = bubbles = Bubbles(event, key)
+        return bubbles
+
+    async def _gathered(self, bubbles: Bubbles) -> List[InboundEvent]:
+        events = await bubbles.gathered(self.config.merge_window)
+        if len(events) > 1:
+            logger.info("iMessage: %d bubbles from %s in one turn",
+                        len(events), mask_contact(events[-1].contact))  # fmt: skip
+        self._start_indicator(events[-1])  # the typing delay counts from here
+        return events
+
+    def _stop_gathering(self, conversation: str, bubbles: Optional[Bubbles]) -> None:
+        if bubbles is None:
+            return
+        bubbles.close()
+        if self._gathering.get(conversation) is bubbles:
+            del self._gathering[conversation]
 
     async def recover(self, recovered: List[Recovered], accepting: Callable[[], bool]) -> None:
         """Run the turns of webhooks taken over from a replica that stopped; `accepting`
@@ -221,6 +285,7 @@ class Conversations:
         agent: Any,
         on_new_message: OnNewMessage,
         rasa_returned: asyncio.Event,
+        bubbles: List[InboundEvent],
     ) -> None:
         payload = None
         if event.kind is EventKind.message and 0 < len(event.text or "") <= MAX_REPLY_LENGTH:
@@ -236,6 +301,9 @@ class Conversations:
         )
         if turn is None:
             return
+        if len(bubbles) > 1:
+            turn = replace(turn, metadata=with_bubble_ids(
+                turn.metadata, bubbles, self.config.metadata_keys))  # fmt: skip
         self._offers.answered(turn.sender_id)
         is_failure_turn = event.kind is EventKind.failed
         answered = event.message_id if event.kind is EventKind.message else None

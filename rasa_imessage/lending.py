@@ -16,7 +16,15 @@ from collections import deque
 from contextvars import ContextVar, Token
 from typing import Any, AsyncIterator, Deque, Optional
 
-__all__ = ["HEALTHY_WAIT", "MAX_LENT", "Gate", "Slot", "detach_from_turn", "network_wait"]
+__all__ = [
+    "HEALTHY_WAIT",
+    "MAX_LENT",
+    "Gate",
+    "Slot",
+    "detach_from_turn",
+    "idle_wait",
+    "network_wait",
+]
 
 
 class Gate:
@@ -136,3 +144,20 @@ async def network_wait() -> AsyncIterator[None]:
             gate.lendable += 1
             if slot.open:
                 await slot.take(resuming=True)
+
+
+@contextlib.asynccontextmanager
+async def idle_wait() -> AsyncIterator[None]:
+    """Hold no place while the current turn waits for its contact's next bubble
+    (merging.py): it computes nothing meanwhile, and other turns may. Coming back, it gets a
+    place before turns that have not started. Outside a turn it does nothing."""
+    slot = _current_slot.get()
+    if slot is None or not slot.held:
+        yield
+        return
+    slot.give_up()
+    try:
+        yield
+    finally:
+        if slot.open:
+            await slot.take(resuming=True)

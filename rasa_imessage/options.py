@@ -35,7 +35,7 @@ METADATA_KEYS = (
     "channel", "api", "event", "kind", "webhook_id", "message_id", "contact", "group",
     "speaker", "text", "subject", "attachments", "message_type", "service", "reaction",
     "thread_id", "error_code", "error", "success", "sender", "language", "speech", "sandbox",
-    "opt_in", "parameters", "extra", "source",
+    "opt_in", "parameters", "extra", "source", "message_ids",
 )  # fmt: skip
 
 
@@ -134,6 +134,17 @@ OPTIONS: Tuple[Option, ...] = (
         maximum=60,
     ),
     Option("mark_read", "bool", True, "mark inbound messages read", as_bool),
+    Option(
+        "merge_window",
+        "number",
+        0.0,
+        "seconds a text or attachment message waits for the contact's next bubble; bubbles "
+        "sent with less than this between them reach Rasa as one message, texts joined by "
+        "newlines (one-to-one conversations; 0 = every bubble is a turn of its own)",
+        as_float,
+        minimum=0,
+        maximum=30,
+    ),
     Option(
         "allow_intent_payloads",
         "bool",

@@ -23,6 +23,7 @@ from rasa_imessage.inbound import (
     to_turn,
 )
 from rasa_imessage.loopmessage import InboundEvent, parse_webhook
+from rasa_imessage.merging import with_bubble_ids
 from rasa_imessage.options import METADATA_KEYS
 from rasa_imessage.passthrough import encode_conversation
 
@@ -460,7 +461,8 @@ def test_metadata_keys_names_every_key_the_metadata_can_carry_and_no_other():
     """Not only those the sample webhooks reach: none of them has `sandbox` or `subject`."""
     failed = send_failure_turn("+13231112233", "imessage_delivery_failed", 520, "recipient",
                                "LoopMessage code 520", "T-1")  # fmt: skip
-    keys = set(every_metadata_key(inbound())) | set(failed.metadata)
+    gathered = with_bubble_ids({}, [inbound(), inbound()], None)
+    keys = set(every_metadata_key(inbound())) | set(failed.metadata) | set(gathered)
     assert keys == set(METADATA_KEYS)
     assert len(METADATA_KEYS) == len(keys)  # each named once
 

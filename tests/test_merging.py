@@ -1,0 +1,217 @@
+"""`merge_window`: bubbles sent in a row reach Rasa as one message (merging.py), through
+Rasa's own app (`configure_app`) with a stand-in agent and the LoopMessage stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, List
+
+import pytest
+from lm_standin import TYPING_PATH, LoopMessageStandIn
+
+rasa_run = pytest.importorskip(
+    "rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'"
+)
+from channel_kit import QUIET, inbound, make_app, send_webhook, served  # noqa: E402
+
+from rasa_imessage.loopmessage import parse_webhook  # noqa: E402
+from rasa_imessage.merging import MAX_BUBBLES, mergeable, merged  # noqa: E402
+
+pytestmark = pytest.mark.rasa
+
+
+@pytest.fixture
+async def lm(lm: LoopMessageStandIn) -> LoopMessageStandIn:
+    return lm.accept_everything()
+
+
+def bubble(number: int, text: str = "", **fields: Any) -> Dict[str, Any]:
+    return inbound(text, message_id=f"M-{number}", webhook_id=f"W-{number}", **fields)
+
+
+def reaction(number: int) -> Dict[str, Any]:
+    return {"event": "message_reaction", "contact": "+13231112233", "reaction": "love",
+            "message_id": "BOT-1", "webhook_id": f"W-{number}"}  # fmt: skip
+
+
+async def post_all(app: Any, channel: Any, *bodies: Dict[str, Any]) -> List[int]:
+    """Post the webhooks one after another, then wait for every turn to end."""
+    async with served(app) as http:
+        statuses = [(await send_webhook(http, body)).status_code for body in bodies]
+        await channel.turns.join()
+    return statuses
+
+
+async def two_bubbles_then_their_retries(app: Any, channel: Any) -> List[Any]:
+    """Two bubbles, their turn, then LoopMessage's retry of both webhooks: its answers."""
+    async with served(app) as http:
+        for number in (1, 2):
+            await send_webhook(http, bubble(number, f"part {number}"))
+        await channel.turns.join()
+        again = [(await send_webhook(http, bubble(n, f"part {n}"))).json() for n in (1, 2)]
+        await channel.turns.join()
+    return again
+
+
+async def test_bubbles_within_the_window_reach_rasa_as_one_message(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.3"}, lm=lm)
+    statuses = await post_all(
+        app, channel,
+        bubble(1, "look at this"),
+        bubble(2, "https://example.com/flat"),
+        bubble(3, attachments=["https://x.io/plan.png"]),
+    )  # fmt: skip
+    assert statuses == [200, 200, 200]  # each acked at once
+    (message,) = bot.messages
+    assert message.text == "look at this\nhttps://example.com/flat"
+    assert message.message_id == "M-3"  # the last bubble's: a threaded reply goes to it
+    assert message.metadata["message_ids"] == ["M-1", "M-2", "M-3"]
+    assert [a["url"] for a in message.metadata["attachments"]] == ["https://x.io/plan.png"]
+    assert len(lm.sends()) == 1  # answered once
+
+
+async def test_every_bubble_of_a_gathered_turn_is_answered_once_only(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.2"}, lm=lm)
+    again = await two_bubbles_then_their_retries(app, channel)
+    assert again == [{"status": "duplicate"}] * 2  # both webhooks' claims are done
+    assert [m.text for m in bot.messages] == ["part 1\npart 2"]
+
+
+async def test_a_bubble_after_the_window_starts_a_turn_of_its_own(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.1"}, lm=lm)
+    async with served(app) as http:
+        await send_webhook(http, bubble(1, "first"))
+        await asyncio.sleep(0.4)
+        await send_webhook(http, bubble(2, "second"))
+        await channel.turns.join()
+    assert [(m.text, "message_ids" in m.metadata) for m in bot.messages] == [
+        ("first", False),
+        ("second", False),
+    ]
+
+
+async def test_a_reaction_closes_the_gathering_and_arrival_order_holds(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.3"}, lm=lm)
+    await post_all(app, channel, bubble(1, "one"), reaction(2), bubble(3, "three"))
+    texts = [m.text for m in bot.messages]
+    assert texts[0] == "one" and texts[2] == "three"
+    assert texts[1].startswith("/imessage_reaction")
+
+
+async def test_with_no_window_every_bubble_is_a_turn(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(QUIET, lm=lm)
+    await post_all(app, channel, bubble(1, "one"), bubble(2, "two"))
+    assert [m.text for m in bot.messages] == ["one", "two"]
+
+
+async def test_bubbles_past_the_most_one_turn_takes_start_the_next(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.3"}, lm=lm)
+    bodies = [bubble(n, f"b{n}") for n in range(MAX_BUBBLES + 2)]
+    await post_all(app, channel, *bodies)
+    assert [m.text.count("\n") + 1 for m in bot.messages] == [MAX_BUBBLES, 2]
+    assert [m.text.split("\n")[0] for m in bot.messages] == ["b0", f"b{MAX_BUBBLES}"]
+
+
+async def test_a_failed_gathered_turn_releases_every_claim_for_loopmessages_retry(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.2"}, lm=lm)
+    handled: List[str] = []
+
+    async def fails_once(message: Any) -> None:
+        handled.append(message.text)
+        if len(handled) == 1:
+            raise RuntimeError("the tracker store is down")
+
+    bot.agent.handle_message.side_effect = fails_once
+    retried = await two_bubbles_then_their_retries(app, channel)
+    assert retried == [{"status": "ok"}] * 2  # released, so LoopMessage's retries run
+    assert handled == ["part 1\npart 2", "part 1\npart 2"]
+
+
+async def test_the_typing_indicator_and_read_receipt_are_for_the_last_bubble(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, _ = make_app(
+        {"typing_seconds": "5", "typing_delay": "0", "merge_window": "0.2"}, lm=lm
+    )
+    await post_all(app, channel, bubble(1, "one"), bubble(2, "two"))
+    await asyncio.gather(*channel.conversations.side_tasks)
+    typing = [call.json for call in lm.post(TYPING_PATH).calls]
+    assert typing == [{"message_id": "M-2", "typing": 5, "read": True}]
+
+
+async def test_metadata_keys_without_message_ids_leave_it_out(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(
+        {**QUIET, "merge_window": "0.2", "metadata_keys": "message_id"}, lm=lm
+    )
+    await post_all(app, channel, bubble(1, "one"), bubble(2, "two"))
+    (message,) = bot.messages
+    assert message.metadata == {"message_id": "M-2"}
+
+
+async def test_a_bubble_being_gathered_at_shutdown_still_gets_its_turn(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, _, bot = make_app({**QUIET, "merge_window": "0.3"}, lm=lm)
+    async with served(app) as http:
+        await send_webhook(http, bubble(1, "bye"))
+    # leaving `served` ran the stop listeners: the drain let the gathering end and the turn run
+    assert [m.text for m in bot.messages] == ["bye"]
+    assert len(lm.sends()) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "gathered"),
+    [
+        (inbound("hi"), True),
+        (inbound("", attachments=["https://x.io/a.png"]), True),
+        (inbound("", message_type="text"), False),  # nothing in it
+        (inbound("hi", group={"id": "G-1", "participants": ["+13231112233"]}), False),
+        (inbound("hi", type="opt_in"), False),
+        (inbound("", message_type="audio", attachments=["https://x.io/v.caf"],
+                 speech={"text": "call me", "language": {"code": "en"}}), False),
+        (reaction(1), False),
+    ],
+)  # fmt: skip
+def test_only_plain_text_and_attachment_messages_of_one_contact_are_gathered(
+    body: Dict[str, Any], gathered: bool
+) -> None:
+    assert mergeable(parse_webhook(body)) is gathered
+
+
+def test_merged_joins_the_texts_keeps_every_attachment_and_the_last_bubbles_fields() -> None:
+    events = [
+        parse_webhook(inbound("  first  ", message_id="M-1", attachments=["https://x.io/1.png"])),
+        parse_webhook(inbound("", message_id="M-2", attachments=["https://x.io/2.png"])),
+        parse_webhook(inbound("third", message_id="M-3", subject="Plans")),
+    ]
+    event = merged(events)
+    assert event.text == "first\nthird"
+    assert event.attachments == ["https://x.io/1.png", "https://x.io/2.png"]
+    assert (event.message_id, event.subject) == ("M-3", "Plans")
+    assert merged(events[:1]) is events[0]
+
+
+async def test_a_turn_gathering_bubbles_holds_no_place_among_those_computing(
+    lm: LoopMessageStandIn,
+) -> None:
+    """With one place for turns, another contact's turn runs while the first one waits for
+    more bubbles, instead of waiting behind it."""
+    app, channel, bot = make_app(
+        {**QUIET, "merge_window": "0.3", "max_concurrent_turns": "1"}, lm=lm
+    )
+    other = {**reaction(9), "contact": "+13239998877"}  # a turn of its own, at once
+    await post_all(app, channel, bubble(1, "still typing"), other)
+    texts = [m.text for m in bot.messages]
+    assert texts[0].startswith("/imessage_reaction") and texts[1] == "still typing"
