@@ -333,3 +333,23 @@ def test_metadata_keys_trim_the_user_events_and_the_session_slot_under_rasa_run(
     slot = [event["value"] for event in events
             if event["event"] == "slot" and event["name"] == "session_started_metadata"]  # fmt: skip
     assert slot == [kept[0]]
+
+
+def test_bubbles_sent_in_a_row_are_one_turn_under_rasa_run(trained_bot: Path) -> None:
+    """`merge_window`: "ok so" then "help", a moment apart, reach a real `rasa run` as one
+    message, so the bot answers the whole thought (help) and not the first bubble alone."""
+    import httpx
+
+    extra = "  merge_window: 1.0\n"
+    with bot_stack(trained_bot, "current", extra, rasa_args=("--enable-api",)) as stack:
+        contact = new_contact()
+        first = stack.say(contact, "ok so")
+        second = stack.say(contact, "help")
+        replies(stack, contact, "Here is what I can show you")
+        answered = stack.bot_messages(contact)
+        tracker = httpx.get(f"{stack.rasa_url}/conversations/{contact}/tracker", timeout=30)
+    assert answered[0]["text"].startswith("Here is what I can show you")
+    users = [event for event in tracker.json()["events"] if event["event"] == "user"]
+    assert [event["text"] for event in users] == ["ok so\nhelp"]
+    assert users[0]["parse_data"]["intent"]["name"] == "help"
+    assert users[0]["metadata"]["message_ids"] == [first["id"], second["id"]]
