@@ -116,6 +116,14 @@ def _add_demo(commands: Any) -> None:
         help="answer the webhooks on a port and process of their own (the connector's "
         "webhook_port setting); 0 picks a free one",
     )
+    parser.add_argument(
+        "--merge-window",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="bubbles sent less than this apart reach the bot as one message (the "
+        "connector's merge_window setting; default: off)",
+    )
     _add_api_flag(parser)
     parser.set_defaults(handler=_demo)
 
@@ -131,6 +139,7 @@ def _demo(args: argparse.Namespace) -> int:
         train=not args.no_train,
         api=args.api,
         webhook_port=args.webhook_port,
+        merge_window=args.merge_window,
     )
     try:
         run_demo(options)

@@ -22,7 +22,7 @@ from .loopmessage import ClientConfig
 from .options import OPTIONS, Option
 from .tasks import MAX_CONCURRENT, MAX_QUEUED
 
-__all__ = ["OPTIONS", "ConfigError", "IMessageConfig", "Option", "load_config"]
+__all__ = ["OPTIONS", "ConfigError", "IMessageConfig", "Option", "load_config", "parse_option"]
 
 
 _BY_KEY: Dict[str, Option] = {option.key: option for option in OPTIONS}
@@ -154,6 +154,16 @@ def _require(config: IMessageConfig) -> None:
         raise ConfigError("credentials key 'webhook_auth' is empty; set a long random value")
 
 
+def parse_option(key: str, raw: Any) -> Any:
+    """One known key's value, coerced and range-checked as in credentials.yml (`ConfigError`
+    otherwise): for callers that write a credentials block (the demo's flags)."""
+    option = _BY_KEY[key]
+    value = option.parse(key, raw)
+    if option.minimum is not None or option.maximum is not None:
+        _check_range(option, value)
+    return value
+
+
 def load_config(
     credentials: Optional[Mapping[str, Any]], environ: Optional[Mapping[str, str]] = None
 ) -> IMessageConfig:
@@ -174,13 +184,9 @@ def load_config(
         )
     values: Dict[str, Any] = {}
     for key, raw in credentials.items():
-        option = _BY_KEY[key]
-        if raw is None and option.kind not in ("intent",):
+        if raw is None and _BY_KEY[key].kind not in ("intent",):
             continue  # `key:` with no value means the default
-        value = option.parse(key, _expand(key, raw, env))
-        if option.minimum is not None or option.maximum is not None:
-            _check_range(option, value)
-        values[key] = value
+        values[key] = parse_option(key, _expand(key, raw, env))
     config = IMessageConfig(**values)
     _require(config)
     return config

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TextIO, TypeVar
 
+from rasa_imessage.config import ConfigError, parse_option
 from rasa_imessage.emulator import Emulator, EmulatorConfig, wait_for_stop_signal
 from rasa_imessage.emulator.config import Api
 from rasa_imessage.rasa_process import (
@@ -75,6 +76,8 @@ class DemoOptions:
     retry_scale: float = 0.01
     # The connector's `webhook_port` (0: a free one); None leaves webhooks on Rasa's port.
     webhook_port: int | None = None
+    # The connector's `merge_window`: 0 leaves every bubble a turn of its own.
+    merge_window: float = 0.0
 
 
 @dataclass
@@ -136,6 +139,10 @@ async def demo_stack(
         raise DemoError(f"{options.bot_dir} is not a Rasa project (no domain.yml); use --bot-dir")
     if options.webhook_port is not None and not 0 <= options.webhook_port <= 65535:
         raise DemoError(f"--webhook-port {options.webhook_port} is not a port (0-65535)")
+    try:
+        parse_option("merge_window", options.merge_window)
+    except ConfigError as exc:
+        raise DemoError(f"--merge-window: {exc}") from exc
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-demo-") as workdir:
         folder = Path(workdir)
         if options.train:
@@ -151,6 +158,8 @@ async def demo_stack(
         # The example bot answers well within the default `typing_delay`, so without this
         # the chat page would never show the typing indicator it is there to show.
         extra: dict[str, Any] = {"typing_delay": 0}
+        if options.merge_window:
+            extra["merge_window"] = options.merge_window
         webhook_base = rasa_url
         if options.webhook_port is not None:
             own_port = options.webhook_port or free_port()

@@ -44,6 +44,7 @@ FAKE_RASA = textwrap.dedent(
         sys.exit(int(os.environ["RUN_EXIT"]))
     credentials = open(args[args.index("--credentials") + 1]).read()
     assert "rasa_imessage.IMessageInput:" in credentials
+    print(credentials, flush=True)  # into the demo's rasa log, for the tests to read
     app = web.Application()
     app.router.add_get("/webhooks/imessage/", lambda request: web.json_response({"ok": True}))
     ports = [int(args[args.index("--port") + 1])]
@@ -107,6 +108,20 @@ async def test_with_webhook_port_the_emulator_posts_to_the_connectors_own_port(o
 async def test_a_webhook_port_out_of_range_is_refused_before_anything_starts(options):
     with pytest.raises(DemoError, match=r"--webhook-port 70000 is not a port"):
         async with demo_stack(DemoOptions(**{**options.__dict__, "webhook_port": 70000})):
+            pass
+
+
+async def test_merge_window_reaches_the_connectors_credentials(options):
+    with_window = DemoOptions(**{**options.__dict__, "merge_window": 1.5})
+    async with demo_stack(with_window) as stack:
+        written = stack.log_path.read_text(encoding="utf-8")
+    block = yaml.safe_load(written[written.index("rasa_imessage.IMessageInput:"):])
+    assert load_config(block["rasa_imessage.IMessageInput"]).merge_window == 1.5
+
+
+async def test_a_merge_window_out_of_range_is_refused_before_anything_starts(options):
+    with pytest.raises(DemoError, match=r"--merge-window: .* 31.0 is above the maximum 30"):
+        async with demo_stack(DemoOptions(**{**options.__dict__, "merge_window": 31})):
             pass
 
 
