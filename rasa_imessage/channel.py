@@ -152,6 +152,7 @@ class IMessageInput(InputChannel):
             if self._front is not None:  # what it acked is queued before the drain starts
                 self._front.report()
                 await self._front.close_port()
+            self.conversations.stop_gathering()  # bubbles being gathered: their turns now
             await self.turns.drain(self.config.shutdown_timeout)
             await self.conversations.stop_side_work()
 

@@ -243,6 +243,12 @@ class Conversations:
         self._start_indicator(events[-1])  # the typing delay counts from here
         return events
 
+    def stop_gathering(self) -> None:
+        """Shutdown: the turns of bubbles still being gathered start now, within the
+        drain's `shutdown_timeout`, rather than wait out `merge_window` and maybe be cut."""
+        for conversation, bubbles in list(self._gathering.items()):
+            self._stop_gathering(conversation, bubbles)
+
     def _stop_gathering(self, conversation: str, bubbles: Optional[Bubbles]) -> None:
         if bubbles is None:
             return

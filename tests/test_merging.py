@@ -160,13 +160,15 @@ async def test_metadata_keys_without_message_ids_leave_it_out(lm: LoopMessageSta
     assert message.metadata == {"message_id": "M-2"}
 
 
-async def test_a_bubble_being_gathered_at_shutdown_still_gets_its_turn(
+async def test_a_bubble_being_gathered_at_shutdown_gets_its_turn_at_once(
     lm: LoopMessageStandIn,
 ) -> None:
-    app, _, bot = make_app({**QUIET, "merge_window": "0.3"}, lm=lm)
+    """Shutdown does not wait out the window: with a window longer than `shutdown_timeout`,
+    the gathered bubble's turn still runs within the drain."""
+    app, _, bot = make_app({**QUIET, "merge_window": "20", "shutdown_timeout": "2"}, lm=lm)
     async with served(app) as http:
         await send_webhook(http, bubble(1, "bye"))
-    # leaving `served` ran the stop listeners: the drain let the gathering end and the turn run
+    # leaving `served` ran the stop listeners: the drain started the turn and let it run
     assert [m.text for m in bot.messages] == ["bye"]
     assert len(lm.sends()) == 1
 

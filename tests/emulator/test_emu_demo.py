@@ -115,7 +115,7 @@ async def test_merge_window_reaches_the_connectors_credentials(options):
     with_window = DemoOptions(**{**options.__dict__, "merge_window": 1.5})
     async with demo_stack(with_window) as stack:
         written = stack.log_path.read_text(encoding="utf-8")
-    block = yaml.safe_load(written[written.index("rasa_imessage.IMessageInput:"):])
+    block = yaml.safe_load(written[written.index("rasa_imessage.IMessageInput:") :])
     assert load_config(block["rasa_imessage.IMessageInput"]).merge_window == 1.5
 
 
