@@ -176,13 +176,13 @@ class Conversations:
         rasa_returned = asyncio.Event()
 
         async def run() -> None:
-            handler, agent = self.handler, self._agent()
-            if handler is None:
-                raise RuntimeError("the channel's blueprint was never built")
-            try:
+            try:  # first: a bubble must not join a turn that fails
                 events = [event] if bubbles is None else await self._gathered(bubbles)
             finally:
                 self._stop_gathering(conversation, bubbles)
+            handler, agent = self.handler, self._agent()
+            if handler is None:
+                raise RuntimeError("the channel's blueprint was never built")
             await self._run(merged(events), agent, handler, rasa_returned, events)
             for each in keys:
                 await self.store.complete(each)

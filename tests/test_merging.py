@@ -217,3 +217,17 @@ async def test_a_turn_gathering_bubbles_holds_no_place_among_those_computing(
     await post_all(app, channel, bubble(1, "still typing"), other)
     texts = [m.text for m in bot.messages]
     assert texts[0].startswith("/imessage_reaction") and texts[1] == "still typing"
+
+
+async def test_a_bubble_after_a_turn_failed_is_not_lost_to_it(lm: LoopMessageStandIn) -> None:
+    """A turn that fails ends its gathering first: the next bubble starts a turn of its own
+    instead of joining one that will never run."""
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.2"}, lm=lm)
+    async with served(app) as http:
+        handler, channel.conversations.handler = channel.conversations.handler, None
+        await send_webhook(http, bubble(1, "lost to a broken set-up"))
+        await channel.turns.join()  # the turn failed: its claim is released for the retry
+        channel.conversations.handler = handler
+        await send_webhook(http, bubble(2, "after"))
+        await channel.turns.join()
+    assert [m.text for m in bot.messages] == ["after"]
