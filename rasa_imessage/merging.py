@@ -102,4 +102,4 @@ def with_bubble_ids(
     `metadata_keys` leaves that key out."""
     if len(events) < 2 or (keys is not None and "message_ids" not in keys):
         return metadata
-    return {**metadata, "message_ids": [event.message_id for event in events]}
+    return {**metadata, "message_ids": [e.message_id for e in events if e.message_id]}

@@ -15,7 +15,7 @@ rasa_run = pytest.importorskip(
 from channel_kit import QUIET, inbound, make_app, send_webhook, served  # noqa: E402
 
 from rasa_imessage.loopmessage import parse_webhook  # noqa: E402
-from rasa_imessage.merging import MAX_BUBBLES, mergeable, merged  # noqa: E402
+from rasa_imessage.merging import MAX_BUBBLES, mergeable, merged, with_bubble_ids  # noqa: E402
 
 pytestmark = pytest.mark.rasa
 
@@ -231,3 +231,10 @@ async def test_a_bubble_after_a_turn_failed_is_not_lost_to_it(lm: LoopMessageSta
         await send_webhook(http, bubble(2, "after"))
         await channel.turns.join()
     assert [m.text for m in bot.messages] == ["after"]
+
+
+def test_message_ids_name_the_bubbles_that_have_one() -> None:
+    events = [parse_webhook(inbound(text, message_id=message_id))
+              for text, message_id in (("a", "M-1"), ("b", None), ("c", "M-3"))]  # fmt: skip
+    assert with_bubble_ids({}, events, None) == {"message_ids": ["M-1", "M-3"]}
+    assert with_bubble_ids({"text": "a"}, events[:1], None) == {"text": "a"}  # one: no key
