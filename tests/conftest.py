@@ -19,6 +19,11 @@ from lm_standin import LoopMessageStandIn
 from rasa_bot import train_example_bot
 from servers import redis_server
 
+# The test process imports Rasa too: nothing fetched from the internet, as for the `rasa`
+# processes that rasa_process.py starts (Rasa Pro's LiteLLM would fetch its cost map).
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 _FIGURES: List[Tuple[str, Dict[str, Any]]] = []
 
 
