@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Se
 
 from rasa.core.channels.channel import UserMessage
 
+from .breaker import BREAK_AFTER, BREAK_FOR, Breaker
 from .buttons import MAX_REPLY_LENGTH, match_button
 from .cancelling import cancel_and_wait
 from .config import IMessageConfig
@@ -85,6 +86,8 @@ class Conversations:
             delay=config.typing_delay,
             limit=_MAX_TYPING_CALLS,
         )
+        # Show-typing calls pause after failing again and again (breaker.py).
+        self._typing_calls = Breaker()
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
         # Replies sent beside Rasa's turn; inside it where replicas share the store, whose
         # turns only Rasa's lock keeps apart (outbox.py).
@@ -127,14 +130,27 @@ class Conversations:
     def _start_indicator(self, event: InboundEvent) -> None:
         if event.kind is not EventKind.message or self.config.api == "legacy":
             return
+        if self._typing_calls.paused:
+            return  # no indicator armed, so no reply waits for one
         if (self.config.typing_seconds or self.config.mark_read) and event.message_id:
             self._typing.start(event.message_id)
 
     async def _show_typing(self, message_id: str, seconds: int, read: bool) -> None:
+        if self._typing_calls.paused:
+            return
         try:
             await self._client().show_typing(message_id=message_id, seconds=seconds, read=read)
         except LoopMessageError as exc:
-            logger.info("typing indicator not shown: %s", exc)
+            if self._typing_calls.failed():
+                logger.warning(
+                    "typing indicators and read receipts paused for %.0f s: LoopMessage "
+                    "refused %d calls in a row, the last with: %s",
+                    BREAK_FOR, BREAK_AFTER, exc,
+                )  # fmt: skip
+            else:
+                logger.info("typing indicator not shown: %s", exc)
+        else:
+            self._typing_calls.succeeded()
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         """A side task (a typing indicator, an outbox's sender): its steps queue with the
