@@ -41,9 +41,12 @@ class Breaker:
         self._failures = 0
 
     def failed(self) -> bool:
-        """Count one failure; True when it is the one that pauses the calls."""
+        """Count one failure; True when it is the one that pauses the calls. A call already
+        on its way when the pause began and failing during it does not count."""
+        if self.paused:
+            return False
         self._failures += 1
-        if self._failures < self._after or self.paused:
+        if self._failures < self._after:
             return False
         self._failures = 0
         self._until = self._clock() + self._pause

@@ -68,3 +68,15 @@ async def test_show_typing_calls_pause_after_failing_again_and_again(
         f"typing indicators and read receipts paused for {BREAK_FOR:.0f} s: LoopMessage "
         f"refused {BREAK_AFTER} calls in a row, the last with: LoopMessage error 1000"
     )
+
+
+def test_failures_of_calls_already_on_their_way_during_the_pause_are_not_counted() -> None:
+    """Calls started before the pause may fail during it: after the pause it still takes
+    `after` failures in a row to pause again."""
+    clock = Clock()
+    breaker = Breaker(after=3, pause=60, clock=clock)
+    for _ in range(3):
+        breaker.failed()
+    assert [breaker.failed() for _ in range(4)] == [False] * 4  # in flight, while paused
+    clock.now += 61
+    assert [breaker.failed() for _ in range(3)] == [False, False, True]
