@@ -151,6 +151,20 @@ async def test_the_typing_indicator_and_read_receipt_are_for_the_last_bubble(
     assert typing == [{"message_id": "M-2", "typing": 5, "read": True}]
 
 
+async def test_the_typing_delay_counts_from_the_end_of_the_gathering(
+    lm: LoopMessageStandIn,
+) -> None:
+    """A window longer than `typing_delay` shows no indicator while the contact is still
+    typing: a quick reply only marks the bubble read alongside."""
+    app, channel, _ = make_app(
+        {"typing_seconds": "5", "typing_delay": "0.2", "merge_window": "0.4"}, lm=lm
+    )
+    await post_all(app, channel, bubble(1, "one"))
+    await asyncio.gather(*channel.conversations.side_tasks)
+    typing = [call.json for call in lm.post(TYPING_PATH).calls]
+    assert typing == [{"message_id": "M-1", "read": True}]
+
+
 async def test_metadata_keys_without_message_ids_leave_it_out(lm: LoopMessageStandIn) -> None:
     app, channel, bot = make_app(
         {**QUIET, "merge_window": "0.2", "metadata_keys": "message_id"}, lm=lm
