@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 from typing import Any, Dict, List, Optional, Tuple
 
+from .inbound import kept_metadata
 from .lending import idle_wait
 from .loopmessage import EventKind, InboundEvent, model_copy
 
@@ -100,6 +101,7 @@ def with_bubble_ids(
 ) -> Dict[str, Any]:
     """A gathered turn's metadata also names every bubble in it (`message_ids`), unless
     `metadata_keys` leaves that key out."""
-    if len(events) < 2 or (keys is not None and "message_ids" not in keys):
+    if len(events) < 2:
         return metadata
-    return {**metadata, "message_ids": [e.message_id for e in events if e.message_id]}
+    ids = [event.message_id for event in events if event.message_id]
+    return {**metadata, **kept_metadata({"message_ids": ids}, keys)}
