@@ -188,6 +188,7 @@ class Conversations:
         bubbles = self._gather(conversation, event, key)
         if bubbles is not None and bubbles.events[0] is not event:
             return  # it joined bubbles whose turn is queued already
+        # The claims this turn ends: a gathering's own list, which later bubbles join.
         keys = bubbles.keys if bubbles is not None else [key] if key is not None else []
         rasa_returned = asyncio.Event()
 
