@@ -88,7 +88,8 @@ def event_metadata(event: InboundEvent) -> Dict[str, Any]:
 
 def every_metadata_key(event: InboundEvent) -> Dict[str, Any]:
     """The metadata with its empty keys too: every key `metadata_keys` can name but `source`
-    (a failed send's own, `send_failure_turn`)."""
+    (a failed send's own, `send_failure_turn`) and `message_ids` (a gathered turn's,
+    merging.py)."""
     group = event.group
     speech = event.speech
     language = event.language
