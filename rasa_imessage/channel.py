@@ -195,11 +195,10 @@ class IMessageInput(InputChannel):
         self, event: InboundEvent, key: Optional[str], body: bytes
     ) -> Optional[Answer]:
         try:
-            self.conversations.queue(event, key)
+            self.conversations.queue(event, key, show_typing=True)
         except QueueFull as exc:
             logger.error("iMessage webhook deferred: %s (max_queued_turns)", exc)
             return error(503, "too many turns waiting; LoopMessage will retry")
-        self.conversations.start_typing(event)
         return None
 
     # -- `webhook_port`: webhooks answered by a process of their own --------------------------
@@ -240,13 +239,11 @@ class IMessageInput(InputChannel):
                 self.conversations.spawn(self.store.release(key))
             return
         try:
-            self.conversations.queue(event, key, reserved=True)
+            self.conversations.queue(event, key, reserved=True, show_typing=True)
         except Draining:  # not expected: the port closes before the drain starts
             logger.error("iMessage webhook %s acked during shutdown: left to recovery", key)
             if key is not None:
                 self.conversations.spawn(self.store.abandon(key))
-            return
-        self.conversations.start_typing(event)
 
     def _agent(self) -> Any:
         return getattr(getattr(self._app, "ctx", None), "agent", None)

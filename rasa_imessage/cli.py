@@ -124,6 +124,13 @@ def _add_demo(commands: Any) -> None:
         help="bubbles sent less than this apart reach the bot as one message (the "
         "connector's merge_window setting; default: off)",
     )
+    parser.add_argument(
+        "--merge-mode",
+        choices=("lead_ins", "all"),
+        default="lead_ins",
+        help="with --merge-window, which bubbles wait for the next: only those that "
+        "announce more, such as 'look at this' (lead_ins, the default), or all",
+    )
     _add_api_flag(parser)
     parser.set_defaults(handler=_demo)
 
@@ -140,6 +147,7 @@ def _demo(args: argparse.Namespace) -> int:
         api=args.api,
         webhook_port=args.webhook_port,
         merge_window=args.merge_window,
+        merge_mode=args.merge_mode,
     )
     try:
         run_demo(options)

@@ -50,6 +50,7 @@ class IMessageConfig:
     typing_delay: float = TYPING_DELAY
     mark_read: bool = True
     merge_window: float = 0.0
+    merge_mode: str = "lead_ins"
     allow_intent_payloads: bool = False
     split_paragraphs: bool = True
     request_timeout: float = 10.0

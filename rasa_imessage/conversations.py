@@ -38,7 +38,7 @@ from .loopmessage import (
     mask_contact,
     parse_webhook,
 )
-from .merging import Bubbles, mergeable, merged, with_bubble_ids
+from .merging import Bubbles, leads_in, mergeable, merged, with_bubble_ids
 from .offers import ButtonOffers
 from .outbound import CHANNEL_NAME, IMessageOutput
 from .outbox import Outbox
@@ -120,14 +120,9 @@ class Conversations:
 
     # -- the typing indicator -----------------------------------------------------------------
 
-    def start_typing(self, event: InboundEvent) -> None:
-        """Current API: the typing indicator and read receipt are calls of their own. A
-        bubble being gathered gets them once its turn starts, for the last bubble."""
-        if self._gathers(event):
-            return
-        self._start_indicator(event)
-
     def _start_indicator(self, event: InboundEvent) -> None:
+        """Current API: the typing indicator and read receipt are calls of their own. A
+        gathered turn gets them once its gathering ends, for its last bubble."""
         if event.kind is not EventKind.message or self.config.api == "legacy":
             return
         if self._typing_calls.paused:
@@ -173,7 +168,14 @@ class Conversations:
 
     # -- turns --------------------------------------------------------------------------------
 
-    def queue(self, event: InboundEvent, key: Optional[str], *, reserved: bool = False) -> None:
+    def queue(
+        self,
+        event: InboundEvent,
+        key: Optional[str],
+        *,
+        reserved: bool = False,
+        show_typing: bool = False,
+    ) -> None:
         """Queue the turn of a claimed webhook; the claim ends with the turn, whatever happens.
 
         Done once the turn has run; released when it failed (a LoopMessage retry may run it
@@ -183,6 +185,10 @@ class Conversations:
         Rasa has saved the turn and the outbox sends the replies, so running it again would
         answer it twice. With `merge_window`, a bubble may join the turn of the bubbles before
         it instead (merging.py): that turn then ends every claim of them.
+
+        `show_typing` (a webhook just acked, not a turn taken over from another replica)
+        starts the typing indicator once the turn is queued, unless its bubbles are being
+        gathered: their turn starts it when the gathering ends.
         """
         conversation = conversation_of(event) or "unknown"
         bubbles = self._gather(conversation, event, key)
@@ -227,11 +233,10 @@ class Conversations:
         except QueueFull:
             self._stop_gathering(conversation, bubbles)
             raise
+        if show_typing and bubbles is None:
+            self._start_indicator(event)
 
     # -- bubbles gathered into one turn (`merge_window`) ----------------------------------------
-
-    def _gathers(self, event: InboundEvent) -> bool:
-        return self.config.merge_window > 0 and mergeable(event)
 
     def _gather(
         self, conversation: str, event: InboundEvent, key: Optional[str]
@@ -245,10 +250,15 @@ class Conversations:
             if gathering is not None:
                 self._stop_gathering(conversation, gathering)
             return None
+        waits = self.config.merge_mode == "all" or leads_in(event)
         if gathering is not None and gathering.add(event, key):
+            if not waits:  # it completes what the bubbles before it announced
+                self._stop_gathering(conversation, gathering)
             return gathering
         if gathering is not None:  # full: the next turn starts with this bubble
             self._stop_gathering(conversation, gathering)
+        if not waits:
+            return None
         self._gathering[conversation] = bubbles = Bubbles(event, key)
         return bubbles
 

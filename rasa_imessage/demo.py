@@ -78,6 +78,8 @@ class DemoOptions:
     webhook_port: int | None = None
     # The connector's `merge_window`: 0 leaves every bubble a turn of its own.
     merge_window: float = 0.0
+    # The connector's `merge_mode`, which bubbles wait for the next.
+    merge_mode: str = "lead_ins"
 
 
 @dataclass
@@ -139,10 +141,14 @@ async def demo_stack(
         raise DemoError(f"{options.bot_dir} is not a Rasa project (no domain.yml); use --bot-dir")
     if options.webhook_port is not None and not 0 <= options.webhook_port <= 65535:
         raise DemoError(f"--webhook-port {options.webhook_port} is not a port (0-65535)")
-    try:
-        parse_option("merge_window", options.merge_window)
-    except ConfigError as exc:
-        raise DemoError(f"--merge-window: {exc}") from exc
+    for flag, name, value in (
+        ("--merge-window", "merge_window", options.merge_window),
+        ("--merge-mode", "merge_mode", options.merge_mode),
+    ):
+        try:
+            parse_option(name, value)
+        except ConfigError as exc:
+            raise DemoError(f"{flag}: {exc}") from exc
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-demo-") as workdir:
         folder = Path(workdir)
         if options.train:
@@ -159,7 +165,7 @@ async def demo_stack(
         # the chat page would never show the typing indicator it is there to show.
         extra: dict[str, Any] = {"typing_delay": 0}
         if options.merge_window:
-            extra["merge_window"] = options.merge_window
+            extra.update(merge_window=options.merge_window, merge_mode=options.merge_mode)
         webhook_base = rasa_url
         if options.webhook_port is not None:
             own_port = options.webhook_port or free_port()

@@ -12,19 +12,27 @@ Only one-to-one conversations are gathered (in a group the bubbles may be differ
 people's), and only plain text and attachment messages: a reaction, a voice note, an
 opt-in or anything else closes the gathering and goes in its own turn after it, so
 arrival order holds.
+
+`merge_mode: lead_ins` (the default) holds only a bubble that announces more: one ending
+with a colon, a comma, a dash or an ellipsis, one whose last word cannot end a sentence
+("I want to", "ok so"), or a short one pointing at what comes ("look at this"). The next
+bubble that does not announce more (the link, the photo, the rest of the sentence) joins
+it and the turn starts at once; every other bubble is answered without waiting. With
+`merge_mode: all` every text or attachment bubble waits for the window.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from .inbound import kept_metadata
 from .lending import idle_wait
 from .loopmessage import EventKind, InboundEvent, model_copy
 
-__all__ = ["MAX_BUBBLES", "Bubbles", "mergeable", "merged", "with_bubble_ids"]
+__all__ = ["MAX_BUBBLES", "Bubbles", "leads_in", "mergeable", "merged", "with_bubble_ids"]
 
 # Bubbles gathered into one turn at most; the next one starts a turn of its own. It bounds
 # what one conversation holds and how long its first bubble can wait.
@@ -42,6 +50,48 @@ def mergeable(event: InboundEvent) -> bool:
         and not event.reaction
         and bool(event.text.strip() or event.attachments)
     )
+
+
+# A link in a bubble: it is what a lead-in announced, never a lead-in itself.
+_LINK = re.compile(r"(?i)\b(?:https?://|www\.)\S")
+# Closing punctuation (quotes and brackets after it allowed): the sentence is complete.
+_CLOSED = re.compile(r"""[.!?\u3002\uff01\uff1f]["'\u2019\u201d)\]]*$""")
+# Trailing marks that announce more: a colon, a comma, a dash, an ellipsis.
+_OPEN_END = re.compile(r"(?:[:,;\u2013\u2014-]|\.\.\.|\u2026)$")
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
+# Words a sentence does not end on: the thought goes on in the next bubble.
+_DANGLING = frozenset([
+    "a", "an", "the", "and", "or", "but", "so", "because", "cause", "cuz", "to", "of", "for",
+    "with", "from", "about", "into", "than", "my", "your", "our", "their", "his", "her", "its",
+    "if", "when", "whether", "is", "are", "was", "were", "um", "uh", "umm", "also", "plus",
+])  # fmt: skip
+# Words pointing at what comes next; a short bubble with one of them leads in.
+_POINTING = frozenset([
+    "this", "these", "here", "look", "check", "see", "below", "following", "link", "pic",
+    "pics", "photo", "photos", "picture", "screenshot", "attached",
+])  # fmt: skip
+# A pointing bubble longer than this is a sentence of its own ("I can't see this page").
+_POINTING_WORDS = 4
+
+
+def leads_in(event: InboundEvent) -> bool:
+    """A text-only bubble that announces more: "look at this", "I want to", "so:".
+
+    A false guess costs that one bubble `merge_window` of waiting; a missed one leaves
+    the bubble a turn of its own, as without merging."""
+    text = event.text.strip()
+    if event.attachments or not text or _LINK.search(text):
+        return False
+    if _OPEN_END.search(text):
+        return True
+    if _CLOSED.search(text):
+        return False
+    words = [word.casefold() for word in _WORD.findall(text)]
+    if not words:
+        return False  # emoji or digits: an answer, not a lead-in
+    if words[-1] in _DANGLING:
+        return True
+    return len(words) <= _POINTING_WORDS and not _POINTING.isdisjoint(words)
 
 
 class Bubbles:

@@ -138,12 +138,23 @@ OPTIONS: Tuple[Option, ...] = (
         "merge_window",
         "number",
         0.0,
-        "seconds a text or attachment message waits for the contact's next bubble; bubbles "
-        "sent with less than this between them reach Rasa as one message, texts joined by "
-        "newlines (one-to-one conversations; 0 = every bubble is a turn of its own)",
+        "seconds a bubble waits for the contact's next one (which bubbles wait: "
+        "`merge_mode`); bubbles sent with less than this between them reach Rasa as one "
+        "message, texts joined by newlines (one-to-one conversations; 0 = every bubble is a "
+        "turn of its own)",
         as_float,
         minimum=0,
         maximum=30,
+    ),
+    Option(
+        "merge_mode",
+        "choice",
+        "lead_ins",
+        "with `merge_window`, which bubbles wait: `lead_ins`, only one that announces more "
+        '("look at this", "I want to", a trailing colon), and the next bubble then '
+        "starts the turn at once; `all`, every text or attachment message",
+        one_of("lead_ins", "all"),
+        choices=("lead_ins", "all"),
     ),
     Option(
         "allow_intent_payloads",

@@ -8,6 +8,7 @@ what the emulator received through its LoopMessage API.
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -337,18 +338,23 @@ def test_metadata_keys_trim_the_user_events_and_the_session_slot_under_rasa_run(
 
 def test_bubbles_sent_in_a_row_are_one_turn_under_rasa_run(trained_bot: Path) -> None:
     """`merge_window`: "ok so" then "help", a moment apart, reach a real `rasa run` as one
-    message, so the bot answers the whole thought (help) and not the first bubble alone."""
+    message, so the bot answers the whole thought (help) and not the first bubble alone.
+    "ok so" announces more (`merge_mode: lead_ins`), "help" does not: the turn starts when
+    it arrives, long before the window, which is longer than the wait for the reply."""
     import httpx
 
-    extra = "  merge_window: 1.0\n"
+    extra = "  merge_window: 30\n"
     with bot_stack(trained_bot, "current", extra, rasa_args=("--enable-api",)) as stack:
         contact = new_contact()
         first = stack.say(contact, "ok so")
         second = stack.say(contact, "help")
+        completed = time.monotonic()
         replies(stack, contact, "Here is what I can show you")
+        waited = time.monotonic() - completed
         answered = stack.bot_messages(contact)
         tracker = httpx.get(f"{stack.rasa_url}/conversations/{contact}/tracker", timeout=30)
     assert answered[0]["text"].startswith("Here is what I can show you")
+    assert waited < 30, "the turn waited out the window though the thought was complete"
     users = [event for event in tracker.json()["events"] if event["event"] == "user"]
     assert [event["text"] for event in users] == ["ok so\nhelp"]
     assert users[0]["parse_data"]["intent"]["name"] == "help"

@@ -15,7 +15,13 @@ rasa_run = pytest.importorskip(
 from channel_kit import QUIET, inbound, make_app, send_webhook, served  # noqa: E402
 
 from rasa_imessage.loopmessage import parse_webhook  # noqa: E402
-from rasa_imessage.merging import MAX_BUBBLES, mergeable, merged, with_bubble_ids  # noqa: E402
+from rasa_imessage.merging import (  # noqa: E402
+    MAX_BUBBLES,
+    leads_in,
+    mergeable,
+    merged,
+    with_bubble_ids,
+)
 
 pytestmark = pytest.mark.rasa
 
@@ -56,7 +62,7 @@ async def two_bubbles_then_their_retries(app: Any, channel: Any) -> List[Any]:
 async def test_bubbles_within_the_window_reach_rasa_as_one_message(
     lm: LoopMessageStandIn,
 ) -> None:
-    app, channel, bot = make_app({**QUIET, "merge_window": "0.3"}, lm=lm)
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.3", "merge_mode": "all"}, lm=lm)
     statuses = await post_all(
         app, channel,
         bubble(1, "look at this"),
@@ -75,7 +81,7 @@ async def test_bubbles_within_the_window_reach_rasa_as_one_message(
 async def test_every_bubble_of_a_gathered_turn_is_answered_once_only(
     lm: LoopMessageStandIn,
 ) -> None:
-    app, channel, bot = make_app({**QUIET, "merge_window": "0.2"}, lm=lm)
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.2", "merge_mode": "all"}, lm=lm)
     again = await two_bubbles_then_their_retries(app, channel)
     assert again == [{"status": "duplicate"}] * 2  # both webhooks' claims are done
     assert [m.text for m in bot.messages] == ["part 1\npart 2"]
@@ -84,7 +90,7 @@ async def test_every_bubble_of_a_gathered_turn_is_answered_once_only(
 async def test_a_bubble_after_the_window_starts_a_turn_of_its_own(
     lm: LoopMessageStandIn,
 ) -> None:
-    app, channel, bot = make_app({**QUIET, "merge_window": "0.1"}, lm=lm)
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.1", "merge_mode": "all"}, lm=lm)
     async with served(app) as http:
         await send_webhook(http, bubble(1, "first"))
         await asyncio.sleep(0.4)
@@ -99,7 +105,7 @@ async def test_a_bubble_after_the_window_starts_a_turn_of_its_own(
 async def test_a_reaction_closes_the_gathering_and_arrival_order_holds(
     lm: LoopMessageStandIn,
 ) -> None:
-    app, channel, bot = make_app({**QUIET, "merge_window": "0.3"}, lm=lm)
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.3", "merge_mode": "all"}, lm=lm)
     await post_all(app, channel, bubble(1, "one"), reaction(2), bubble(3, "three"))
     texts = [m.text for m in bot.messages]
     assert texts[0] == "one" and texts[2] == "three"
@@ -115,7 +121,7 @@ async def test_with_no_window_every_bubble_is_a_turn(lm: LoopMessageStandIn) -> 
 async def test_bubbles_past_the_most_one_turn_takes_start_the_next(
     lm: LoopMessageStandIn,
 ) -> None:
-    app, channel, bot = make_app({**QUIET, "merge_window": "0.3"}, lm=lm)
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.3", "merge_mode": "all"}, lm=lm)
     bodies = [bubble(n, f"b{n}") for n in range(MAX_BUBBLES + 2)]
     await post_all(app, channel, *bodies)
     assert [m.text.count("\n") + 1 for m in bot.messages] == [MAX_BUBBLES, 2]
@@ -125,7 +131,7 @@ async def test_bubbles_past_the_most_one_turn_takes_start_the_next(
 async def test_a_failed_gathered_turn_releases_every_claim_for_loopmessages_retry(
     lm: LoopMessageStandIn,
 ) -> None:
-    app, channel, bot = make_app({**QUIET, "merge_window": "0.2"}, lm=lm)
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.2", "merge_mode": "all"}, lm=lm)
     handled: List[str] = []
 
     async def fails_once(message: Any) -> None:
@@ -143,7 +149,8 @@ async def test_the_typing_indicator_and_read_receipt_are_for_the_last_bubble(
     lm: LoopMessageStandIn,
 ) -> None:
     app, channel, _ = make_app(
-        {"typing_seconds": "5", "typing_delay": "0", "merge_window": "0.2"}, lm=lm
+        {"typing_seconds": "5", "typing_delay": "0", "merge_window": "0.2", "merge_mode": "all"},
+        lm=lm,
     )
     await post_all(app, channel, bubble(1, "one"), bubble(2, "two"))
     await asyncio.gather(*channel.conversations.side_tasks)
@@ -157,7 +164,8 @@ async def test_the_typing_delay_counts_from_the_end_of_the_gathering(
     """A window longer than `typing_delay` shows no indicator while the contact is still
     typing: a quick reply only marks the bubble read alongside."""
     app, channel, _ = make_app(
-        {"typing_seconds": "5", "typing_delay": "0.2", "merge_window": "0.4"}, lm=lm
+        {"typing_seconds": "5", "typing_delay": "0.2", "merge_window": "0.4", "merge_mode": "all"},
+        lm=lm,
     )
     await post_all(app, channel, bubble(1, "one"))
     await asyncio.gather(*channel.conversations.side_tasks)
@@ -167,7 +175,7 @@ async def test_the_typing_delay_counts_from_the_end_of_the_gathering(
 
 async def test_metadata_keys_without_message_ids_leave_it_out(lm: LoopMessageStandIn) -> None:
     app, channel, bot = make_app(
-        {**QUIET, "merge_window": "0.2", "metadata_keys": "message_id"}, lm=lm
+        {**QUIET, "merge_window": "0.2", "merge_mode": "all", "metadata_keys": "message_id"}, lm=lm
     )
     await post_all(app, channel, bubble(1, "one"), bubble(2, "two"))
     (message,) = bot.messages
@@ -179,7 +187,9 @@ async def test_a_bubble_being_gathered_at_shutdown_gets_its_turn_at_once(
 ) -> None:
     """Shutdown does not wait out the window: with a window longer than `shutdown_timeout`,
     the gathered bubble's turn still runs within the drain."""
-    app, _, bot = make_app({**QUIET, "merge_window": "20", "shutdown_timeout": "2"}, lm=lm)
+    app, _, bot = make_app(
+        {**QUIET, "merge_window": "20", "merge_mode": "all", "shutdown_timeout": "2"}, lm=lm
+    )
     async with served(app) as http:
         await send_webhook(http, bubble(1, "bye"))
     # leaving `served` ran the stop listeners: the drain started the turn and let it run
@@ -225,7 +235,7 @@ async def test_a_turn_gathering_bubbles_holds_no_place_among_those_computing(
     """With one place for turns, another contact's turn runs while the first one waits for
     more bubbles, instead of waiting behind it."""
     app, channel, bot = make_app(
-        {**QUIET, "merge_window": "0.3", "max_concurrent_turns": "1"}, lm=lm
+        {**QUIET, "merge_window": "0.3", "merge_mode": "all", "max_concurrent_turns": "1"}, lm=lm
     )
     other = {**reaction(9), "contact": "+13239998877"}  # a turn of its own, at once
     await post_all(app, channel, bubble(1, "still typing"), other)
@@ -236,7 +246,7 @@ async def test_a_turn_gathering_bubbles_holds_no_place_among_those_computing(
 async def test_a_bubble_after_a_turn_failed_is_not_lost_to_it(lm: LoopMessageStandIn) -> None:
     """A turn that fails ends its gathering first: the next bubble starts a turn of its own
     instead of joining one that will never run."""
-    app, channel, bot = make_app({**QUIET, "merge_window": "0.2"}, lm=lm)
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.2", "merge_mode": "all"}, lm=lm)
     async with served(app) as http:
         handler, channel.conversations.handler = channel.conversations.handler, None
         await send_webhook(http, bubble(1, "lost to a broken set-up"))
@@ -252,3 +262,125 @@ def test_message_ids_name_the_bubbles_that_have_one() -> None:
               for text, message_id in (("a", "M-1"), ("b", None), ("c", "M-3"))]  # fmt: skip
     assert with_bubble_ids({}, events, None) == {"message_ids": ["M-1", "M-3"]}
     assert with_bubble_ids({"text": "a"}, events[:1], None) == {"text": "a"}  # one: no key
+
+
+# -- `merge_mode: lead_ins` (the default): only a bubble that announces more waits ----------
+
+# Longer than any test waits: a turn that waited it out would time the test out.
+LONG_WINDOW = {**QUIET, "merge_window": "30"}
+
+
+async def answered_within(app: Any, channel: Any, *bodies: Dict[str, Any]) -> List[int]:
+    """`post_all`, failing if the turns wait for the window instead of starting at once."""
+    return await asyncio.wait_for(post_all(app, channel, *bodies), timeout=10)
+
+
+async def test_a_lead_in_and_the_link_after_it_are_one_turn_started_when_the_link_comes(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app(LONG_WINDOW, lm=lm)
+    statuses = await answered_within(
+        app, channel, bubble(1, "look at this"), bubble(2, "https://example.com/flat")
+    )
+    assert statuses == [200, 200]
+    (message,) = bot.messages
+    assert message.text == "look at this\nhttps://example.com/flat"
+    assert message.metadata["message_ids"] == ["M-1", "M-2"]
+    assert len(lm.sends()) == 1
+
+
+async def test_a_message_that_announces_nothing_is_answered_without_waiting(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app(LONG_WINDOW, lm=lm)
+    await answered_within(app, channel, bubble(1, "What are your opening hours?"))
+    assert [m.text for m in bot.messages] == ["What are your opening hours?"]
+
+
+async def test_lead_ins_in_a_row_wait_for_the_bubble_that_completes_them(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app(LONG_WINDOW, lm=lm)
+    await answered_within(
+        app, channel,
+        bubble(1, "ok so"), bubble(2, "I want to"), bubble(3, "book a flight"),
+        bubble(4, "and then:"), bubble(5, attachments=["https://x.io/ticket.png"]),
+    )  # fmt: skip
+    assert [(m.text, m.metadata["message_ids"]) for m in bot.messages] == [
+        ("ok so\nI want to\nbook a flight", ["M-1", "M-2", "M-3"]),
+        ("and then:", ["M-4", "M-5"]),
+    ]
+    assert [a["url"] for a in bot.messages[1].metadata["attachments"]] == [
+        "https://x.io/ticket.png"
+    ]
+
+
+async def test_only_the_lead_in_waits_and_the_bubble_before_it_is_answered_alone(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app(LONG_WINDOW, lm=lm)
+    await answered_within(
+        app, channel, bubble(1, "hi"), bubble(2, "see this"), bubble(3, "www.example.com")
+    )
+    assert [m.text for m in bot.messages] == ["hi", "see this\nwww.example.com"]
+
+
+async def test_a_lead_in_nothing_follows_is_answered_alone_after_the_window(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app({**QUIET, "merge_window": "0.2"}, lm=lm)
+    await post_all(app, channel, bubble(1, "look at this"))
+    assert [(m.text, "message_ids" in m.metadata) for m in bot.messages] == [
+        ("look at this", False)
+    ]
+
+
+async def test_a_reaction_after_a_lead_in_goes_after_it(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(LONG_WINDOW, lm=lm)
+    await answered_within(app, channel, bubble(1, "so basically,"), reaction(2))
+    texts = [m.text for m in bot.messages]
+    assert texts[0] == "so basically," and texts[1].startswith("/imessage_reaction")
+
+
+async def test_typing_shows_at_once_for_a_plain_message_and_for_a_lead_ins_last_bubble(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, _ = make_app(
+        {"typing_seconds": "5", "typing_delay": "0", "merge_window": "30"}, lm=lm
+    )
+    await answered_within(
+        app, channel, bubble(1, "hello"), bubble(2, "look at this"), bubble(3, "https://x.io")
+    )
+    await asyncio.gather(*channel.conversations.side_tasks)
+    typed = [call.json["message_id"] for call in lm.post(TYPING_PATH).calls]
+    assert typed == ["M-1", "M-3"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "look at this", "Check this out", "see below", "here you go", "screenshot",
+        "I want to", "ok so", "my order number is", "and the", "um",
+        "the error says:", "so basically,", "hmm...", "wait\u2026", "well -",
+    ],
+)  # fmt: skip
+def test_bubbles_that_announce_more_lead_in(text: str) -> None:
+    assert leads_in(parse_webhook(inbound(text)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hi", "yes", "2", "thanks", "ok thanks", "\U0001f600", "book a flight",
+        "Look at this!", "what about this?", "I can't see this page at all",
+        "look https://example.com", "https://example.com", "www.example.com",
+        "I want to.", "\u201cok so.\u201d", "",
+    ],
+)  # fmt: skip
+def test_bubbles_complete_in_themselves_do_not(text: str) -> None:
+    assert not leads_in(parse_webhook(inbound(text)))
+
+
+def test_an_attachment_is_what_a_lead_in_announced_never_a_lead_in() -> None:
+    body = inbound("look at this", attachments=["https://x.io/a.png"])
+    assert not leads_in(parse_webhook(body))

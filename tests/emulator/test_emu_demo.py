@@ -111,17 +111,24 @@ async def test_a_webhook_port_out_of_range_is_refused_before_anything_starts(opt
             pass
 
 
-async def test_merge_window_reaches_the_connectors_credentials(options):
-    with_window = DemoOptions(**{**options.__dict__, "merge_window": 1.5})
+async def test_merge_window_and_mode_reach_the_connectors_credentials(options):
+    with_window = DemoOptions(**{**options.__dict__, "merge_window": 1.5, "merge_mode": "all"})
     async with demo_stack(with_window) as stack:
         written = stack.log_path.read_text(encoding="utf-8")
     block = yaml.safe_load(written[written.index("rasa_imessage.IMessageInput:") :])
-    assert load_config(block["rasa_imessage.IMessageInput"]).merge_window == 1.5
+    config = load_config(block["rasa_imessage.IMessageInput"])
+    assert (config.merge_window, config.merge_mode) == (1.5, "all")
 
 
 async def test_a_merge_window_out_of_range_is_refused_before_anything_starts(options):
     with pytest.raises(DemoError, match=r"--merge-window: .* 31.0 is above the maximum 30"):
         async with demo_stack(DemoOptions(**{**options.__dict__, "merge_window": 31})):
+            pass
+
+
+async def test_an_unknown_merge_mode_is_refused_before_anything_starts(options):
+    with pytest.raises(DemoError, match=r"--merge-mode: .*some"):
+        async with demo_stack(DemoOptions(**{**options.__dict__, "merge_mode": "some"})):
             pass
 
 
