@@ -7,6 +7,8 @@ import asyncio
 from typing import Any, Dict, List
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lm_standin import TYPING_PATH, LoopMessageStandIn
 
 rasa_run = pytest.importorskip(
@@ -384,3 +386,14 @@ def test_bubbles_complete_in_themselves_do_not(text: str) -> None:
 def test_an_attachment_is_what_a_lead_in_announced_never_a_lead_in() -> None:
     body = inbound("look at this", attachments=["https://x.io/a.png"])
     assert not leads_in(parse_webhook(body))
+
+
+@given(st.text(max_size=300))
+def test_any_text_is_classified_and_a_link_is_never_a_lead_in(text: str) -> None:
+    assert leads_in(parse_webhook(inbound(text))) in (True, False)
+    assert not leads_in(parse_webhook(inbound(f"{text} https://example.com/{len(text)}")))
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "Zs"]), max_size=100))
+def test_any_link_free_text_ending_with_a_colon_leads_in(text: str) -> None:
+    assert leads_in(parse_webhook(inbound(f"{text}:")))
