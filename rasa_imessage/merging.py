@@ -65,13 +65,12 @@ _DANGLING = frozenset([
     "with", "from", "about", "into", "than", "my", "your", "our", "their", "his", "her", "its",
     "if", "when", "whether", "is", "are", "was", "were", "um", "uh", "umm", "also", "plus",
 ])  # fmt: skip
-# Words pointing at what comes next; a short bubble with one of them leads in.
-_POINTING = frozenset([
-    "this", "these", "here", "look", "check", "see", "below", "following", "link", "pic",
-    "pics", "photo", "photos", "picture", "screenshot", "attached",
-])  # fmt: skip
-# A pointing bubble longer than this is a sentence of its own ("I can't see this page").
-_POINTING_WORDS = 4
+# Words pointing at what comes next: a bubble of two to four words with one of them leads
+# in ("look at this", "see below"). Alone, a word is an answer or a command ("here", "this").
+_POINTING = frozenset(
+    ["this", "these", "here", "here's", "heres", "below", "following", "attached"]
+)
+_POINTING_WORDS = range(2, 5)
 
 
 def leads_in(event: InboundEvent) -> bool:
@@ -86,12 +85,12 @@ def leads_in(event: InboundEvent) -> bool:
         return True
     if _CLOSED.search(text):
         return False
-    words = [word.casefold() for word in _WORD.findall(text)]
+    words = [word.casefold().replace("\u2019", "'") for word in _WORD.findall(text)]
     if not words:
         return False  # emoji or digits: an answer, not a lead-in
     if words[-1] in _DANGLING:
         return True
-    return len(words) <= _POINTING_WORDS and not _POINTING.isdisjoint(words)
+    return len(words) in _POINTING_WORDS and not _POINTING.isdisjoint(words)
 
 
 class Bubbles:

@@ -361,7 +361,8 @@ async def test_typing_shows_at_once_for_a_plain_message_and_for_a_lead_ins_last_
 @pytest.mark.parametrize(
     "text",
     [
-        "look at this", "Check this out", "see below", "here you go", "screenshot",
+        "look at this", "Check this out", "see below", "here you go", "Here\u2019s the link",
+        "see attached",
         "I want to", "ok so", "my order number is", "and the", "um",
         "the error says:", "so basically,", "hmm...", "wait\u2026", "well -",
     ],
@@ -373,7 +374,8 @@ def test_bubbles_that_announce_more_lead_in(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "hi", "yes", "2", "thanks", "ok thanks", "\U0001f600", "book a flight",
+        "hi", "yes", "2", "thanks", "ok thanks", "\U0001f600", "book a flight", "picture",
+        "here", "this", "screenshot",
         "Look at this!", "what about this?", "I can't see this page at all",
         "look https://example.com", "https://example.com", "www.example.com",
         "I want to.", "\u201cok so.\u201d", "",

@@ -184,7 +184,9 @@ RASA_TURN_MS = 30_000
 
 @pytest.mark.e2e
 async def test_chat_page_with_the_example_bot(page, tmp_path):
-    """Type, see the reply and the typing indicator, answer buttons by number, see an image.
+    """Type, see the reply and the typing indicator, answer buttons by number, see an image;
+    with `merge_window` set (as `demo --merge-window` sets it), every message is still
+    answered at once, and "ok so" then "help" get one answer.
 
     ``RASA_PYTHON`` names an interpreter with Rasa 3.6 when the tests run elsewhere.
     """
@@ -196,7 +198,8 @@ async def test_chat_page_with_the_example_bot(page, tmp_path):
     if not _open_source_rasa(python):
         pytest.skip(f"{python} has no Rasa Open Source 3.6 (set RASA_PYTHON to one that has)")
     bot_dir = REPO / "example_bot"
-    options = DemoOptions(bot_dir=bot_dir, rasa_command=(python, "-m", "rasa"))
+    # Longer than any wait below: a message held for the window would fail its wait.
+    options = DemoOptions(bot_dir=bot_dir, rasa_command=(python, "-m", "rasa"), merge_window=30)
     async with demo_stack(options) as stack:
         await open_chat(page, stack.page_url)
         bot = bot_bubbles(page)
@@ -229,3 +232,9 @@ async def test_chat_page_with_the_example_bot(page, tmp_path):
         target.parent.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(target))
         assert target.stat().st_size > 10_000  # a real picture of the page
+
+        answers = await bot.count()
+        await say(page, "ok so")  # announces more: it waits for the next bubble
+        await say(page, "help")
+        await expect(bot.last).to_contain_text("Here is what I can show you", timeout=RASA_TURN_MS)
+        assert await bot.count() == answers + 1  # "ok so" had no answer of its own
