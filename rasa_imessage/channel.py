@@ -37,6 +37,7 @@ from .loopmessage import (
     WorkerClient,
     parse_webhook,
 )
+from .metrics import CONTENT_TYPE, WEBHOOKS, Gauge, Metrics
 from .outbound import CHANNEL_NAME, IMessageOutput
 from .tasks import Draining, QueueFull, TurnRunner
 from .tuning import tune_process
@@ -75,7 +76,10 @@ class IMessageInput(InputChannel):
         # `is not None`: a store passed in empty has no length, so it is falsy
         self.store = store if store is not None else self._create_store(config)
         self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
-        self.conversations = Conversations(config, self.store, self.turns, self.client, self._agent)
+        self.metrics = Metrics()  # counted always; served with `metrics: true`
+        self.conversations = Conversations(
+            config, self.store, self.turns, self.client, self._agent, self.metrics
+        )
         self._leases = LeaseKeeper(self.store, self._recover, self._can_take_over)
         self._stopping = False  # set while the server drains: new webhooks get 503
         self._app: Any = None
@@ -129,7 +133,15 @@ class IMessageInput(InputChannel):
             answer = await self._answer_here(
                 request.headers.get("Authorization"), request.body or b""
             )
+            self.metrics.add(WEBHOOKS, answer.outcome)
             return response.json(answer.body, status=answer.status)
+
+        if self.config.metrics:
+
+            @webhook.route("/metrics", methods=["GET"])
+            async def metrics(request: Request) -> HTTPResponse:
+                page = self.metrics.render(self._gauges())
+                return response.text(page, content_type=CONTENT_TYPE)
 
         @webhook.listener("before_server_start")
         async def start(app: Any, *_: Any) -> None:
@@ -169,6 +181,16 @@ class IMessageInput(InputChannel):
 
         return webhook
 
+    def _gauges(self) -> List[Gauge]:
+        return [
+            ("rasa_imessage_turns_pending", "Turns queued or running", lambda: self.turns.pending),
+            (
+                "rasa_imessage_typing_paused",
+                "1 while typing calls are paused because they kept failing",
+                lambda: int(self.conversations.typing_paused),
+            ),
+        ]
+
     def _health(self) -> Dict[str, Any]:
         return {
             "status": "ok",
@@ -198,7 +220,7 @@ class IMessageInput(InputChannel):
             self.conversations.queue(event, key, show_typing=True)
         except QueueFull as exc:
             logger.error("iMessage webhook deferred: %s (max_queued_turns)", exc)
-            return error(503, "too many turns waiting; LoopMessage will retry")
+            return error(503, "too many turns waiting; LoopMessage will retry", "busy")
         return None
 
     # -- `webhook_port`: webhooks answered by a process of their own --------------------------
@@ -207,7 +229,9 @@ class IMessageInput(InputChannel):
         if self.config.webhook_port is None or self._front is not None:
             return
         # Set first: a webhook may be handed over as soon as the port listens.
-        self._front = front = WebhookFront(self.config, self._front_turn, self._front_state)
+        self._front = front = WebhookFront(
+            self.config, self._front_turn, self._front_state, self._front_answers
+        )
         try:
             port = await front.start()
         except FrontError as exc:
@@ -224,6 +248,9 @@ class IMessageInput(InputChannel):
 
     def _front_state(self) -> Tuple[bool, bool, int]:
         return self._ready(), self._stopping, self.turns.pending
+
+    def _front_answers(self, counts: Dict[str, int]) -> None:
+        self.metrics.add_all(WEBHOOKS, counts)
 
     def _front_turn(self, body: bytes, key: Optional[str], token: Optional[str]) -> None:
         """A webhook the port's process has acked: its turn is queued here, come what may

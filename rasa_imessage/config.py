@@ -68,6 +68,7 @@ class IMessageConfig:
     dedupe_max_entries: int = 200000
     max_body_bytes: int = 1048576
     shutdown_timeout: float = 10.0
+    metrics: bool = False
     voice_messages: bool = True
     group_reply: str = "always"
     bot_names: Tuple[str, ...] = ()

@@ -39,6 +39,7 @@ from .loopmessage import (
     parse_webhook,
 )
 from .merging import Bubbles, leads_in, mergeable, merged, with_bubble_ids
+from .metrics import BUBBLES_JOINED, DELIVERY_FAILURES, TURNS, TYPING_CALLS, Metrics
 from .offers import ButtonOffers
 from .outbound import CHANNEL_NAME, IMessageOutput
 from .outbox import Outbox
@@ -67,8 +68,10 @@ class Conversations:
         runner: TurnRunner,
         client: Callable[[], LoopMessageAPI],
         agent: Callable[[], Any],
+        metrics: Optional[Metrics] = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics if metrics is not None else Metrics()
         self.store = store
         self.runner = runner
         self.handler: Optional[OnNewMessage] = None  # Rasa's, set by the channel's blueprint
@@ -111,6 +114,7 @@ class Conversations:
             # The typing indicator of this message, if still pending or on its way.
             indicator=self._typing.get(last_user_message_id),
             outbox=self.outbox,
+            metrics=self.metrics,
         )
 
     def _remember_sent(self, result: Any) -> None:
@@ -125,17 +129,24 @@ class Conversations:
         gathered turn gets them once its gathering ends, for its last bubble."""
         if event.kind is not EventKind.message or self.config.api == "legacy":
             return
-        if self._typing_calls.paused:
-            return  # no indicator armed, so no reply waits for one
         if (self.config.typing_seconds or self.config.mark_read) and event.message_id:
+            if self._typing_calls.paused:  # no indicator armed, so no reply waits for one
+                self.metrics.add(TYPING_CALLS, "paused")
+                return
             self._typing.start(event.message_id)
+
+    @property
+    def typing_paused(self) -> bool:
+        return self._typing_calls.paused
 
     async def _show_typing(self, message_id: str, seconds: int, read: bool) -> None:
         if self._typing_calls.paused:
+            self.metrics.add(TYPING_CALLS, "paused")
             return
         try:
             await self._client().show_typing(message_id=message_id, seconds=seconds, read=read)
         except LoopMessageError as exc:
+            self.metrics.add(TYPING_CALLS, "failed")
             if self._typing_calls.failed():
                 logger.warning(
                     "typing indicators and read receipts paused for %.0f s: LoopMessage "
@@ -145,6 +156,7 @@ class Conversations:
             else:
                 logger.info("typing indicator not shown: %s", exc)
         else:
+            self.metrics.add(TYPING_CALLS, "ok")
             self._typing_calls.succeeded()
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
@@ -192,7 +204,10 @@ class Conversations:
         """
         conversation = conversation_of(event) or "unknown"
         bubbles = self._gather(conversation, event, key)
+        if event.kind is EventKind.failed:
+            self.metrics.add(DELIVERY_FAILURES)
         if bubbles is not None and bubbles.events[0] is not event:
+            self.metrics.add(BUBBLES_JOINED)
             return  # it joined bubbles whose turn is queued already
         # The claims this turn ends: a gathering's own list, which later bubbles join.
         keys = bubbles.keys if bubbles is not None else [key] if key is not None else []
@@ -209,12 +224,15 @@ class Conversations:
             await self._run(merged(events), agent, handler, rasa_returned, events)
             for each in keys:
                 await self.store.complete(each)
+            self.metrics.add(TURNS, "done")
 
         async def failed() -> None:
+            self.metrics.add(TURNS, "failed")
             for each in keys:
                 await self.store.release(each)
 
         async def cancelled() -> None:
+            self.metrics.add(TURNS, "cancelled")
             self._stop_gathering(conversation, bubbles)  # no bubble may join a turn gone
             for each in keys:
                 if rasa_returned.is_set():

@@ -36,6 +36,7 @@ RESTART_DELAY = 1.0
 CLAIM_TIMEOUT = 5.0  # a claim of Rasa's port: the process answers in microseconds
 
 OnTurn = Callable[[bytes, Optional[str], Optional[str]], None]  # body, dedupe key, token
+OnAnswers = Callable[[Dict[str, int]], None]  # webhooks answered, by outcome (metrics.py)
 State = Callable[[], Tuple[bool, bool, int]]  # ready, stopping, turns pending
 
 
@@ -44,10 +45,11 @@ class FrontError(RuntimeError):
 
 
 class _Pipes(ChildPipes):
-    def __init__(self, on_turn: OnTurn) -> None:
+    def __init__(self, on_turn: OnTurn, on_answers: OnAnswers) -> None:
         super().__init__()
         loop = asyncio.get_running_loop()
         self._on_turn = on_turn
+        self._on_answers = on_answers
         self._buffer = bytearray()
         self.listening: asyncio.Future[Tuple[str, Any]] = loop.create_future()
         self.claims: Dict[int, asyncio.Future[str]] = {}  # claims of Rasa's port in hand
@@ -69,6 +71,8 @@ class _Pipes(ChildPipes):
                 waiter = self.claims.pop(message[1], None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(message[2])
+            elif message[0] == "answers":
+                self._on_answers(message[1])
 
     def stdout_closed(self) -> None:
         for waiter in (self.listening, self.stopped):
@@ -84,10 +88,17 @@ class _Pipes(ChildPipes):
 class WebhookFront:
     """The process answering webhooks on `config.webhook_port`, seen from the bot's side."""
 
-    def __init__(self, config: IMessageConfig, on_turn: OnTurn, state: State) -> None:
+    def __init__(
+        self,
+        config: IMessageConfig,
+        on_turn: OnTurn,
+        state: State,
+        on_answers: OnAnswers = lambda counts: None,
+    ) -> None:
         self.config = config
         self.port: Optional[int] = None
         self._on_turn = on_turn
+        self._on_answers = on_answers
         self._state = state
         self._child: Optional[Tuple[asyncio.SubprocessTransport, _Pipes]] = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -172,7 +183,9 @@ class WebhookFront:
 
     async def _spawn(self) -> None:
         try:
-            transport, pipes = await start_child(lambda: _Pipes(self._turn), _MODULE)
+            transport, pipes = await start_child(
+                lambda: _Pipes(self._turn, self._on_answers), _MODULE
+            )
         except OSError as exc:
             raise FrontError(f"webhook_port: cannot start its process: {exc}") from exc
         level = logging.getLogger("rasa_imessage").getEffectiveLevel()

@@ -15,14 +15,16 @@ Frames in (from the bot's process): the settings first, then
                                         abandon);
   ("stop",)                             close the port, answer the webhooks in hand.
 Frames out: ("listening", port) or ("failed", reason) once; ("turn", body, key, token)
-for each accepted webhook; ("claimed", call, outcome) for each claim; ("stopped",) once
-the port is closed. The process exits when its stdin closes, and ignores SIGINT and SIGTERM
-(the bot's process decides when it stops).
+for each accepted webhook; ("claimed", call, outcome) for each claim; ("answers", counts)
+after a state frame, when webhooks were answered since the last, and before ("stopped",),
+which goes once the port is closed. The process exits when its stdin closes, and ignores
+SIGINT and SIGTERM (the bot's process decides when it stops).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import sys
 from typing import Any, Optional, Set
@@ -57,6 +59,8 @@ class _Front(asyncio.Protocol):
         self._pending = 0  # turns in the bot's process, as last reported
         self._taken = 0  # of the turns handed over, those the bot's process had read then
         self._handed = 0  # turns handed over
+        # Webhooks answered since the last report, by outcome (the bot's side counts them).
+        self._answers: collections.Counter[str] = collections.Counter()
         self._jobs: Set[asyncio.Task[None]] = set()
         self.ended = asyncio.get_running_loop().create_future()
 
@@ -68,6 +72,7 @@ class _Front(asyncio.Protocol):
                 self._spawn(self._open(*message))
             elif message[0] == "state":
                 _, self._ready, self._stopping, self._pending, self._taken = message
+                self._report_answers()
             elif message[0] == "end":
                 self._spawn(self._end(message[1], message[2]))
             elif message[0] == "claim":
@@ -124,7 +129,9 @@ class _Front(asyncio.Protocol):
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            answer = error(413, f"body is over max_body_bytes ({self._config.max_body_bytes})")
+            answer = error(
+                413, f"body is over max_body_bytes ({self._config.max_body_bytes})", "too_large"
+            )
         else:
             try:
                 answer = await answer_webhook(
@@ -139,8 +146,14 @@ class _Front(asyncio.Protocol):
                 )
             except Exception:  # a bug: LoopMessage retries a 5xx, and the log says why
                 _log.exception("iMessage webhook failed on the webhook port")
-                answer = error(500, "internal error; LoopMessage will retry")
+                answer = error(500, "internal error; LoopMessage will retry", "error")
+        self._answers[answer.outcome] += 1
         return web.json_response(answer.body, status=answer.status)
+
+    def _report_answers(self) -> None:
+        if self._answers:
+            self._out.write(frame(("answers", dict(self._answers))))
+            self._answers.clear()
 
     async def _hand_over(
         self, event: InboundEvent, key: Optional[str], body: bytes
@@ -153,7 +166,7 @@ class _Front(asyncio.Protocol):
                 "iMessage webhook deferred: %d turns are already waiting (max_queued_turns)",
                 waiting,
             )
-            return error(503, "too many turns waiting; LoopMessage will retry")
+            return error(503, "too many turns waiting; LoopMessage will retry", "busy")
         token = self._store.hand_over(key) if key is not None else None
         self._handed += 1
         self._out.write(frame(("turn", body, key, token)))
@@ -185,6 +198,7 @@ class _Front(asyncio.Protocol):
         if self._runner is not None:
             await self._runner.cleanup()  # stops accepting, answers the webhooks in hand
             self._runner = None
+        self._report_answers()
         self._out.write(frame(("stopped",)))
 
     async def finish(self) -> None:

@@ -39,10 +39,12 @@ class Answer:
 
     status: int
     body: Dict[str, Any] = field(default_factory=lambda: {"status": "ok"})
+    # One word for what happened, the label of the webhook counter (metrics.py).
+    outcome: str = "accepted"
 
 
-def error(status: int, reason: str) -> Answer:
-    return Answer(status, {"error": reason})
+def error(status: int, reason: str, outcome: str) -> Answer:
+    return Answer(status, {"error": reason}, outcome)
 
 
 # Queues the claimed webhook's turn (event, dedupe key, raw body), or says why it cannot.
@@ -67,16 +69,19 @@ async def answer_webhook(
             401,
             "missing or wrong Authorization header; it must equal the "
             "webhook header set in the LoopMessage dashboard",
+            "unauthorized",
         )
     if len(body) > config.max_body_bytes:
         return error(
-            413, f"body of {len(body)} bytes is over max_body_bytes ({config.max_body_bytes})"
+            413,
+            f"body of {len(body)} bytes is over max_body_bytes ({config.max_body_bytes})",
+            "too_large",
         )
     try:
         event = parse_webhook(body)
     except PayloadError as exc:
         logger.info("iMessage webhook refused: %s", exc)
-        return error(400, str(exc))
+        return error(400, str(exc), "bad_request")
     logger.info(
         "iMessage webhook %s id=%s message=%s from %s",
         event.event,
@@ -86,11 +91,11 @@ async def answer_webhook(
     )
     if event.kind not in TURN_EVENTS:
         _log_status(event)
-        return Answer(200)
+        return Answer(200, outcome="status")
     if not ready():
-        return error(503, "the Rasa model is not loaded yet; LoopMessage will retry")
+        return error(503, "the Rasa model is not loaded yet; LoopMessage will retry", "not_ready")
     if stopping():
-        return error(503, "the bot is shutting down; LoopMessage will retry")
+        return error(503, "the bot is shutting down; LoopMessage will retry", "stopping")
     key = dedupe_key(event)
     if key is not None:
         # The body goes along: a shared store hands it to another replica if this one
@@ -100,12 +105,14 @@ async def answer_webhook(
             claim = await store.claim(key, kept)
         except StoreUnavailable as exc:
             logger.error("iMessage webhook deferred: the dedupe store failed: %s", exc)
-            return error(503, "the dedupe store is unavailable; LoopMessage will retry")
+            return error(
+                503, "the dedupe store is unavailable; LoopMessage will retry", "store_unavailable"
+            )
         if claim is Claim.DONE:
             logger.info("iMessage webhook %s already handled: not answered twice", key)
-            return Answer(200, {"status": "duplicate"})
+            return Answer(200, {"status": "duplicate"}, "duplicate")
         if claim is Claim.IN_PROGRESS:
-            return error(409, "this webhook_id is being handled; retry later")
+            return error(409, "this webhook_id is being handled; retry later", "in_progress")
     refused = await hand_over(event, key, body)
     if refused is not None:
         if key is not None:

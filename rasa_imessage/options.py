@@ -304,6 +304,15 @@ OPTIONS: Tuple[Option, ...] = (
         maximum=600,
     ),
     Option(
+        "metrics",
+        "bool",
+        False,
+        "serve counters of webhooks, turns, sends and typing calls in Prometheus's text "
+        "format at GET /webhooks/imessage/metrics (no contact, text or secret in them; keep "
+        "the path from the internet, as for Rasa's own API)",
+        as_bool,
+    ),
+    Option(
         "voice_messages",
         "bool",
         True,

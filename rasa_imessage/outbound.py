@@ -30,6 +30,7 @@ from .loopmessage import (
     SendResult,
     mask_contact,
 )
+from .metrics import SENDS, Metrics
 from .outbox import Outbox
 from .responses import plan_response
 
@@ -61,6 +62,7 @@ class IMessageOutput(OutputChannel):
         on_offer: Optional[Callable[[str, List[Button]], None]] = None,
         indicator: Optional[TypingIndicator] = None,
         outbox: Optional[Outbox] = None,
+        metrics: Optional[Metrics] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
         self._client = client
@@ -73,6 +75,7 @@ class IMessageOutput(OutputChannel):
         # either makes it unneeded or waits (briefly) for it to land first.
         self._indicator = indicator
         self._outbox = outbox
+        self._metrics = metrics
         self._queued_for: Set[str] = set()  # conversations this channel queued sends for
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
@@ -122,10 +125,20 @@ class IMessageOutput(OutputChannel):
         if self._on_sent is not None:
             for result in sent.results:
                 self._on_sent(result)
+        if self._metrics is not None:
+            self._count(self._metrics, len(requests), len(sent.results), sent.error is not None)
         if sent.error is not None:  # it stopped the later bubbles: out of context without it
             self._log_failure(recipient_id, sent.error)
             if self._on_failure is not None:
                 await self._on_failure(recipient_id, sent.error)
+
+    @staticmethod
+    def _count(metrics: Metrics, planned: int, sent: int, failed: bool) -> None:
+        metrics.add(SENDS, "sent", sent)
+        if failed:  # the one that failed stopped the ones after it
+            metrics.add(SENDS, "failed")
+            if planned - sent - 1:
+                metrics.add(SENDS, "skipped", planned - sent - 1)
 
     @staticmethod
     def _log_failure(recipient_id: str, exc: LoopMessageError) -> None:

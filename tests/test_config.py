@@ -59,6 +59,8 @@ COERCIONS = [
     ("mark_read", "YES", True),
     ("mark_read", "off", False),
     ("mark_read", "1", True),
+    ("metrics", "yes", True),
+    ("metrics", False, False),
     ("allow_intent_payloads", "On", True),
     ("split_paragraphs", "no", False),
     ("split_paragraphs", False, False),

@@ -27,6 +27,7 @@ from channel_kit import AUTH, inbound, make_app, send_webhook, served
 from rasa_imessage.channel import IMessageInput
 from rasa_imessage.config import ConfigError, load_config
 from rasa_imessage.front import FrontError, WebhookFront
+from rasa_imessage.metrics import WEBHOOKS
 
 pytestmark = pytest.mark.rasa
 
@@ -173,6 +174,28 @@ async def test_the_port_gives_the_same_answers_to_bad_and_repeated_webhooks(
     assert after.json() == {"status": "duplicate"}
     assert delivered.status_code == 200 and delivered.json() == {"status": "ok"}
     assert len(bot.messages) == 1
+
+
+async def test_the_ports_answers_reach_the_metrics_on_rasas_port(
+    lm: LoopMessageStandIn,
+) -> None:
+    """The process counts its answers and reports them with the bot's state frames."""
+    app, channel, _ = front_app(lm, metrics="true")
+    expected = {"accepted": 1, "duplicate": 1, "unauthorized": 1, "bad_request": 1}
+    async with served(app) as rasa, httpx.AsyncClient(base_url=front_url(channel)) as http:
+        await post_front(http, inbound(), auth="wrong")
+        await post_front(http, b"{not json")
+        await post_front(http, inbound())
+        await channel.turns.join()
+        await post_until(http, inbound(), refused=409)
+        for _ in range(100):  # reported within a state frame or two (0.5 s apart)
+            counted = {answer: channel.metrics.value(WEBHOOKS, answer) for answer in expected}
+            if counted == expected:
+                break
+            await asyncio.sleep(0.05)
+        page = (await rasa.get("/webhooks/imessage/metrics")).text
+    assert counted == expected
+    assert 'rasa_imessage_webhooks_total{answer="unauthorized"} 1' in page.splitlines()
 
 
 async def test_a_full_queue_is_counted_on_the_port_and_the_claim_is_released(

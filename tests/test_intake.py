@@ -47,7 +47,7 @@ class _ReleaseFails(MemoryStore):
 
 
 async def _refuse(event: InboundEvent, key: Optional[str], body: bytes) -> Optional[Answer]:
-    return error(503, "too many turns waiting; LoopMessage will retry")
+    return error(503, "too many turns waiting; LoopMessage will retry", "busy")
 
 
 async def _answer(store: MemoryStore) -> Answer:
