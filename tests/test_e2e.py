@@ -340,10 +340,11 @@ def test_bubbles_sent_in_a_row_are_one_turn_under_rasa_run(trained_bot: Path) ->
     """`merge_window`: "ok so" then "help", a moment apart, reach a real `rasa run` as one
     message, so the bot answers the whole thought (help) and not the first bubble alone.
     "ok so" announces more (`merge_mode: lead_ins`), "help" does not: the turn starts when
-    it arrives, long before the window, which is longer than the wait for the reply."""
+    it arrives, long before the window, which is longer than the wait for the reply.
+    The metrics page (`metrics: true`) counts both webhooks and the bubble that joined."""
     import httpx
 
-    extra = "  merge_window: 30\n"
+    extra = "  merge_window: 30\n  metrics: true\n"
     with bot_stack(trained_bot, "current", extra, rasa_args=("--enable-api",)) as stack:
         contact = new_contact()
         first = stack.say(contact, "ok so")
@@ -353,8 +354,17 @@ def test_bubbles_sent_in_a_row_are_one_turn_under_rasa_run(trained_bot: Path) ->
         waited = time.monotonic() - completed
         answered = stack.bot_messages(contact)
         tracker = httpx.get(f"{stack.rasa_url}/conversations/{contact}/tracker", timeout=30)
+
+        def counted() -> List[str]:  # once the turn's claims are done, after the reply
+            url = f"{stack.rasa_url}/webhooks/imessage/metrics"
+            lines = httpx.get(url, timeout=30).text.splitlines()
+            return lines if 'rasa_imessage_turns_total{outcome="done"} 1' in lines else []
+
+        metrics = wait_until(counted, 30, "the turn counted on the metrics page")
     assert answered[0]["text"].startswith("Here is what I can show you")
     assert waited < 30, "the turn waited out the window though the thought was complete"
+    assert 'rasa_imessage_webhooks_total{answer="accepted"} 2' in metrics
+    assert "rasa_imessage_bubbles_joined_total 1" in metrics
     users = [event for event in tracker.json()["events"] if event["event"] == "user"]
     assert [event["text"] for event in users] == ["ok so\nhelp"]
     assert users[0]["parse_data"]["intent"]["name"] == "help"
