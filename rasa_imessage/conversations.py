@@ -204,8 +204,6 @@ class Conversations:
         """
         conversation = conversation_of(event) or "unknown"
         bubbles = self._gather(conversation, event, key)
-        if event.kind is EventKind.failed:
-            self.metrics.add(DELIVERY_FAILURES)
         if bubbles is not None and bubbles.events[0] is not event:
             self.metrics.add(BUBBLES_JOINED)
             return  # it joined bubbles whose turn is queued already
@@ -225,6 +223,8 @@ class Conversations:
             for each in keys:
                 await self.store.complete(each)
             self.metrics.add(TURNS, "done")
+            if event.kind is EventKind.failed:  # counted once its turn ran, on one replica
+                self.metrics.add(DELIVERY_FAILURES)
 
         async def failed() -> None:
             self.metrics.add(TURNS, "failed")

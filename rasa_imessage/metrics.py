@@ -23,6 +23,7 @@ __all__ = [
     "TYPING_CALLS",
     "WEBHOOKS",
     "Counter",
+    "Gauge",
     "Metrics",
 ]
 
@@ -65,7 +66,8 @@ SENDS = Counter(
 )
 DELIVERY_FAILURES = Counter(
     "rasa_imessage_delivery_failures_total",
-    "message_failed and message_timeout webhooks: sends LoopMessage accepted but could not deliver",
+    "message_failed and message_timeout webhooks whose turn ran: sends LoopMessage accepted "
+    "but could not deliver",
 )
 TYPING_CALLS = Counter(
     "rasa_imessage_typing_calls_total",
