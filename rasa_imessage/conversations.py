@@ -43,6 +43,7 @@ from .metrics import BUBBLES_JOINED, DELIVERY_FAILURES, TURNS, TYPING_CALLS, Met
 from .offers import ButtonOffers
 from .outbound import CHANNEL_NAME, IMessageOutput
 from .outbox import Outbox
+from .reply_senders import ReplySenders
 from .tasks import QueueFull, TurnRunner
 
 __all__ = ["Conversations", "OnNewMessage"]
@@ -80,6 +81,8 @@ class Conversations:
         # Buttons on the table per conversation, so a reply needs no tracker read; not with
         # a shared store, where other replicas run some of the turns (offers.py).
         self._offers = ButtonOffers(cached=not store.shared)
+        # The sender each conversation writes to, for its replies (current API).
+        self._senders = ReplySenders()
         self.side_tasks: Set[asyncio.Future[None]] = set()
         self._typing = TypingIndicators(
             self._show_typing,
@@ -115,6 +118,7 @@ class Conversations:
             indicator=self._typing.get(last_user_message_id),
             outbox=self.outbox,
             metrics=self.metrics,
+            reply_sender=self._senders.get if self.config.api == "current" else None,
         )
 
     def _remember_sent(self, result: Any) -> None:
@@ -356,6 +360,8 @@ class Conversations:
             turn = replace(turn, metadata=with_bubble_ids(
                 turn.metadata, bubbles, self.config.metadata_keys))  # fmt: skip
         self._offers.answered(turn.sender_id)
+        if event.sender:
+            self._senders.remember(turn.sender_id, event.sender)
         is_failure_turn = event.kind is EventKind.failed
         answered = event.message_id if event.kind is EventKind.message else None
         output = self.output(last_user_message_id=answered, report_failures=not is_failure_turn)

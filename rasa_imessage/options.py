@@ -74,7 +74,9 @@ OPTIONS: Tuple[Option, ...] = (
         "sender",
         "text",
         None,
-        "current API: sender-name id to send from (default: LoopMessage picks)",
+        "current API: sender-name id to send from when the conversation's own is not known "
+        "(a push to a contact who has not written to this process; default: LoopMessage "
+        "picks); replies always go from the sender the contact wrote to",
         as_optional_text,
     ),
     Option("authorization_key", "secret", None, "legacy API: the Authorization key", as_secret),

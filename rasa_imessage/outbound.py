@@ -29,6 +29,7 @@ from .loopmessage import (
     SendRequest,
     SendResult,
     mask_contact,
+    model_copy,
 )
 from .metrics import SENDS, Metrics
 from .outbox import Outbox
@@ -63,6 +64,7 @@ class IMessageOutput(OutputChannel):
         indicator: Optional[TypingIndicator] = None,
         outbox: Optional[Outbox] = None,
         metrics: Optional[Metrics] = None,
+        reply_sender: Optional[Callable[[str], Optional[str]]] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
         self._client = client
@@ -76,6 +78,9 @@ class IMessageOutput(OutputChannel):
         self._indicator = indicator
         self._outbox = outbox
         self._metrics = metrics
+        # The sender a conversation writes to (reply_senders.py): sends that name none go
+        # from it.
+        self._reply_sender = reply_sender
         self._queued_for: Set[str] = set()  # conversations this channel queued sends for
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
@@ -95,13 +100,21 @@ class IMessageOutput(OutputChannel):
             logger.warning(
                 "iMessage response to %s not sent: %s", mask_contact(recipient_id), reason
             )
+        sends = self._from_its_sender(recipient_id, plan.sends)
         if self._outbox is None:
-            await self._send_all(recipient_id, plan.sends)
-        elif plan.sends:
-            send = functools.partial(self._send_all, recipient_id, plan.sends)
+            await self._send_all(recipient_id, sends)
+        elif sends:
+            send = functools.partial(self._send_all, recipient_id, sends)
             self._outbox.put(recipient_id, send)
             self._queued_for.add(recipient_id)
         return None
+
+    def _from_its_sender(self, recipient_id: str, sends: List[SendRequest]) -> List[SendRequest]:
+        """Sends that name no sender (a custom payload may) go from the conversation's."""
+        sender = self._reply_sender(recipient_id) if self._reply_sender is not None else None
+        if sender is None:
+            return sends
+        return [send if send.sender else model_copy(send, {"sender": sender}) for send in sends]
 
     async def sent(self) -> None:
         """Wait until what this channel queued on the outbox is sent or has failed, lending

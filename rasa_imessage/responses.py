@@ -41,6 +41,7 @@ CUSTOM_KEYS = frozenset(
         "message_id",
         "channel",
         "service",
+        "sender",
     }
 )
 

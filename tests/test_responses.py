@@ -306,7 +306,8 @@ def test_custom_payload_is_a_loopmessage_send(custom, sent, nested):
 
 
 def test_custom_keys_are_designs_contract():
-    assert {*SEND_FIELDS, "service"} == CUSTOM_KEYS
+    # DESIGN.md's keys, and `sender`: which of several senders a send goes from
+    assert {*SEND_FIELDS, "service", "sender"} == CUSTOM_KEYS
 
 
 @pytest.mark.parametrize(

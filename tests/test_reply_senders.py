@@ -1,0 +1,102 @@
+"""Replies go from the sender the contact wrote to (reply_senders.py), through Rasa's own
+app (`configure_app`) with a stand-in agent and the LoopMessage stand-in."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import pytest
+from lm_standin import LoopMessageStandIn
+
+from rasa_imessage.reply_senders import ReplySenders
+
+SENDER_B = "b7c27d2e-1251-488f-bf10-267945199555"
+
+
+def test_the_least_recently_used_conversation_is_forgotten_first() -> None:
+    senders = ReplySenders(max_conversations=2)
+    senders.remember("+1", "S-1")
+    senders.remember("+2", "S-2")
+    senders.remember("+1", "S-3")  # written to again: the most recent now
+    senders.remember("+4", "S-4")
+    assert (senders.get("+1"), senders.get("+2"), senders.get("+4")) == ("S-3", None, "S-4")
+    assert len(senders) == 2
+
+
+def test_a_bound_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        ReplySenders(max_conversations=0)
+
+
+rasa_run = pytest.importorskip(
+    "rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'"
+)
+from channel_kit import QUIET, inbound, make_app, send_webhook, served  # noqa: E402
+
+pytestmark = pytest.mark.rasa
+
+
+async def answered(app: Any, channel: Any, *bodies: Dict[str, Any]) -> None:
+    async with served(app) as http:
+        for body in bodies:
+            await send_webhook(http, body)
+            await channel.turns.join()
+        await channel.conversations.stop_side_work()
+
+
+def senders_of(lm: LoopMessageStandIn) -> List[Any]:
+    return [sent.get("sender") for sent in lm.sends()]
+
+
+async def test_replies_go_from_the_sender_the_contact_wrote_to(lm: LoopMessageStandIn) -> None:
+    app, channel, _ = make_app({**QUIET, "sender": "S-CONFIGURED"}, lm=lm.accept_everything())
+    await answered(app, channel, inbound("hi", sender=SENDER_B))
+    assert senders_of(lm) == [SENDER_B]
+
+
+async def test_a_webhook_naming_no_sender_leaves_the_configured_one(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, _ = make_app({**QUIET, "sender": "S-CONFIGURED"}, lm=lm.accept_everything())
+    await answered(app, channel, inbound("hi"))
+    assert senders_of(lm) == ["S-CONFIGURED"]
+
+
+async def test_a_push_later_goes_from_the_sender_the_conversation_wrote_to(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, _ = make_app(QUIET, lm=lm.accept_everything())
+    await answered(app, channel, inbound("hi", sender=SENDER_B))
+    output = channel.get_output_channel()  # trigger_intent and reminders
+    try:
+        await output.send_response("+13231112233", {"text": "your table is ready"})
+        await output.send_response("+13230000000", {"text": "a contact never seen"})
+        await output.sent()
+    finally:
+        await channel.client().aclose()
+    assert senders_of(lm) == [SENDER_B, SENDER_B, None]  # None: LoopMessage picks
+
+
+async def test_a_custom_payloads_own_sender_wins(lm: LoopMessageStandIn) -> None:
+    app, channel, bot = make_app(QUIET, lm=lm.accept_everything())
+    bot.reply = [{"text": "hello"}, {"custom": {"text": "from C", "sender": "S-C"}}]
+    await answered(app, channel, inbound("hi", sender=SENDER_B))
+    assert senders_of(lm) == [SENDER_B, "S-C"]
+
+
+async def test_a_group_is_answered_from_the_sender_it_wrote_to(lm: LoopMessageStandIn) -> None:
+    app, channel, _ = make_app(QUIET, lm=lm.accept_everything())
+    group = {"id": "G-1", "participants": ["+13231112233", "+13234445566"]}
+    await answered(app, channel, inbound("hi", group=group, sender=SENDER_B))
+    (sent,) = lm.sends()
+    assert (sent["group"], sent["sender"]) == ("G-1", SENDER_B)
+
+
+async def test_the_legacy_api_keeps_its_configured_sender_name(lm: LoopMessageStandIn) -> None:
+    legacy = {"api": "legacy", "authorization_key": "a", "secret_key": "s",
+              "sender_name": "brand@imsg.co", **QUIET}  # fmt: skip
+    app, channel, _ = make_app(legacy, lm=lm.accept_everything())
+    body = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": "hi",
+            "message_id": "M-1", "webhook_id": "W-1", "sender_name": "other@imsg.co"}  # fmt: skip
+    await answered(app, channel, body)
+    assert [sent["sender_name"] for sent in lm.sends()] == ["brand@imsg.co"]
