@@ -6,6 +6,7 @@ real example bot under ``rasa run`` through ``demo_stack`` and saves the README 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -107,6 +108,32 @@ async def test_chat_page_with_a_stand_in_bot(standin_bot, page):
     await page.locator(".tapback-menu button[data-reaction='love']").click()
     await expect(question.locator(".tapbacks")).to_have_text("❤️")
     await page.wait_for_selector("#log li[data-direction='webhook']:has-text('message_reaction')")
+
+    # A bubble typed while the one before is still being sent is not wiped when it lands:
+    # the first bubble's POST is held until the second is typed.
+    second_typed = asyncio.Event()
+    posts: list[str] = []
+
+    async def hold_the_first(route: Any) -> None:
+        if route.request.method == "POST":
+            posts.append(route.request.post_data or "")
+            if len(posts) == 1:
+                await second_typed.wait()
+        await route.continue_()
+
+    await page.route("**/emulator/messages", hold_the_first)
+    await say(page, "first of two")
+    await page.fill("#text", "second of two")
+    async with page.expect_response("**/emulator/messages"):
+        second_typed.set()  # the first lands while the second is still in the box
+    await page.evaluate("() => new Promise((done) => setTimeout(done, 0))")  # its handler ran
+    await page.press("#text", "Enter")
+    await expect(
+        page.locator("#messages .row.me .bubble").filter(has_text="second of two")
+    ).to_have_count(1)
+    await expect(page.locator("#text")).to_have_value("")
+    await page.unroute("**/emulator/messages", hold_the_first)
+    assert ["first of two" in posts[0], "second of two" in posts[1]] == [True, True]
 
     # Text from people and bots is shown as text, never parsed as HTML.
     hostile = '<img src=x onerror="document.body.dataset.owned=1">'
@@ -235,6 +262,7 @@ async def test_chat_page_with_the_example_bot(page, tmp_path):
 
         answers = await bot.count()
         await say(page, "ok so")  # announces more: it waits for the next bubble
+        await expect(page.locator("#messages .row.me .bubble").last).to_have_text("ok so")
         await say(page, "help")
         await expect(bot.last).to_contain_text("Here is what I can show you", timeout=RASA_TURN_MS)
         assert await bot.count() == answers + 1  # "ok so" had no answer of its own

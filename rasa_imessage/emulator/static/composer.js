@@ -50,11 +50,13 @@ export async function onCompose(event) {
   const text = $("text").value;
   const subject = $("subject").hidden ? "" : $("subject").value.trim();
   if (!text.trim() && !state.pending.length) return;
-  const sent = await sendMessage({ text, subject: subject || undefined, attachments: state.pending.map((f) => f.url) });
+  const files = state.pending.slice();
+  const sent = await sendMessage({ text, subject: subject || undefined, attachments: files.map((f) => f.url) });
   if (sent) {
-    $("text").value = "";
-    $("subject").value = "";
-    state.pending = [];
+    // Clear only what was sent: the next bubble may have been typed while this one went.
+    if ($("text").value === text) $("text").value = "";
+    if ($("subject").value.trim() === subject) $("subject").value = "";
+    state.pending = state.pending.filter((file) => !files.includes(file));
     renderPending();
   }
 }
