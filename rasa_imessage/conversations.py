@@ -360,7 +360,7 @@ class Conversations:
             turn = replace(turn, metadata=with_bubble_ids(
                 turn.metadata, bubbles, self.config.metadata_keys))  # fmt: skip
         self._offers.answered(turn.sender_id)
-        if event.sender:
+        if event.sender and self.config.api == "current":
             self._senders.remember(turn.sender_id, event.sender)
         is_failure_turn = event.kind is EventKind.failed
         answered = event.message_id if event.kind is EventKind.message else None
