@@ -116,7 +116,7 @@ class IMessageInput(InputChannel):
 
     def get_output_channel(self) -> IMessageOutput:
         """For `trigger_intent?output_channel=imessage` and reminders: no request needed."""
-        return self.conversations.output()
+        return self.conversations.output(push=True)
 
     # -- the blueprint ------------------------------------------------------------------------
 

@@ -105,8 +105,14 @@ class Conversations:
     # -- replies ------------------------------------------------------------------------------
 
     def output(
-        self, *, last_user_message_id: Optional[str] = None, report_failures: bool = True
+        self,
+        *,
+        last_user_message_id: Optional[str] = None,
+        report_failures: bool = True,
+        push: bool = False,
     ) -> IMessageOutput:
+        """An output channel: a turn's, or with `push` one for `trigger_intent` and reminders,
+        which may read a conversation's sender from the tracker (reply_senders.py)."""
         return IMessageOutput(
             self._client,
             self.config,
@@ -118,8 +124,15 @@ class Conversations:
             indicator=self._typing.get(last_user_message_id),
             outbox=self.outbox,
             metrics=self.metrics,
-            reply_sender=self._senders.get if self.config.api == "current" else None,
+            reply_sender=self._reply_sender(push),
         )
+
+    def _reply_sender(self, push: bool) -> Optional[Callable[[str], Awaitable[Optional[str]]]]:
+        if self.config.api != "current":
+            return None
+        if not push:
+            return self._senders.known
+        return lambda conversation: self._senders.read(self._agent(), conversation)
 
     def _remember_sent(self, result: Any) -> None:
         self._sent_ids[str(result.message_id)] = None

@@ -15,15 +15,13 @@ since, so the channel does not use it there and reads the tracker.
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from typing import Any, List, Optional, Sequence, Tuple
 
 from .buttons import Button, buttons_from_events
+from .trackers import tracker_events
 
 __all__ = ["ButtonOffers", "read_tracker_offer"]
-
-logger = logging.getLogger(__name__)
 
 
 class ButtonOffers:
@@ -76,14 +74,4 @@ class ButtonOffers:
 
 async def read_tracker_offer(agent: Any, conversation: str) -> List[Button]:
     """Buttons the bot offered last in this conversation, read from Rasa's tracker store."""
-    store = getattr(agent, "tracker_store", None)
-    if store is None:
-        store = getattr(getattr(agent, "processor", None), "tracker_store", None)
-    if store is None:
-        return []
-    try:
-        tracker = await store.retrieve(conversation)
-    except Exception:  # the tracker store is the user's: never let it cost the turn
-        logger.exception("could not read the tracker to map a button reply")
-        return []
-    return buttons_from_events(tracker.events) if tracker is not None else []
+    return buttons_from_events(await tracker_events(agent, conversation, "to map a button reply"))

@@ -64,7 +64,7 @@ class IMessageOutput(OutputChannel):
         indicator: Optional[TypingIndicator] = None,
         outbox: Optional[Outbox] = None,
         metrics: Optional[Metrics] = None,
-        reply_sender: Optional[Callable[[str], Optional[str]]] = None,
+        reply_sender: Optional[Callable[[str], Awaitable[Optional[str]]]] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
         self._client = client
@@ -100,7 +100,7 @@ class IMessageOutput(OutputChannel):
             logger.warning(
                 "iMessage response to %s not sent: %s", mask_contact(recipient_id), reason
             )
-        sends = self._from_its_sender(recipient_id, plan.sends)
+        sends = await self._from_its_sender(recipient_id, plan.sends)
         if self._outbox is None:
             await self._send_all(recipient_id, sends)
         elif sends:
@@ -109,9 +109,13 @@ class IMessageOutput(OutputChannel):
             self._queued_for.add(recipient_id)
         return None
 
-    def _from_its_sender(self, recipient_id: str, sends: List[SendRequest]) -> List[SendRequest]:
+    async def _from_its_sender(
+        self, recipient_id: str, sends: List[SendRequest]
+    ) -> List[SendRequest]:
         """Sends that name no sender (a custom payload may) go from the conversation's."""
-        sender = self._reply_sender(recipient_id) if self._reply_sender is not None else None
+        if self._reply_sender is None or not sends:
+            return sends
+        sender = await self._reply_sender(recipient_id)
         if sender is None:
             return sends
         return [send if send.sender else model_copy(send, {"sender": sender}) for send in sends]

@@ -5,17 +5,20 @@ A send that names none goes from a sender LoopMessage picks, and a reply from an
 sender than the one the contact wrote to opens a second thread on their phone, or is
 refused (code 520) where that sender has never talked with them. Each webhook names the
 sender it came to; the replies of its turn, and later pushes and delivery-failed answers to
-that conversation, go from it. The configured `sender` covers conversations this process
-has not seen.
+that conversation, go from it. A push to a conversation this process has not seen (after
+a restart, or another replica's) reads it from the tracker's last user message; the
+configured `sender` covers the rest.
 """
 
 from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from typing import Optional
+from typing import Any, Iterable, Optional
 
-__all__ = ["ReplySenders"]
+from .trackers import tracker_events
+
+__all__ = ["ReplySenders", "sender_in_events"]
 
 
 class ReplySenders:
@@ -40,3 +43,29 @@ class ReplySenders:
 
     def get(self, conversation: str) -> Optional[str]:
         return self._senders.get(conversation)
+
+    async def known(self, conversation: str) -> Optional[str]:
+        """A turn's lookup: what this process saw (the turn's own webhook remembered it)."""
+        return self._senders.get(conversation)
+
+    async def read(self, agent: Any, conversation: str) -> Optional[str]:
+        """A push's lookup: what this process saw, else the tracker's last user message."""
+        sender = self._senders.get(conversation)
+        if sender is None:
+            events = await tracker_events(agent, conversation, "to find its sender")
+            sender = sender_in_events(events)
+            if sender is not None:
+                self.remember(conversation, sender)
+        return sender
+
+
+def sender_in_events(events: Iterable[Any]) -> Optional[str]:
+    """The sender the last user message with one came to (`sender` in its metadata), by
+    duck typing on Rasa's events (`type_name`, `metadata`)."""
+    for event in reversed(list(events)):
+        if getattr(event, "type_name", None) != "user":
+            continue
+        sender = (getattr(event, "metadata", None) or {}).get("sender")
+        if isinstance(sender, str) and sender:
+            return sender
+    return None

@@ -3,12 +3,13 @@ app (`configure_app`) with a stand-in agent and the LoopMessage stand-in."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import pytest
 from lm_standin import LoopMessageStandIn
 
-from rasa_imessage.reply_senders import ReplySenders
+from rasa_imessage.reply_senders import ReplySenders, sender_in_events
 
 SENDER_B = "b7c27d2e-1251-488f-bf10-267945199555"
 
@@ -26,6 +27,16 @@ def test_the_least_recently_used_conversation_is_forgotten_first() -> None:
 def test_a_bound_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ReplySenders(max_conversations=0)
+
+
+def user(sender: Any = None) -> Any:
+    return SimpleNamespace(type_name="user", metadata={"sender": sender} if sender else {})
+
+
+def test_the_tracker_names_the_sender_of_the_last_user_message_that_had_one() -> None:
+    bot = SimpleNamespace(type_name="bot", metadata={"sender": "S-BOT"})
+    assert sender_in_events([user("S-1"), user("S-2"), user(), bot]) == "S-2"
+    assert sender_in_events([bot, user(), user(42)]) is None
 
 
 rasa_run = pytest.importorskip(
@@ -100,3 +111,45 @@ async def test_the_legacy_api_keeps_its_configured_sender_name(lm: LoopMessageSt
             "message_id": "M-1", "webhook_id": "W-1", "sender_name": "other@imsg.co"}  # fmt: skip
     await answered(app, channel, body)
     assert [sent["sender_name"] for sent in lm.sends()] == ["brand@imsg.co"]
+
+
+async def pushes(app: Any, channel: Any, count: int) -> None:
+    """`count` pushes to one contact while the server runs (trigger_intent, reminders)."""
+    async with served(app):
+        for _ in range(count):
+            output = channel.get_output_channel()
+            await output.send_response("+13231112233", {"text": "your table is ready"})
+            await output.sent()
+
+
+async def test_a_push_to_a_conversation_not_seen_here_reads_its_sender_from_the_tracker(
+    lm: LoopMessageStandIn,
+) -> None:
+    """After a restart, or for another replica's conversation: the tracker's last user
+    message says which sender the contact writes to; it is read once."""
+    app, channel, bot = make_app(QUIET, lm=lm.accept_everything())
+    bot.tracker_events.extend([user("S-OLD"), user(SENDER_B)])
+    await pushes(app, channel, 2)
+    assert senders_of(lm) == [SENDER_B, SENDER_B]
+    assert bot.agent.tracker_store.retrieve.await_count == 1
+
+
+async def test_a_failing_tracker_store_leaves_the_push_to_the_configured_sender(
+    lm: LoopMessageStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, channel, bot = make_app({**QUIET, "sender": "S-CONFIGURED"}, lm=lm.accept_everything())
+    bot.agent.tracker_store.retrieve.side_effect = ConnectionError("tracker store down")
+    await pushes(app, channel, 1)
+    assert senders_of(lm) == ["S-CONFIGURED"]
+    assert "could not read the tracker to find its sender" in caplog.text
+
+
+async def test_a_turns_replies_never_read_the_tracker_for_a_sender(
+    lm: LoopMessageStandIn,
+) -> None:
+    """A turn knows its webhook's sender; a webhook naming none leaves the configured one,
+    without the tracker read (a deserialisation) that a push may make."""
+    app, channel, bot = make_app({**QUIET, "sender": "S-CONFIGURED"}, lm=lm.accept_everything())
+    bot.tracker_events.append(user(SENDER_B))
+    await answered(app, channel, inbound("hi"))
+    assert senders_of(lm) == ["S-CONFIGURED"]
