@@ -153,3 +153,11 @@ async def test_a_turns_replies_never_read_the_tracker_for_a_sender(
     bot.tracker_events.append(user(SENDER_B))
     await answered(app, channel, inbound("hi"))
     assert senders_of(lm) == ["S-CONFIGURED"]
+
+
+def test_rasas_own_events_carry_the_sender_where_it_is_read() -> None:
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+
+    events = [UserUttered("hi", metadata={"sender": SENDER_B}), ActionExecuted("utter_greet"),
+              BotUttered("hello", metadata={"sender": "S-BOT"})]  # fmt: skip
+    assert sender_in_events(events) == SENDER_B
