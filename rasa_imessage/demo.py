@@ -40,6 +40,7 @@ from rasa_imessage.rasa_process import (
 
 WEBHOOK_PATH = "/webhooks/imessage/webhook"
 HEALTH_PATH = "/webhooks/imessage/"
+METRICS_PATH = "/webhooks/imessage/metrics"
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
@@ -95,6 +96,10 @@ class DemoStack:
     @property
     def page_url(self) -> str:
         return self.emulator.url + "/"
+
+    @property
+    def metrics_url(self) -> str:
+        return self.rasa_url + METRICS_PATH
 
 
 def credentials_yaml(
@@ -163,7 +168,8 @@ async def demo_stack(
         rasa_url = f"http://127.0.0.1:{rasa_port}"
         # The example bot answers well within the default `typing_delay`, so without this
         # the chat page would never show the typing indicator it is there to show.
-        extra: dict[str, Any] = {"typing_delay": 0}
+        # `metrics`: `rasa run` listens on 127.0.0.1 only, so the counters stay on this machine.
+        extra: dict[str, Any] = {"typing_delay": 0, "metrics": True}
         if options.merge_window:
             extra.update(merge_window=options.merge_window, merge_mode=options.merge_mode)
         webhook_base = rasa_url
@@ -226,6 +232,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> None:
             progress("")
             progress(f"  Chat with the bot:  {stack.page_url}")
             progress(f"  Rasa:               {stack.rasa_url}  (log: {stack.log_path})")
+            progress(f"  Metrics:            {stack.metrics_url}")
             if options.webhook_port is not None:
                 progress(f"  Webhooks:           {stack.webhook_url}  (webhook_port)")
             progress("  Press Ctrl-C to stop.")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -266,3 +267,9 @@ async def test_chat_page_with_the_example_bot(page, tmp_path):
         await say(page, "help")
         await expect(bot.last).to_contain_text("Here is what I can show you", timeout=RASA_TURN_MS)
         assert await bot.count() == answers + 1  # "ok so" had no answer of its own
+
+        # The demo serves the connector's counters (metrics: true).
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(stack.metrics_url)).text.splitlines()
+        assert "rasa_imessage_bubbles_joined_total 1" in metrics
+        assert not [line for line in metrics if 'answer="unauthorized"' in line]

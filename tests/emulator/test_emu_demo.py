@@ -111,13 +111,14 @@ async def test_a_webhook_port_out_of_range_is_refused_before_anything_starts(opt
             pass
 
 
-async def test_merge_window_and_mode_reach_the_connectors_credentials(options):
+async def test_merge_window_and_mode_reach_the_connectors_credentials_with_metrics_on(options):
     with_window = DemoOptions(**{**options.__dict__, "merge_window": 1.5, "merge_mode": "all"})
     async with demo_stack(with_window) as stack:
         written = stack.log_path.read_text(encoding="utf-8")
     block = yaml.safe_load(written[written.index("rasa_imessage.IMessageInput:") :])
     config = load_config(block["rasa_imessage.IMessageInput"])
-    assert (config.merge_window, config.merge_mode) == (1.5, "all")
+    assert (config.merge_window, config.merge_mode, config.metrics) == (1.5, "all", True)
+    assert stack.metrics_url == stack.rasa_url + "/webhooks/imessage/metrics"
 
 
 async def test_a_merge_window_out_of_range_is_refused_before_anything_starts(options):
