@@ -29,7 +29,6 @@ from .loopmessage import (
     SendRequest,
     SendResult,
     mask_contact,
-    model_copy,
 )
 from .metrics import SENDS, Metrics
 from .outbox import Outbox
@@ -78,8 +77,7 @@ class IMessageOutput(OutputChannel):
         self._indicator = indicator
         self._outbox = outbox
         self._metrics = metrics
-        # The sender a conversation writes to (reply_senders.py): sends that name none go
-        # from it.
+        # The sender a conversation writes to (reply_senders.py): its sends go from it.
         self._reply_sender = reply_sender
         self._queued_for: Set[str] = set()  # conversations this channel queued sends for
 
@@ -95,30 +93,19 @@ class IMessageOutput(OutputChannel):
             recipient_id,
             self._config,
             last_user_message_id=self._last_user_message_id,
+            sender=await self._reply_sender(recipient_id) if self._reply_sender else None,
         )
         for reason in plan.refused:
             logger.warning(
                 "iMessage response to %s not sent: %s", mask_contact(recipient_id), reason
             )
-        sends = await self._from_its_sender(recipient_id, plan.sends)
         if self._outbox is None:
-            await self._send_all(recipient_id, sends)
-        elif sends:
-            send = functools.partial(self._send_all, recipient_id, sends)
+            await self._send_all(recipient_id, plan.sends)
+        elif plan.sends:
+            send = functools.partial(self._send_all, recipient_id, plan.sends)
             self._outbox.put(recipient_id, send)
             self._queued_for.add(recipient_id)
         return None
-
-    async def _from_its_sender(
-        self, recipient_id: str, sends: List[SendRequest]
-    ) -> List[SendRequest]:
-        """Sends that name no sender (a custom payload may) go from the conversation's."""
-        if self._reply_sender is None or not sends:
-            return sends
-        sender = await self._reply_sender(recipient_id)
-        if sender is None:
-            return sends
-        return [send if send.sender else model_copy(send, {"sender": sender}) for send in sends]
 
     async def sent(self) -> None:
         """Wait until what this channel queued on the outbox is sent or has failed, lending

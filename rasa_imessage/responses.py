@@ -60,6 +60,7 @@ class _Target:
     group: Optional[str]
     passthrough: Optional[str]
     last_user_message_id: Optional[str]
+    sender: Optional[str] = None  # the conversation's (reply_senders.py); a custom one wins
 
 
 def _url_of(value: Any) -> Optional[str]:
@@ -99,6 +100,7 @@ class _Builder:
 
     def add(self, what: str, **fields: Any) -> bool:
         fields.setdefault("passthrough", self.target.passthrough)
+        fields.setdefault("sender", self.target.sender)
         fields["contact"] = self.target.contact
         fields["group"] = self.target.group
         try:
@@ -285,10 +287,14 @@ def plan_response(
     config: IMessageConfig,
     *,
     last_user_message_id: Optional[str] = None,
+    sender: Optional[str] = None,
 ) -> Plan:
-    """Every send for one Rasa response dict (`BotUttered.message()` shape)."""
+    """Every send for one Rasa response dict (`BotUttered.message()` shape); `sender`: the
+    one sends go from unless a custom payload names another."""
     contact, group = recipient_of(conversation)
-    target = _Target(contact, group, encode_conversation(conversation), last_user_message_id)
+    target = _Target(
+        contact, group, encode_conversation(conversation), last_user_message_id, sender
+    )
     builder = _Builder(target, config)
     numbered = _main_part(message, builder)
     custom = message.get("custom")
