@@ -22,8 +22,8 @@ __all__ = ["ReplySenders", "sender_in_events"]
 
 
 class ReplySenders:
-    """conversation -> the sender id its last webhook came to; the least recently used
-    conversation is forgotten first."""
+    """conversation -> the sender id its last webhook came to; the conversation that wrote
+    least recently is forgotten first."""
 
     def __init__(self, max_conversations: int = 50000) -> None:
         if max_conversations < 1:

@@ -14,7 +14,7 @@ from rasa_imessage.reply_senders import ReplySenders, sender_in_events
 SENDER_B = "b7c27d2e-1251-488f-bf10-267945199555"
 
 
-def test_the_least_recently_used_conversation_is_forgotten_first() -> None:
+def test_the_conversation_that_wrote_least_recently_is_forgotten_first() -> None:
     senders = ReplySenders(max_conversations=2)
     senders.remember("+1", "S-1")
     senders.remember("+2", "S-2")
@@ -86,6 +86,18 @@ async def test_a_push_later_goes_from_the_sender_the_conversation_wrote_to(
     finally:
         await channel.client().aclose()
     assert senders_of(lm) == [SENDER_B, SENDER_B, None]  # None: LoopMessage picks
+
+
+async def test_the_answer_to_a_failed_delivery_goes_from_the_sender_written_to(
+    lm: LoopMessageStandIn,
+) -> None:
+    """The delivery-failed turn of a send LoopMessage could not deliver (its webhook names the
+    sender): the bot's answer goes from that sender too."""
+    app, channel, _ = make_app({**QUIET, "sender": "S-CONFIGURED"}, lm=lm.accept_everything())
+    failed = {"event": "message_failed", "contact": "+13231112233", "message_id": "OUT-1",
+              "webhook_id": "W-F", "error_code": 100, "sender": SENDER_B}  # fmt: skip
+    await answered(app, channel, failed)
+    assert senders_of(lm) == [SENDER_B]
 
 
 async def test_a_custom_payloads_own_sender_wins(lm: LoopMessageStandIn) -> None:
