@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional
 
 from .auth import WebhookAuth
 from .config import IMessageConfig
+from .contact_lists import refusal
 from .idempotency import Claim, IdempotencyStore, StoreUnavailable
 from .loopmessage import EventKind, InboundEvent, PayloadError, mask_contact, parse_webhook
 
@@ -92,6 +93,13 @@ async def answer_webhook(
     if event.kind not in TURN_EVENTS:
         _log_status(event)
         return Answer(200, outcome="status")
+    ignored_because = _refusal(config, event)
+    if ignored_because is not None:
+        # Acked, so LoopMessage does not retry for hours; before the readiness check, so
+        # that holds while the model loads too. Not claimed: ignoring twice is ignoring.
+        logger.info("iMessage %s from %s ignored: %s",
+                    event.event, mask_contact(event.contact), ignored_because)  # fmt: skip
+        return Answer(200, {"status": "ignored"}, "ignored")
     if not ready():
         return error(503, "the Rasa model is not loaded yet; LoopMessage will retry", "not_ready")
     if stopping():
@@ -136,6 +144,15 @@ async def _release(store: IdempotencyStore, key: str) -> None:
             key,
             exc,
         )
+
+
+def _refusal(config: IMessageConfig, event: InboundEvent) -> Optional[str]:
+    """Why the contact lists keep this event from the bot, if they do. A failed delivery
+    is about the bot's own send, to whomever the bot chose: its turn always runs."""
+    if event.kind is EventKind.failed:
+        return None
+    group = event.group.id if event.group is not None else None
+    return refusal(event.contact, group, config.allowed_contacts, config.blocked_contacts)
 
 
 def dedupe_key(event: InboundEvent) -> Optional[str]:

@@ -44,8 +44,8 @@ class Counter:
 WEBHOOKS = Counter(
     "rasa_imessage_webhooks_total",
     "Webhooks answered, by answer: accepted (a turn queued), status (nothing to do), "
-    "duplicate, in_progress, unauthorized, too_large, bad_request, not_ready, stopping, "
-    "store_unavailable, busy, error",
+    "ignored (allowed_contacts, blocked_contacts), duplicate, in_progress, unauthorized, "
+    "too_large, bad_request, not_ready, stopping, store_unavailable, busy, error",
     "answer",
 )
 TURNS = Counter(

@@ -25,6 +25,7 @@ from .coercion import (
     one_of,
     some_of,
 )
+from .contact_lists import NOBODY, as_allowed_contacts, as_contacts
 from .indicator import TYPING_DELAY
 from .tasks import MAX_CONCURRENT, MAX_QUEUED
 
@@ -44,7 +45,8 @@ class Option:
     """One credentials key: how to read it and how to document it."""
 
     key: str
-    kind: str  # shown in the README: text, secret, bool, int, number, choice, names, intent
+    # shown in the README: text, secret, bool, int, number, choice, names, contacts, intent
+    kind: str
     default: Any
     help: str
     parse: Callable[[str, Any], Any]
@@ -331,6 +333,23 @@ OPTIONS: Tuple[Option, ...] = (
         choices=("always", "mention"),
     ),
     Option("bot_names", "names", (), "names that count as a mention in group chats", as_names),
+    Option(
+        "allowed_contacts",
+        "contacts",
+        None,
+        "answer only these contacts (phone numbers with their country code, emails, "
+        "`*@domain`, `group:<id>`); others' messages are acknowledged and ignored: not read, "
+        "no typing, no turn (empty: everyone; see [Who the bot answers](#who-the-bot-answers))",
+        as_allowed_contacts,
+    ),
+    Option(
+        "blocked_contacts",
+        "contacts",
+        NOBODY,
+        "never answer these contacts, in one-to-one chats and groups (same forms as "
+        "`allowed_contacts`, which it overrides)",
+        as_contacts,
+    ),
     Option(
         "metadata_keys",
         "names",

@@ -31,6 +31,7 @@ from channel_kit import (  # noqa: E402
 
 from rasa_imessage.channel import IMessageInput  # noqa: E402
 from rasa_imessage.config import ConfigError, load_config  # noqa: E402
+from rasa_imessage.metrics import WEBHOOKS  # noqa: E402
 
 pytestmark = pytest.mark.rasa
 
@@ -217,6 +218,31 @@ async def test_group_messages_are_one_conversation_answered_in_the_group(
     assert bot.messages[0].metadata["speaker"] == "+13231112233"
     (sent,) = lm.sends()
     assert sent["group"] == "G-1" and "contact" not in sent
+
+
+async def test_contacts_off_the_lists_get_no_turn_no_typing_and_no_read_receipt(
+    lm: LoopMessageStandIn,
+) -> None:
+    app, channel, bot = make_app(
+        {"typing_delay": "0", "metrics": "true", "allowed_contacts": "+1 323 111 2233",
+         "blocked_contacts": "group:G-SPAM"},
+        lm=lm,
+    )  # fmt: skip
+    stranger = inbound("hi", contact="+447700900123", webhook_id="W-S", message_id="M-S")
+    in_spam_group = inbound("hi", webhook_id="W-G", message_id="M-G",
+                            group={"id": "G-SPAM", "participants": ["+13231112233"]})  # fmt: skip
+    async with served(app) as http:
+        for body in (stranger, in_spam_group):
+            response = await send_webhook(http, body)
+            assert response.status_code == 200 and response.json() == {"status": "ignored"}
+        await send_webhook(http, inbound("hi"))
+        await channel.turns.join()
+        await channel.conversations.stop_side_work()
+    assert [message.sender_id for message in bot.messages] == ["+13231112233"]
+    assert [call.json.get("message_id") for call in lm.post(TYPING_PATH).calls] == ["M-1"]
+    assert [sent["contact"] for sent in lm.sends()] == ["+13231112233"]
+    assert channel.metrics.value(WEBHOOKS, "ignored") == 2
+    assert channel.metrics.value(WEBHOOKS, "accepted") == 1
 
 
 async def test_typed_intent_payloads_are_neutralised(lm: LoopMessageStandIn) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from rasa_imessage.config import OPTIONS, ConfigError, IMessageConfig, load_config
+from rasa_imessage.contact_lists import NOBODY, ContactList
 
 CURRENT = {"api_key": "org-key-7f3a", "webhook_auth": "hook-secret-91c2"}
 LEGACY = {
@@ -97,6 +98,18 @@ COERCIONS = [
     ("metadata_keys", "contact, group ,", ("contact", "group")),
     ("metadata_keys", ["attachments"], ("attachments",)),
     ("metadata_keys", [], ()),
+    (
+        "allowed_contacts",
+        "+1 (323) 111-2233, team@Example.com",
+        ContactList(phones=frozenset({"13231112233"}), emails=frozenset({"team@example.com"})),
+    ),
+    ("allowed_contacts", "", None),
+    (
+        "blocked_contacts",
+        ["*@spam.example", "group:G-9"],
+        ContactList(domains=frozenset({"spam.example"}), groups=frozenset({"G-9"})),
+    ),
+    ("blocked_contacts", [], NOBODY),
     ("metadata_keys", " All ", None),
     ("metadata_keys", "", None),
     ("attachment_intent", "got_file", "got_file"),
@@ -226,6 +239,12 @@ def test_unknown_keys_are_named_all_at_once():
         ("delivery_failed_intent", True, "expected text, got bool"),
         ("metadata_keys", "contact, phone", "phone not among channel, api,"),
         ("metadata_keys", {"contact": 1}, "expected a list of names"),
+        ("allowed_contacts", "+1 323", "'+1 323' is not a phone number with its country code"),
+        ("allowed_contacts", {"a": 1}, "expected a list of phone numbers, emails"),
+        ("blocked_contacts", ["bob"], "'bob' is not a phone number"),
+        ("blocked_contacts", "group:", "'group:' is not a phone number"),
+        ("blocked_contacts", "a@b@c", "'a@b@c' is not a phone number"),
+        ("blocked_contacts", "+1 323 111 2233 444 555", "is not a phone number"),
     ],
 )
 def test_wrong_types_are_refused_naming_the_key(key, raw, says):

@@ -369,3 +369,23 @@ def test_bubbles_sent_in_a_row_are_one_turn_under_rasa_run(trained_bot: Path) ->
     assert [event["text"] for event in users] == ["ok so\nhelp"]
     assert users[0]["parse_data"]["intent"]["name"] == "help"
     assert users[0]["metadata"]["message_ids"] == [first["id"], second["id"]]
+
+
+def test_only_allowed_contacts_are_answered_under_rasa_run(trained_bot: Path) -> None:
+    """`allowed_contacts`: a stranger's message is acknowledged and ignored by a real `rasa
+    run` (nothing in its tracker, no reply), while the listed contact, written in another
+    spacing than LoopMessage's E.164, is answered."""
+    import httpx
+
+    extra = '  allowed_contacts: ["+1 (323) 555-9001"]\n  metrics: true\n'
+    with bot_stack(trained_bot, "current", extra, rasa_args=("--enable-api",)) as stack:
+        stack.say("+13235559002", "hi")  # the stranger first: their turn would come first
+        stack.say("+13235559001", "hi")
+        replies(stack, "+13235559001", "example bot")
+        metrics = httpx.get(f"{stack.rasa_url}/webhooks/imessage/metrics", timeout=30).text
+        stranger = httpx.get(f"{stack.rasa_url}/conversations/+13235559002/tracker", timeout=30)
+        answered_stranger = stack.bot_messages("+13235559002")
+    assert 'rasa_imessage_webhooks_total{answer="ignored"} 1' in metrics.splitlines()
+    assert 'rasa_imessage_webhooks_total{answer="accepted"} 1' in metrics.splitlines()
+    assert answered_stranger == []
+    assert not [event for event in stranger.json()["events"] if event["event"] == "user"]
