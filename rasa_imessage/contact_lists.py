@@ -78,6 +78,10 @@ def refusal(
     blocked group. With an allow list (`None`: everyone), a message is answered when its
     contact or its group is on it.
     """
+    # The defaults, on every webhook's path (an unpickled copy, in the webhook port's
+    # process, is not NOBODY itself but is as empty).
+    if allowed is None and (blocked is NOBODY or not blocked):
+        return None
     if blocked.has_contact(contact) or blocked.has_group(group_id):
         return "blocked_contacts"
     if allowed is None or allowed.has_contact(contact) or allowed.has_group(group_id):
@@ -118,6 +122,8 @@ def as_contacts(key: str, value: Any) -> ContactList:
                 f"credentials key '{key}': {entry!r} is not a phone number with its country "
                 "code (+13231112233), an email, *@domain or group:<id>"
             )
+    if not (phones or emails or domains or groups):
+        return NOBODY
     return ContactList(frozenset(phones), frozenset(emails), frozenset(domains),
                        frozenset(groups))  # fmt: skip
 

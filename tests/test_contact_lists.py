@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -225,3 +226,12 @@ async def test_the_legacy_api_gets_no_typing_or_read_for_an_ignored_message() ->
     assert answer.body == {"status": "ignored"} and not handed
     answer, handed, _ = await _answer(config, body.replace(BOB.encode(), ALICE.encode()))
     assert answer.body == {"status": "ok", "typing": 8, "read": True} and len(handed) == 1
+
+
+async def test_the_lists_decide_the_same_in_the_webhook_ports_process() -> None:
+    """`webhook_port`'s process gets the settings pickled (front.py): the lists, and the
+    empty default, must come through."""
+    for config, ignored in ((_config(blocked_contacts=[BOB]), True), (_config(), False)):
+        copy = pickle.loads(pickle.dumps(config))
+        answer, _, _ = await _answer(copy, _body())
+        assert (answer.outcome == "ignored") is ignored
