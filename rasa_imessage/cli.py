@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from rasa_imessage.cli_api import add_check, add_send, add_status
-from rasa_imessage.emulator import EmulatorConfig, serve
+from rasa_imessage.emulator import DEFAULT_SENDERS, LEGACY_SENDERS, EmulatorConfig, serve
 from rasa_imessage.emulator.simulate import KINDS, Simulation, post_webhook
 from rasa_imessage.exit_codes import (
     EXIT_BAD_CONFIG,
@@ -68,14 +68,40 @@ def _add_emulator(commands: Any) -> None:
     keys.add_argument("--authorization-key", help="legacy (default: emulator-auth)")
     keys.add_argument("--secret-key", help="legacy (default: emulator-secret)")
     keys.add_argument("--sender-name", help="legacy sender name (default: bot@imsg.co)")
+    _add_sender_flag(parser)
     parser.set_defaults(handler=_emulator)
+
+
+def _add_sender_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sender",
+        dest="senders",
+        action="append",
+        metavar="ID",
+        help="current API: a sender id of the emulated organization; repeat it for several, "
+        "and the chat page lets you pick whom to write to (default: emulator-sender)",
+    )
+
+
+def _senders(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The `--sender` ids, or None; an error on the legacy API, which has one sender name."""
+    if args.senders and args.api == "legacy":
+        raise ValueError(LEGACY_SENDERS)
+    return tuple(args.senders) if args.senders else None
 
 
 def _emulator(args: argparse.Namespace) -> int:
     names = ("host", "port", "api", "webhook_url", "webhook_auth", "retry_scale", "api_keys",
              "authorization_key", "secret_key", "sender_name")  # fmt: skip
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    config = EmulatorConfig(**{**given, "api_keys": tuple(args.api_keys or ("emulator-key",))})
+    try:
+        senders = _senders(args)
+        if senders:
+            given["senders"] = senders
+        config = EmulatorConfig(**{**given, "api_keys": tuple(args.api_keys or ("emulator-key",))})
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STARTUP_FAILURE
 
     def ready(url: str) -> None:
         print(f"LoopMessage emulator ({args.api} API) at {url}")
@@ -132,6 +158,7 @@ def _add_demo(commands: Any) -> None:
         "announce more, such as 'look at this' (lead_ins, the default), or all",
     )
     _add_api_flag(parser)
+    _add_sender_flag(parser)
     parser.set_defaults(handler=_demo)
 
 
@@ -148,6 +175,7 @@ def _demo(args: argparse.Namespace) -> int:
         webhook_port=args.webhook_port,
         merge_window=args.merge_window,
         merge_mode=args.merge_mode,
+        senders=tuple(args.senders) if args.senders else DEFAULT_SENDERS,
     )
     try:
         run_demo(options)

@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TextIO, TypeVar
 
 from rasa_imessage.config import ConfigError, parse_option
-from rasa_imessage.emulator import Emulator, EmulatorConfig, wait_for_stop_signal
+from rasa_imessage.emulator import (
+    DEFAULT_SENDERS,
+    LEGACY_SENDERS,
+    Emulator,
+    EmulatorConfig,
+    wait_for_stop_signal,
+)
 from rasa_imessage.emulator.config import Api
 from rasa_imessage.rasa_process import (
     PACKAGE_ROOT,
@@ -81,6 +87,8 @@ class DemoOptions:
     merge_window: float = 0.0
     # The connector's `merge_mode`, which bubbles wait for the next.
     merge_mode: str = "lead_ins"
+    # The emulated organization's sender ids (current API).
+    senders: tuple[str, ...] = DEFAULT_SENDERS
 
 
 @dataclass
@@ -146,6 +154,13 @@ async def demo_stack(
         raise DemoError(f"{options.bot_dir} is not a Rasa project (no domain.yml); use --bot-dir")
     if options.webhook_port is not None and not 0 <= options.webhook_port <= 65535:
         raise DemoError(f"--webhook-port {options.webhook_port} is not a port (0-65535)")
+    if options.senders != DEFAULT_SENDERS:
+        if options.api != "current":
+            raise DemoError(LEGACY_SENDERS)
+        try:
+            EmulatorConfig(senders=options.senders)
+        except ValueError as exc:
+            raise DemoError(f"--sender: {exc}") from exc
     for flag, name, value in (
         ("--merge-window", "merge_window", options.merge_window),
         ("--merge-mode", "merge_mode", options.merge_mode),
@@ -184,6 +199,7 @@ async def demo_stack(
                 webhook_url=webhook_base + WEBHOOK_PATH,
                 webhook_auth=webhook_auth,
                 retry_scale=options.retry_scale,
+                senders=options.senders,
             )
         )
         try:
@@ -235,6 +251,9 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> None:
             progress(f"  Metrics:            {stack.metrics_url}")
             if options.webhook_port is not None:
                 progress(f"  Webhooks:           {stack.webhook_url}  (webhook_port)")
+            if len(options.senders) > 1:
+                progress(f"  Senders:            {', '.join(options.senders)}  (pick one under "
+                         "the chat page's message field)")  # fmt: skip
             progress("  Press Ctrl-C to stop.")
             await wait_for_stop_signal()
             progress("Stopping…")

@@ -22,7 +22,7 @@ import httpx
 from servers import wait_for_port
 
 from rasa_imessage.demo import credentials_yaml
-from rasa_imessage.emulator import Emulator, EmulatorConfig, EmulatorThread
+from rasa_imessage.emulator import DEFAULT_SENDERS, Emulator, EmulatorConfig, EmulatorThread
 from rasa_imessage.rasa_process import free_port, rasa_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,11 +148,13 @@ def bot_stack(
     replicas: int = 1,
     rasa_args: Sequence[str] = (),
     env: Optional[Dict[str, str]] = None,
+    senders: Sequence[str] = DEFAULT_SENDERS,
 ) -> Iterator[BotStack]:
     """Start the emulator and `replicas` copies of `rasa run` on free ports; stop them after.
 
     The emulator posts its webhooks to the first replica; `extra` is appended to the
-    credentials.yml block and `rasa_args` to every `rasa run` command line.
+    credentials.yml block and `rasa_args` to every `rasa run` command line. `senders` are
+    the emulated organization's (current API).
     """
     webhook_auth = "e2e-" + os.urandom(12).hex()
     ports = [free_port() for _ in range(replicas)]
@@ -161,6 +163,7 @@ def bot_stack(
         webhook_url=f"http://127.0.0.1:{ports[0]}{WEBHOOK_PATH}",
         webhook_auth=webhook_auth,
         retry_scale=0.01,
+        senders=tuple(senders),
     ))  # fmt: skip
     emulator_url = emulator_thread.start()
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-e2e-") as workdir:

@@ -41,6 +41,10 @@ class LoopMessageRoutes:
         self._faults = context.faults
         self._lifecycle = context.lifecycle
         self._stopping = context.stopping
+        # What a send may name: the sender ids, or on the legacy API the one sender name.
+        self._senders = (
+            context.config.senders if self._api == "current" else (context.config.sender_name,)
+        )
 
     def routes(self) -> list[web.RouteDef]:
         routes = [
@@ -57,7 +61,9 @@ class LoopMessageRoutes:
     async def send(self, request: web.Request) -> web.StreamResponse:
         try:
             check_auth(self._api, request.headers, self._config)
-            plan = plan_send(self._api, await _json_body(request, self._api), self._store)
+            plan = plan_send(
+                self._api, await _json_body(request, self._api), self._store, self._senders
+            )
             fault = self._faults.take_send_fault()
             if fault is not None:
                 return await self._fault(request, fault)
@@ -99,7 +105,7 @@ class LoopMessageRoutes:
     async def show_typing(self, request: web.Request) -> web.StreamResponse:
         try:
             check_auth(self._api, request.headers, self._config)
-            plan = plan_typing(await _json_body(request, self._api), self._store)
+            plan = plan_typing(await _json_body(request, self._api), self._store, self._senders)
         except Rejection as rejection:
             return self._refuse(request, rejection)
         if plan.typing:

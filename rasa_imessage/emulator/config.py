@@ -18,6 +18,12 @@ APIS: tuple[Api, ...] = ("current", "legacy")
 # LoopMessage retries a failed webhook 30 times: 10 at 30 s, 10 at 3 min, 10 at 15 min.
 RETRY_SCHEDULE: tuple[float, ...] = (30.0,) * 10 + (180.0,) * 10 + (900.0,) * 10
 
+# The emulated organization's one sender, unless it is given others.
+DEFAULT_SENDERS = ("emulator-sender",)
+
+# Why `--sender` is refused with the legacy API.
+LEGACY_SENDERS = "--sender is for the current API; the legacy API has one sender name"
+
 # "typing: <int seconds, max 60>" (show-typing and the legacy webhook reply alike).
 MAX_TYPING_SECONDS = 60
 
@@ -38,7 +44,9 @@ class EmulatorConfig:
     api_keys: tuple[str, ...] = field(default=("emulator-key",), repr=False)
     authorization_key: str = field(default="emulator-auth", repr=False)
     secret_key: str = field(default="emulator-secret", repr=False)
-    sender_id: str = "emulator-sender"
+    # The organization's senders (current API): a contact writes to one of them, and a send
+    # that names none goes from the one the contact last wrote to, else the first.
+    senders: tuple[str, ...] = DEFAULT_SENDERS
     sender_name: str = "bot@imsg.co"
     retry_scale: float = 0.01
     webhook_timeout: float = 15.0
@@ -57,6 +65,15 @@ class EmulatorConfig:
             raise ValueError("retry_scale must be >= 0 (1 is LoopMessage's real schedule)")
         if self.webhook_timeout <= 0:
             raise ValueError("webhook_timeout must be > 0 seconds")
+        if not self.senders or not all(sender.strip() for sender in self.senders):
+            raise ValueError("senders must name at least one sender, none of them empty")
+        if len(set(self.senders)) != len(self.senders):
+            raise ValueError("senders must not repeat a sender")
+
+    @property
+    def sender_id(self) -> str:
+        """The first sender: the one a contact writes to unless they pick another."""
+        return self.senders[0]
 
     def retry_delays(self) -> tuple[float, ...]:
         """The waits before each retry, scaled."""

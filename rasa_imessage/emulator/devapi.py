@@ -65,6 +65,10 @@ class DevRoutes:
                 "sender": self._config.sender_name
                 if self._config.api == "legacy"
                 else self._config.sender_id,
+                # Whom a contact may write to: several senders on the current API.
+                "senders": [self._config.sender_name]
+                if self._config.api == "legacy"
+                else list(self._config.senders),
                 "faults": self._faults.to_json(),
                 "codes": [{"code": c, "meaning": i.meaning} for c, i in sorted(codes.items())],
                 **self._store.snapshot(),
@@ -125,6 +129,11 @@ class DevRoutes:
         reply_to = _text(body, "reply_to_id") or None
         if reply_to and reply_to not in self._store.messages:
             raise DevError(f"no message {reply_to!r} to reply to")
+        via = _text(body, "sender") or None
+        if via is not None and self._config.api != "current":
+            raise DevError("sender is for the current API; the legacy API has one sender_name")
+        if via is not None and via not in self._config.senders:
+            raise DevError(f"sender must be one of {', '.join(self._config.senders)}")
         return Inbound(
             contact=contact,
             text=text,
@@ -134,6 +143,7 @@ class DevRoutes:
             message_type=message_type,
             speech=speech,
             reply_to_id=reply_to,
+            via=via,
         )
 
     async def react(self, request: web.Request) -> web.Response:

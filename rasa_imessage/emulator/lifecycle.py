@@ -36,6 +36,7 @@ class Inbound:
     message_type: str = "text"
     speech: str | None = None
     reply_to_id: str | None = None
+    via: str | None = None  # which sender it is written to (current API); the first if None
 
 
 class Lifecycle:
@@ -74,6 +75,7 @@ class Lifecycle:
             reaction=plan.reaction,
             reaction_to=plan.target,
             channel=plan.channel,
+            via=self._reply_via(plan),
             status="processing",
         )
         if plan.reaction and plan.target:
@@ -81,6 +83,13 @@ class Lifecycle:
         self._store.add_message(message)
         self._background.spawn(self._deliver(message, conversation), f"deliver:{message.id}")
         return message
+
+    def _reply_via(self, plan: SendPlan) -> str | None:
+        """The sender a send goes from: the one it names, else (LoopMessage picks) the one the
+        conversation last wrote to, else the first."""
+        if self._config.api != "current":
+            return None
+        return plan.sender or self._store.last_via(plan.conversation) or self._config.sender_id
 
     async def _deliver(self, message: Message, conversation: Conversation) -> None:
         if self._config.api == "legacy":
@@ -131,6 +140,7 @@ class Lifecycle:
             message_type=inbound.message_type,
             speech=inbound.speech,
             reply_to_id=inbound.reply_to_id,
+            via=(inbound.via or self._config.sender_id) if self._config.api == "current" else None,
         )
         self._store.add_message(message)
         body = payloads.inbound(self._config.api, message, conversation, self._config)

@@ -71,7 +71,7 @@ def inbound(
     body.update(message_id=message.id, text=message.text, message_type=message.message_type)
     _channel(api, body, message.channel)
     if api == "current":
-        body["sender"] = config.sender_id
+        body["sender"] = message.via or config.sender_id
     _put(
         body,
         subject=message.subject,

@@ -57,6 +57,8 @@ class Message:
     reaction: str | None = None
     reaction_to: str | None = None
     channel: str = "imessage"
+    # Which of the organization's senders the message went to or came from (current API).
+    via: str | None = None
     status: str = "pending"
     error_code: int | None = None
     read: bool = False
@@ -185,6 +187,13 @@ class Store:
     def _touch(self, message: Message) -> None:
         message.updated = time.time()
         self._bus.publish("message", message.to_json())
+
+    def last_via(self, key: str) -> str | None:
+        """The sender the conversation's latest inbound message went to, if any."""
+        for message in reversed(list(self.messages.values())):
+            if message.conversation == key and message.direction == "inbound" and message.via:
+                return message.via
+        return None
 
     def messages_in(self, key: str) -> list[Message]:
         return [m for m in self.messages.values() if m.conversation == key]

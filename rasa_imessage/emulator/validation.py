@@ -48,6 +48,7 @@ CODES: Mapping[str, tuple[int, int]] = {
     "bad_phone": (180, 180),
     "bad_group": (165, 100),  # the legacy API has no dedicated code for an unknown group
     "no_sender_name": (210, 210),
+    "bad_sender": (220, 220),
     "not_opted_in": (520, 560),
     "no_conversation": (510, 560),
     "bad_effect": (580, 580),
@@ -106,6 +107,7 @@ class SendPlan:
     target: str | None = None
     reply_to_id: str | None = None
     passthrough: str | None = None
+    sender: str | None = None  # the sender id a current-API send named
 
 
 def check_auth(api: Api, headers: Mapping[str, str], config: EmulatorConfig) -> None:
@@ -132,8 +134,12 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def plan_send(api: Api, body: Any, store: Store) -> SendPlan:
-    """Check a send body the way LoopMessage does; raise Rejection with the matching code."""
+def plan_send(api: Api, body: Any, store: Store, senders: tuple[str, ...]) -> SendPlan:
+    """Check a send body the way LoopMessage does; raise Rejection with the matching code.
+
+    ``senders`` are the organization's: the sender ids (current API) or the one sender name
+    (legacy) a send may name.
+    """
     if not isinstance(body, dict):
         raise reject(api, "bad_request", "The request body must be a JSON object")
     is_reaction = "reaction" in body
@@ -148,8 +154,10 @@ def plan_send(api: Api, body: Any, store: Store) -> SendPlan:
     text = _optional_str(api, body, "text") or ""
     if not (is_voice or is_reaction) and not text.strip():
         raise reject(api, "no_text", "No text: the text parameter is required")
-    if api == "legacy" and not _optional_str(api, body, "sender_name"):
+    sender = _optional_str(api, body, "sender" if api == "current" else "sender_name")
+    if api == "legacy" and not sender:
         raise reject(api, "no_sender_name", "Sender name not specified")
+    _check_sender(api, sender, senders)
     if channel == "sms":
         _check_sms(api, contact, kind, is_voice)
 
@@ -193,7 +201,13 @@ def plan_send(api: Api, body: Any, store: Store) -> SendPlan:
         target=target,
         reply_to_id=reply_to_id,
         passthrough=passthrough,
+        sender=sender if api == "current" else None,
     )
+
+
+def _check_sender(api: Api, sender: str | None, senders: tuple[str, ...]) -> None:
+    if sender is not None and sender not in senders:
+        raise reject(api, "bad_sender", f"Invalid sender name {sender!r}")
 
 
 def _target(api: Api, body: Mapping[str, Any], store: Store) -> tuple[str, str | None, SendKind]:
@@ -280,7 +294,7 @@ class TypingPlan:
     read: bool
 
 
-def plan_typing(body: Any, store: Store) -> TypingPlan:
+def plan_typing(body: Any, store: Store, senders: tuple[str, ...]) -> TypingPlan:
     """Check a show-typing body (current API only; the legacy API uses webhook responses)."""
     api: Api = "current"
     if not isinstance(body, dict):
@@ -293,8 +307,10 @@ def plan_typing(body: Any, store: Store) -> TypingPlan:
         conversation = message.conversation
     else:
         raw = _optional_str(api, body, "contact")
-        if not raw or not _optional_str(api, body, "sender"):
+        sender = _optional_str(api, body, "sender")
+        if not raw or not sender:
             raise reject(api, "missing_param", "Send message_id, or both contact and sender")
+        _check_sender(api, sender, senders)
         conversation = _contact(api, raw)
         if conversation not in store.conversations:
             raise reject(api, "no_conversation", "No recent conversation with this contact")

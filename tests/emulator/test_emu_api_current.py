@@ -222,8 +222,9 @@ async def test_show_typing_shows_the_indicator_and_marks_read(emu, http, dev, re
         ({"message_id": "NOPE", "typing": 3}, 595),
         ({"contact": ALICE, "typing": 3}, 120),
         ({"typing": 3}, 120),
-        ({"contact": ALICE, "sender": "s", "typing": 61}, 125),
-        ({"contact": "+14155550000", "sender": "s", "typing": 3}, 510),
+        ({"contact": ALICE, "sender": "emulator-sender", "typing": 61}, 125),
+        ({"contact": "+14155550000", "sender": "emulator-sender", "typing": 3}, 510),
+        ({"contact": ALICE, "sender": "not-ours", "typing": 3}, 220),
     ],
 )
 async def test_show_typing_validation(emu, http, dev, receiver, body, code):
@@ -239,7 +240,7 @@ async def test_typing_hides_when_the_bot_sends(emu, http, dev, receiver):
     async with emu.bus.subscription() as events:
         await http.post(
             f"{emu.url}/api/v1/message/show-typing/",
-            json={"contact": ALICE, "sender": "s", "typing": 30},
+            json={"contact": ALICE, "sender": "emulator-sender", "typing": 30},
             headers=CURRENT_KEY,
         )
         await send(http, emu, {"contact": ALICE, "text": "done"})

@@ -192,6 +192,32 @@ async def test_group_and_voice_note(standin_bot, page, tmp_path):
     assert inbound[0].conversation != "friend@icloud.com"  # it went into the group
 
 
+async def test_several_senders_the_page_writes_to_the_one_picked(make_emulator, http, page):
+    """With several senders the page offers a To menu; each bubble says which sender it went
+    to or came from, and a send naming no sender comes from the one last written to."""
+    from playwright.async_api import expect
+
+    emulator = await make_emulator(senders=("sender-main", "sender-support"))
+    await open_chat(page, emulator.url + "/")
+    await expect(page.locator("#to-label")).to_be_visible()
+    await expect(page.locator("#chat-subtitle")).to_have_text("iMessage with the bot (sender-main)")
+    await page.select_option("#to-select", "sender-support")
+    await expect(page.locator("#chat-subtitle")).to_contain_text("(sender-support)")
+    await say(page, "need help")
+    await expect(page.locator("#messages .row.me .via")).to_have_text("to sender-support")
+    (written,) = emulator.store.messages.values()
+    assert (written.text, written.via) == ("need help", "sender-support")
+
+    reply = await http.post(
+        f"{emulator.url}/api/v1/message/send/",
+        json={"contact": written.conversation, "text": "on it"},
+        headers={"Authorization": "emulator-key"},
+    )
+    assert reply.status_code == 200
+    await expect(bot_bubbles(page).last).to_have_text("on it")
+    await expect(page.locator("#messages .row.them .via")).to_have_text("from sender-support")
+
+
 def _open_source_rasa(python: str) -> bool:
     """Whether ``python`` has Rasa Open Source: Rasa Pro cannot ``rasa run`` unlicensed."""
     probe = "from importlib import metadata as m; m.version('rasa'); print(m.version('rasa'))"

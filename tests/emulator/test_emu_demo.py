@@ -121,6 +121,28 @@ async def test_merge_window_and_mode_reach_the_connectors_credentials_with_metri
     assert stack.metrics_url == stack.rasa_url + "/webhooks/imessage/metrics"
 
 
+async def test_several_senders_reach_the_emulator(options):
+    senders = ("sender-main", "sender-support")
+    async with demo_stack(DemoOptions(**{**options.__dict__, "senders": senders})) as stack:
+        assert stack.emulator.config.senders == senders
+        async with httpx.AsyncClient() as http:
+            state = (await http.get(stack.emulator.url + "/emulator/state")).json()
+    assert state["senders"] == list(senders)
+
+
+@pytest.mark.parametrize(
+    ("api", "senders", "says"),
+    [
+        ("legacy", ("a", "b"), "--sender is for the current API"),
+        ("current", ("a", "a"), "--sender: senders must not repeat a sender"),
+    ],
+)
+async def test_unusable_senders_are_refused_before_anything_starts(options, api, senders, says):
+    with pytest.raises(DemoError, match=says):
+        async with demo_stack(DemoOptions(**{**options.__dict__, "api": api, "senders": senders})):
+            pass
+
+
 async def test_a_merge_window_out_of_range_is_refused_before_anything_starts(options):
     with pytest.raises(DemoError, match=r"--merge-window: .* 31.0 is above the maximum 30"):
         async with demo_stack(DemoOptions(**{**options.__dict__, "merge_window": 31})):

@@ -4,7 +4,7 @@ import { closeMenus, renderMessages, rows } from "./bubbles.js";
 import { onApp, onCompose, onFiles, onVoice, renderPending, renderReplying } from "./composer.js";
 import { $, call, clock, h, prettyContact } from "./dom.js";
 import { onFaults, renderFaultOptions, renderFaults, renderLog, renderLogEntry, showTab } from "./panel.js";
-import { DEFAULT_CONTACT, conversationName, currentConversation, lastBubble, preview, sortedConversations, startDraft, state } from "./state.js";
+import { DEFAULT_CONTACT, chosenSender, conversationName, currentConversation, lastBubble, preview, sortedConversations, startDraft, state } from "./state.js";
 
 const PERSON = '<svg viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="8.5" r="4.2"/><path d="M3.8 21a8.2 8.2 0 0 1 16.4 0z"/></svg>';
 
@@ -24,6 +24,7 @@ function applySnapshot(snapshot) {
   state.api = snapshot.api;
   state.faults = snapshot.faults;
   state.codes = snapshot.codes;
+  state.senders = snapshot.senders || [];
   state.conversations = new Map(snapshot.conversations.map((c) => [c.key, c]));
   state.messages = new Map(snapshot.messages.map((m) => [m.id, m]));
   state.log = snapshot.log;
@@ -145,11 +146,16 @@ function renderHeader() {
   const group = conversation.kind === "group";
   $("chat-name").textContent = conversationName(conversation);
   $("chat-avatar").replaceWith(avatar(conversation, " large"));
-  const sender = $("chat-subtitle").dataset.sender || "";
+  const several = state.senders.length > 1;
+  const sender = several ? chosenSender(conversation.key) : $("chat-subtitle").dataset.sender || "";
   $("chat-subtitle").textContent = group
     ? `${conversation.participants.length} people and the bot · iMessage`
     : `iMessage with the bot${sender ? ` (${sender})` : ""}`;
   $("as-label").hidden = !group;
+  $("to-label").hidden = group || !several;
+  if (!group && several) {
+    $("to-select").replaceChildren(...state.senders.map((s) => h("option", { value: s, selected: s === sender }, s)));
+  }
   if (group) {
     const select = $("as-select");
     const chosen = state.as.get(conversation.key) || conversation.participants[0];
@@ -216,6 +222,7 @@ function wire() {
   document.querySelectorAll("#new-conversation .segmented button").forEach((b) => b.addEventListener("click", () => setNewMode(b.dataset.mode)));
   $("new-conversation").addEventListener("submit", onNewConversation);
   $("as-select").addEventListener("change", (e) => state.as.set(state.current, e.target.value));
+  $("to-select").addEventListener("change", (e) => { state.to.set(state.current, e.target.value); renderHeader(); });
   $("faults").addEventListener("submit", onFaults);
   document.querySelectorAll(".debug-head .segmented button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
   $("reset").addEventListener("click", async () => {

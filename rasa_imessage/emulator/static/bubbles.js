@@ -76,6 +76,8 @@ function renderRow(message) {
     parts.push(h("div", { class: "author" }, prettyContact(message.sender)));
   } else if (conversation && conversation.kind === "group") {
     parts.push(h("div", { class: "author" }, "Bot"));
+  } else if (state.senders.length > 1 && message.via) {
+    parts.push(h("div", { class: "author via" }, `${me ? "to" : "from"} ${message.via}`));
   }
   if (message.reply_to_id) {
     const quoted = state.messages.get(message.reply_to_id);

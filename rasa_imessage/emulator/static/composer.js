@@ -1,6 +1,6 @@
 // Writing as a person: text, subject, attachments, voice notes, stickers, location, replies.
 import { $, IMAGE, call, h, safeUrl, showError } from "./dom.js";
-import { currentConversation, preview, state } from "./state.js";
+import { chosenSender, currentConversation, preview, state } from "./state.js";
 
 export function renderReplying() {
   $("replying").hidden = !state.replyTo;
@@ -12,6 +12,7 @@ function writer() {
   if (conversation.kind === "group") {
     return { contact: state.as.get(conversation.key) || conversation.participants[0], group: conversation.key };
   }
+  if (state.senders.length > 1) return { contact: conversation.key, sender: chosenSender(conversation.key) };
   return { contact: conversation.key };
 }
 

@@ -13,6 +13,8 @@ export const state = {
   current: null,        // key of the open conversation
   drafts: new Map(),    // contact conversations started on the page but not yet written to
   as: new Map(),        // group key -> participant the page writes as
+  senders: [],          // the emulated organization's senders (several: the page picks one)
+  to: new Map(),        // contact conversation key -> the sender the page writes to
   pending: [],          // uploaded attachments waiting for the next message
   replyTo: null,
   typingTimer: null,
@@ -54,6 +56,14 @@ export function preview(message) {
   if (message.message_type === "sticker") return "Sticker";
   if (message.attachments.length) return `📎 ${message.attachments.length} attachment${message.attachments.length > 1 ? "s" : ""}`;
   return "";
+}
+
+// The sender a one-to-one conversation writes to: the page's pick, else the one its last
+// message went to, else the first.
+export function chosenSender(key) {
+  if (state.to.has(key)) return state.to.get(key);
+  const last = messagesOf(key).filter((m) => m.direction === "inbound" && m.via).pop();
+  return last ? last.via : state.senders[0];
 }
 
 export function currentConversation() {
