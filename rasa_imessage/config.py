@@ -80,6 +80,7 @@ class IMessageConfig:
     reaction_intent: Optional[str] = "imessage_reaction"
     delivery_failed_intent: Optional[str] = "imessage_delivery_failed"
     conversation_started_intent: Optional[str] = "imessage_conversation_started"
+    call_intent: Optional[str] = "imessage_call"
 
     def client_config(self) -> ClientConfig:
         """The LoopMessage client's settings: the one place credentials map onto the API layer."""

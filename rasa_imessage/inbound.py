@@ -174,7 +174,10 @@ def send_failure_turn(
 
 
 def _intent(name: str, entities: Dict[str, Any]) -> str:
+    """`/name{entities}`, or `/name` alone: Rasa's pattern reads `{}` as no intent at all."""
     payload = {key: value for key, value in entities.items() if value is not None}
+    if not payload:
+        return f"/{name}"
     return f"/{name}{json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}"
 
 
@@ -293,4 +296,6 @@ def to_turn(
         )
     if kind is EventKind.conversation_started and config.conversation_started_intent:
         return turn(_intent(config.conversation_started_intent, {"contact": event.contact}), True)
+    if kind is EventKind.inbound_call and config.call_intent:
+        return turn(_intent(config.call_intent, {}), True)
     return None

@@ -28,10 +28,14 @@ __all__ = [
 
 logger = logging.getLogger("rasa_imessage.channel")  # one logger name for every webhook line
 
+# A sender's statuses that stop it sending (`sender_name_updated`).
+_SENDER_DOWN = frozenset({"suspended", "canceled"})
+
 # Events that start a Rasa turn; every other event is acknowledged and logged.
-TURN_EVENTS = frozenset(
-    {EventKind.message, EventKind.reaction, EventKind.failed, EventKind.conversation_started}
-)
+TURN_EVENTS = frozenset({
+    EventKind.message, EventKind.reaction, EventKind.failed, EventKind.conversation_started,
+    EventKind.inbound_call,
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -177,5 +181,12 @@ def _log_status(event: InboundEvent) -> None:
     """An event that starts no turn (a failed send starts the delivery-failed one)."""
     if event.kind is EventKind.delivered:
         logger.debug("iMessage %s delivered", event.message_id)
+    elif event.kind is EventKind.sender_updated:
+        status = event.raw.get("status")
+        if status in _SENDER_DOWN:
+            logger.warning("iMessage sender %s is now %s: sends from it fail until it is active "
+                           "again (LoopMessage dashboard)", event.sender, status)  # fmt: skip
+        else:
+            logger.info("iMessage sender %s is now %s", event.sender, status)
     else:
         logger.info("iMessage event %s acknowledged (nothing to do)", event.event)

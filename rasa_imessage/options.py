@@ -387,4 +387,12 @@ OPTIONS: Tuple[Option, ...] = (
         "intent on first contact / opt-in (false = off)",
         as_intent,
     ),
+    Option(
+        "call_intent",
+        "intent",
+        "imessage_call",
+        "intent when a contact FaceTimes or phones your sender, which the bot cannot pick up, "
+        "so it can say how to reach it (false = off)",
+        as_intent,
+    ),
 )

@@ -166,7 +166,8 @@ async def test_unknown_events_and_statuses_are_acknowledged_without_a_turn(
     for body in ({"event": "brand_new_event", "webhook_id": "U1", "surprise": {"a": [1]}},
                  {"event": "message_delivered", "contact": "+13231112233", "message_id": "O",
                   "webhook_id": "U2"},
-                 {"event": "inbound_call", "contact": "+13231112233", "webhook_id": "U3"}):  # fmt: skip
+                 {"event": "sender_name_updated", "sender": "S-1", "status": "active",
+                  "webhook_id": "U3"}):  # fmt: skip
         assert (await post(app, body)).status == 200
     await channel.turns.join()
     assert not bot.messages

@@ -116,6 +116,7 @@ COERCIONS = [
     ("reaction_intent", "tap.back-1", "tap.back-1"),
     ("delivery_failed_intent", " not_sent ", "not_sent"),
     ("conversation_started_intent", "hello_there", "hello_there"),
+    ("call_intent", "rang", "rang"),
 ]
 
 
@@ -334,6 +335,7 @@ def test_the_block_itself_must_be_a_mapping(credentials, says):
         "reaction_intent",
         "delivery_failed_intent",
         "conversation_started_intent",
+        "call_intent",
     ],
 )
 @pytest.mark.parametrize("off", [False, None, "false", "null", "None", "off", "", "0"])

@@ -186,6 +186,16 @@ def test_failed_delivery_reaches_the_bots_handler(stack: BotStack) -> None:
     assert any(m["channel"] == "sms" for m in handler)  # the bot's custom SMS fallback
 
 
+def test_a_facetime_call_is_answered_with_a_text(stack: BotStack) -> None:
+    """`inbound_call` reaches the bot as `imessage_call`, which the example bot answers."""
+    contact = new_contact()
+    stack.say(contact, "hi")  # a contact who wrote before: LoopMessage sends only to them
+    replies(stack, contact, "example bot")
+    stack.dev("POST", "/emulator/calls", json={"contact": contact})
+    (answer,) = replies(stack, contact, "I can't pick up calls")
+    assert answer["text"].endswith("Text me what you need 🙂")
+
+
 def test_group_message_is_answered_in_the_group(stack: BotStack) -> None:
     members = [new_contact(), new_contact()]
     group = stack.dev("POST", "/emulator/groups", json={"name": "Dinner", "participants": members})

@@ -235,8 +235,6 @@ def test_failed_delivery_of_our_send_lands_in_the_conversation_that_sent_it(body
         S.F9_CURRENT_SENDER_UPDATED,
         S.F12_LEGACY_GROUP_CREATED,
         {"event": "message_scheduled", "contact": PHONE, "webhook_id": "w"},
-        {"event": "inbound_call", "contact": PHONE, "webhook_id": "w"},
-        {"alert_type": "inbound_call", "recipient": PHONE, "webhook_id": "w"},
         {"event": "something_new", "contact": PHONE, "webhook_id": "w"},
         {"event": "message_failed", "error_code": 1030, "webhook_id": "w"},  # no one to tell
     ],
@@ -269,6 +267,16 @@ def test_first_contact_events_start_the_conversation_started_intent(body):
     assert turn.message_id == "w"
 
 
+def test_a_facetime_or_phone_call_starts_the_call_intent_keyed_by_its_webhook():
+    group = {"id": "G-7", "participants": [PHONE, "+13235550000"]}
+    body = {"event": "inbound_call", "contact": PHONE, "webhook_id": "w-call", "group": group}
+    turn = turn_of(parse_webhook(body))
+    assert (turn.sender_id, turn.text, turn.message_id) == ("group:G-7", "/imessage_call", "w-call")
+    assert turn.metadata["kind"] == "inbound_call" and turn.metadata["speaker"] == PHONE
+    renamed = turn_of(parse_webhook(body), config(call_intent="phoned"))
+    assert renamed.text == "/phoned"
+
+
 def test_opt_in_text_goes_to_nlu_when_the_intent_is_off():
     turn = turn_of(parse_webhook(S.F9_CURRENT_OPT_IN), config(conversation_started_intent=False))
     assert (turn.text, turn.synthetic) == ("Subscribe me", False)
@@ -285,6 +293,7 @@ def test_opt_in_text_goes_to_nlu_when_the_intent_is_off():
         ("delivery_failed_intent", S.F8_CURRENT_FAILED),
         ("delivery_failed_intent", S.F12_LEGACY_TIMEOUT),
         ("conversation_started_intent", {"event": "opt-in", "contact": PHONE, "webhook_id": "w"}),
+        ("call_intent", {"event": "inbound_call", "contact": PHONE, "webhook_id": "w"}),
     ],
 )
 def test_each_synthetic_intent_switched_off_starts_no_turn(key, body):

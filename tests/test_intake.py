@@ -82,3 +82,22 @@ async def test_a_refused_turn_releases_its_claim_for_the_retry() -> None:
     first = await _answer(store)
     assert first.status == 503
     assert await store.claim("w-1") is Claim.NEW  # released: the retry may run it
+
+
+@pytest.mark.parametrize(("status", "level"), [("suspended", logging.WARNING),
+                                              ("canceled", logging.WARNING),
+                                              ("active", logging.INFO)])  # fmt: skip
+async def test_a_sender_that_stops_sending_is_a_warning(
+    status: str, level: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps({"event": "sender_name_updated", "organization_id": "o", "sender": "S-2",
+                       "status": status, "webhook_id": "w-s"}).encode()  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="rasa_imessage.channel"):
+        answer = await answer_webhook(
+            load_config({"api_key": "k", "webhook_auth": SECRET}), WebhookAuth(SECRET), SECRET,
+            body, ready=lambda: True, stopping=lambda: False, store=MemoryStore(),
+            hand_over=_refuse,
+        )  # fmt: skip
+    assert (answer.status, answer.outcome) == (200, "status")
+    (record,) = [r for r in caplog.records if "S-2" in r.getMessage()]
+    assert record.levelno == level and f"is now {status}" in record.getMessage()

@@ -229,7 +229,7 @@ async def test_the_webhook_fetches_nothing_it_is_given(lm: LoopMessageStandIn) -
 
 
 INTENTS = ["restart", "greet", "imessage_attachment", "imessage_reaction",
-           "imessage_conversation_started"]  # fmt: skip
+           "imessage_conversation_started", "imessage_call"]  # fmt: skip
 # Our synthetic intents' entities only: any other entity smuggled in would make Rasa warn,
 # and warnings are errors in this suite.
 ENTITIES = ["attachment_url", "attachment_kind", "attachment_count", "reaction", "message_id",
@@ -295,3 +295,19 @@ def test_synthetic_intents_carry_exactly_their_own_entities(field: str, value: s
     for key, expected in entities.items():
         assert found.get(key) == expected
     assert set(found) <= set(ENTITIES)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"event": "inbound_call", "contact": PHONE, "webhook_id": "W", "sender": "S"},
+        {"alert_type": "inbound_call", "recipient": PHONE, "webhook_id": "W"},
+    ],
+)
+def test_a_call_reaches_rasa_as_its_intent_with_no_entities(body: Dict[str, Any]) -> None:
+    """An intent with no entities is `/name`: Rasa's own pattern reads `/name{}` as no intent."""
+    turn = to_turn(parse_webhook(json.dumps(body)), CONFIG)
+    assert turn is not None and turn.text == "/imessage_call"
+    unpacked = _rasa_unpack(turn.text)
+    assert unpacked.get("intent")["name"] == "imessage_call"
+    assert not unpacked.get("entities")

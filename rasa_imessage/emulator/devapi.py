@@ -47,6 +47,7 @@ class DevRoutes:
             web.post("/emulator/messages", self.send_inbound),
             web.post("/emulator/reactions", self.react),
             web.post("/emulator/opt-in", self.opt_in),
+            web.post("/emulator/calls", self.call),
             web.get("/emulator/log", self.log),
             web.get("/emulator/faults", self.get_faults),
             web.post("/emulator/faults", self.set_faults),
@@ -129,11 +130,7 @@ class DevRoutes:
         reply_to = _text(body, "reply_to_id") or None
         if reply_to and reply_to not in self._store.messages:
             raise DevError(f"no message {reply_to!r} to reply to")
-        via = _text(body, "sender") or None
-        if via is not None and self._config.api != "current":
-            raise DevError("sender is for the current API; the legacy API has one sender_name")
-        if via is not None and via not in self._config.senders:
-            raise DevError(f"sender must be one of {', '.join(self._config.senders)}")
+        via = self._via(body)
         return Inbound(
             contact=contact,
             text=text,
@@ -145,6 +142,15 @@ class DevRoutes:
             reply_to_id=reply_to,
             via=via,
         )
+
+    def _via(self, body: Mapping[str, Any]) -> str | None:
+        """The sender a person writes to or calls, if they name one (current API)."""
+        via = _text(body, "sender") or None
+        if via is not None and self._config.api != "current":
+            raise DevError("sender is for the current API; the legacy API has one sender_name")
+        if via is not None and via not in self._config.senders:
+            raise DevError(f"sender must be one of {', '.join(self._config.senders)}")
+        return via
 
     async def react(self, request: web.Request) -> web.Response:
         try:
@@ -169,6 +175,16 @@ class DevRoutes:
         except DevError as exc:
             return _error(400, str(exc))
         self._lifecycle.opt_in(contact)
+        return web.json_response({"contact": contact}, status=201)
+
+    async def call(self, request: web.Request) -> web.Response:
+        try:
+            body = await _body(request)
+            contact = _contact(_text(body, "contact"))
+            via = self._via(body)
+        except DevError as exc:
+            return _error(400, str(exc))
+        self._lifecycle.call(contact, via)
         return web.json_response({"contact": contact}, status=201)
 
     async def log(self, request: web.Request) -> web.Response:

@@ -154,6 +154,12 @@ class Lifecycle:
         body = payloads.conversation_started(self._config.api, contact, self._config)
         self._dispatcher.enqueue(conversation.key, body)
 
+    def call(self, contact: str, via: str | None = None) -> None:
+        """A person FaceTimes the sender: the call rings unanswered, and the bot hears of it."""
+        conversation = self._store.contact_conversation(contact)
+        body = payloads.inbound_call(self._config.api, contact, via, self._config)
+        self._dispatcher.enqueue(conversation.key, body)
+
     def react(self, target: Message, contact: str, reaction: str) -> None:
         """A person's tapback on a bot message; ``-love`` takes a love back."""
         self._set_tapback(target, contact, reaction)

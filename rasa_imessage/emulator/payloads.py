@@ -94,6 +94,14 @@ def conversation_started(api: Api, contact: str, config: EmulatorConfig) -> Json
     return body
 
 
+def inbound_call(api: Api, contact: str, via: str | None, config: EmulatorConfig) -> JsonDict:
+    """``inbound_call``: a person FaceTimed or phoned the sender (no message, no message_id)."""
+    body = _envelope(api, "inbound_call", contact, config)
+    if api == "current":
+        body["sender"] = via or config.sender_id
+    return body
+
+
 def reaction(
     api: Api, contact: str, target: Message, name: str, config: EmulatorConfig
 ) -> JsonDict:

@@ -20,7 +20,9 @@ from .lifecycle import BOT, DELIVERY_FAILED_CODE
 from .store import Conversation, Message, new_message_id
 from .webhooks import webhook_headers
 
-KINDS: tuple[str, ...] = ("text", "image", "voice", "reaction", "delivered", "failed", "opt-in")
+KINDS: tuple[str, ...] = (
+    "text", "image", "voice", "reaction", "delivered", "failed", "opt-in", "call",
+)  # fmt: skip
 # The legacy webhook table's "unable to deliver the message".
 LEGACY_FAILED_CODE = 110
 _SAMPLE_IMAGE = "https://cdn.example.com/photos/IMG_0042.jpeg"
@@ -57,6 +59,8 @@ def build_webhook(simulation: Simulation) -> JsonDict:
     conversation = Conversation(key=contact, kind="contact", participants=[contact])
     if simulation.kind == "opt-in":
         return payloads.conversation_started(api, contact, config)
+    if simulation.kind == "call":
+        return payloads.inbound_call(api, contact, None, config)
     if simulation.kind in ("text", "image", "voice"):
         message = Message(
             id=new_message_id(),

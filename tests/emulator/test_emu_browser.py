@@ -287,6 +287,10 @@ async def test_chat_page_with_the_example_bot(page, tmp_path):
         await page.screenshot(path=str(target))
         assert target.stat().st_size > 10_000  # a real picture of the page
 
+        await page.click("#apps-button")
+        await page.click("#apps button[data-app='call']")
+        await expect(bot.last).to_contain_text("I can't pick up calls", timeout=RASA_TURN_MS)
+
         answers = await bot.count()
         await say(page, "ok so")  # announces more: it waits for the next bubble
         await expect(page.locator("#messages .row.me .bubble").last).to_have_text("ok so")

@@ -27,6 +27,7 @@ EXPECTED_KIND = {
     "delivered": EventKind.delivered,
     "failed": EventKind.failed,
     "opt-in": EventKind.conversation_started,
+    "call": EventKind.inbound_call,
 }
 
 

@@ -83,3 +83,16 @@ async def test_the_legacy_api_has_one_sender_name_and_refuses_another(make_emula
 def test_the_senders_setting_is_checked(senders: tuple[str, ...], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         EmulatorConfig(senders=senders)
+
+
+async def test_a_facetime_call_reaches_the_bot_as_inbound_call_naming_the_sender(
+    emu, http, receiver
+):
+    response = await http.post(f"{emu.url}/emulator/calls",
+                               json={"contact": "+1 323 111 2233", "sender": "sender-support"})  # fmt: skip
+    assert response.status_code == 201
+    body = (await receiver.next("inbound_call")).body
+    assert (body["contact"], body["sender"]) == (ALICE, "sender-support")
+    assert "message_id" not in body and len(body["webhook_id"]) == 36
+    refused = await http.post(f"{emu.url}/emulator/calls", json={"contact": "nobody"})
+    assert refused.status_code == 400 and "use a phone with country code" in refused.json()["error"]

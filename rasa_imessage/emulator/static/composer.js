@@ -97,5 +97,6 @@ export function onApp(name) {
   else if (name === "sticker") $("sticker-input").click();
   else if (name === "voice") { $("voice-form").hidden = false; $("voice-transcript").focus(); }
   else if (name === "opt-in") call("POST", "/emulator/opt-in", { contact: writer().contact }).then(() => showError(""), (error) => showError(error.message));
+  else if (name === "call") { const { contact, sender } = writer(); call("POST", "/emulator/calls", { contact, sender }).then(() => showError(""), (error) => showError(error.message)); }
   else if (name === "location") sendMessage({ text: "https://maps.apple.com/?ll=37.3349,-122.0090&q=Apple%20Park", message_type: "location" });
 }
