@@ -17,6 +17,7 @@ from rasa_imessage.credentials_file import (
     CLIENT_KEYS,
     client_config,
     message_status,
+    opt_in_links,
     read_channel_block,
     send_test_message,
 )
@@ -28,6 +29,7 @@ from rasa_imessage.exit_codes import (
     EXIT_UNREACHABLE,
 )
 from rasa_imessage.loopmessage import (
+    OPT_IN_CODE,
     APIConnectionError,
     APIError,
     ClientConfig,
@@ -35,7 +37,7 @@ from rasa_imessage.loopmessage import (
     mask_contact,
 )
 
-__all__ = ["add_check", "add_send", "add_status"]
+__all__ = ["add_check", "add_opt_in_link", "add_send", "add_status"]
 
 T = TypeVar("T")
 
@@ -107,6 +109,57 @@ def _status(args: argparse.Namespace) -> int:
     if status.error is not None:
         print(f"  error {status.error.code}: {status.error.meaning}; {status.error.hint}")
     return EXIT_OK if status.status != "failed" else EXIT_FAILURE
+
+
+def add_opt_in_link(commands: Any) -> None:
+    parser = commands.add_parser(
+        "opt-in-link",
+        help="make a link that starts a conversation with your bot (current API)",
+        description="LoopMessage may only text contacts who wrote first. This asks it for an "
+        "opt-in link: a contact who taps it gets your message ready to send, and once they "
+        "send it the bot gets imessage_conversation_started, with --param values in the "
+        "metadata's `parameters`.",
+    )
+    parser.add_argument(
+        "--text",
+        default=f"Hi! Send this to start chatting {OPT_IN_CODE}",
+        help=f"the message the contact sends; it must hold {OPT_IN_CODE} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a value the opt-in webhook carries back, e.g. utm_campaign=spring; repeatable",
+    )
+    parser.add_argument("--shared", action="store_true", help="the sender is a shared one")
+    _add_credential_flags(parser)
+    parser.set_defaults(handler=_opt_in_link)
+
+
+def _opt_in_link(args: argparse.Namespace) -> int:
+    parameters = {}
+    for item in args.params:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            print(f"error: --param {item!r}: write KEY=VALUE", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+        parameters[key.strip()] = value
+    links = _call_api(
+        args, "opt-in link", lambda config: opt_in_links(config, args.text, parameters, args.shared)
+    )
+    if isinstance(links, int):
+        return links
+    print(f"✓ opt-in link {links.id}")
+    for label, link in (("page", links.url), ("iMessage", links.imessage), ("SMS", links.sms),
+                        ("WhatsApp", links.whatsapp)):  # fmt: skip
+        if link:
+            print(f"  {label + ':':<10} {link}")
+    print("  A contact who sends the message starts a conversation: the bot gets "
+          "imessage_conversation_started,")  # fmt: skip
+    print("  and the --param values in the metadata's `parameters`.")
+    return EXIT_OK
 
 
 # shared flags and reporting ---------------------------------------------------------------

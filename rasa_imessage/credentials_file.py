@@ -15,6 +15,7 @@ from rasa_imessage.loopmessage import (
     ClientConfig,
     LoopMessageClient,
     MessageStatus,
+    OptInLinks,
     SendRequest,
     SendResult,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "CLIENT_KEYS",
     "client_config",
     "message_status",
+    "opt_in_links",
     "read_channel_block",
     "send_test_message",
 ]
@@ -89,3 +91,11 @@ async def send_test_message(config: ClientConfig, contact: str, text: str) -> Se
 async def message_status(config: ClientConfig, message_id: str) -> MessageStatus:
     async with LoopMessageClient(config) as client:
         return await client.get_status(message_id)
+
+
+async def opt_in_links(
+    config: ClientConfig, text: str, parameters: Mapping[str, str], shared: bool
+) -> OptInLinks:
+    """An opt-in link from LoopMessage: the ``opt-in-link`` command."""
+    async with LoopMessageClient(config) as client:
+        return await client.opt_in_links(text, parameters, shared=shared)

@@ -7,12 +7,14 @@ what the emulator received through its LoopMessage API.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -194,6 +196,27 @@ def test_a_facetime_call_is_answered_with_a_text(stack: BotStack) -> None:
     stack.dev("POST", "/emulator/calls", json={"contact": contact})
     (answer,) = replies(stack, contact, "I can't pick up calls")
     assert answer["text"].endswith("Text me what you need 🙂")
+
+
+def test_a_contact_who_sends_an_opt_in_links_message_is_welcomed(stack: BotStack) -> None:
+    """Current API: `rasa-imessage opt-in-link` asks LoopMessage for a link; the contact
+    sends its message, which reaches the bot as `imessage_conversation_started`."""
+    if stack.emulator.config.api == "legacy":
+        pytest.skip("opt-in links are the current API's")
+    import httpx
+    from pydantic import SecretStr
+
+    from rasa_imessage.credentials_file import opt_in_links
+    from rasa_imessage.loopmessage import ClientConfig
+
+    config = ClientConfig(api_key=SecretStr("emulator-key"), base_url=stack.emulator.url)
+    links = asyncio.run(opt_in_links(config, "Sign me up [opt-in-code]", {"ref": "qr"}, False))
+    opened = httpx.get(links.url or "", follow_redirects=True, timeout=10)
+    (text,) = parse_qs(urlsplit(str(opened.url)).query)["compose"]
+    contact = new_contact()
+    stack.say(contact, text)
+    (welcome,) = replies(stack, contact, "Welcome!")
+    assert welcome["text"] == "Welcome! Say hi to get started."
 
 
 def test_group_message_is_answered_in_the_group(stack: BotStack) -> None:

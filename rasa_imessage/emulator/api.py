@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -21,6 +21,7 @@ from rasa_imessage.loopmessage import describe
 from .context import Context
 from .events import JsonDict
 from .faults import SendFault
+from .optins import links_json, new_link
 from .payloads import group_object
 from .store import Message, iso
 from .validation import Rejection, SendPlan, check_auth, plan_send, plan_typing, reject
@@ -34,7 +35,8 @@ _PAYMENT_REQUIRED_CODES = {"legacy": {400}, "current": set()}
 class LoopMessageRoutes:
     """Request handlers for the API surface; they check, then hand over to the lifecycle."""
 
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, base_url: Callable[[], str]) -> None:
+        self._base_url = base_url  # where the emulator serves its opt-in pages
         self._config = context.config
         self._api = context.config.api
         self._store = context.store
@@ -54,6 +56,7 @@ class LoopMessageRoutes:
         if self._api == "current":
             routes += [
                 web.post("/api/v1/message/show-typing/", self.show_typing),
+                web.post("/api/v1/opt-in/generate-url/", self.opt_in_link),
                 web.get("/v1/message/status/{id}/", self.status),
             ]
         return routes
@@ -114,6 +117,16 @@ class LoopMessageRoutes:
             self._store.mark_read(plan.conversation)
         self._record(request, 200, f"typing {plan.typing} s, read {str(plan.read).lower()}")
         return web.json_response({"success": True})
+
+    async def opt_in_link(self, request: web.Request) -> web.StreamResponse:
+        try:
+            check_auth(self._api, request.headers, self._config)
+            link = new_link(await _json_body(request, self._api))
+        except Rejection as rejection:
+            return self._refuse(request, rejection)
+        self._store.opt_in_links[link.id] = link
+        self._record(request, 200, f"opt-in link {link.code}: {link.text[:60]!r}")
+        return web.json_response(links_json(link, self._base_url(), self._config))
 
     async def status(self, request: web.Request) -> web.StreamResponse:
         try:

@@ -15,6 +15,7 @@ from . import payloads
 from .background import Background
 from .config import EmulatorConfig
 from .faults import Faults
+from .optins import opt_in_of
 from .store import Conversation, Message, Store, new_message_id
 from .validation import SendPlan
 from .webhooks import Outcome, WebhookDispatcher
@@ -143,7 +144,15 @@ class Lifecycle:
             via=(inbound.via or self._config.sender_id) if self._config.api == "current" else None,
         )
         self._store.add_message(message)
-        body = payloads.inbound(self._config.api, message, conversation, self._config)
+        link = (
+            opt_in_of(inbound.text, inbound.contact, self._store.opt_in_links)
+            if self._config.api == "current" and conversation.kind == "contact"
+            else None
+        )
+        body = payloads.inbound(
+            self._config.api, message, conversation, self._config,
+            None if link is None else link.parameters,
+        )  # fmt: skip
         self._dispatcher.enqueue(conversation.key, body, self._tracker(message))
         return message
 

@@ -14,6 +14,7 @@ import mimetypes
 import re
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, web
 
@@ -43,10 +44,19 @@ class PageRoutes:
             web.post("/emulator/files", self.upload),
             web.get("/files/{id}/{name}", self.file),
             web.get("/emulator/events", self.events),
+            web.get("/opt-in/{id}", self.opt_in),
         ]
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers=_NO_CACHE)
+
+    async def opt_in(self, request: web.Request) -> web.StreamResponse:
+        """An opt-in link opened: the chat page, its message ready to send, as Messages
+        opens with it on a phone."""
+        link = self._store.opt_in_links.get(request.match_info["id"])
+        if link is None:
+            raise web.HTTPNotFound(text="no such opt-in link")
+        raise web.HTTPFound("/?" + urlencode({"compose": link.text}))
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

@@ -8,13 +8,15 @@ Optional fields are left out rather than sent as null, as the samples show.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
 from .config import Api, EmulatorConfig
 from .events import JsonDict
 from .store import Conversation, Message
 
 API_VERSION = "1.0"
+# What an opt-in webhook names as the organization (the emulator plays one).
+ORGANIZATION_ID = "emulator-organization"
 ENGLISH = {"code": "en", "name": "English"}
 
 # Tapback names the page uses (current API words) and their legacy spelling.
@@ -64,9 +66,17 @@ def _put(body: dict[str, Any], **fields: Any) -> None:
 
 
 def inbound(
-    api: Api, message: Message, conversation: Conversation, config: EmulatorConfig
+    api: Api,
+    message: Message,
+    conversation: Conversation,
+    config: EmulatorConfig,
+    opt_in: Mapping[str, Any] | None = None,
 ) -> JsonDict:
-    """``message_inbound``: a person wrote to the bot (alone or in a group)."""
+    """``message_inbound``: a person wrote to the bot (alone or in a group).
+
+    ``opt_in``: the message is an opt-in link's, and these are the link's fields; it is
+    marked ``type: "opt_in"`` as LoopMessage's example shows.
+    """
     body = _envelope(api, "message_inbound", message.sender, config)
     body.update(message_id=message.id, text=message.text, message_type=message.message_type)
     _channel(api, body, message.channel)
@@ -83,6 +93,8 @@ def inbound(
         body["group"] = group_object(api, conversation)
     if message.speech:
         body["speech"] = {"text": message.speech, "language": ENGLISH}
+    if opt_in is not None and api == "current":
+        body.update(type="opt_in", organization_id=ORGANIZATION_ID, parameters=dict(opt_in))
     return body
 
 

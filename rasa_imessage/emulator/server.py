@@ -64,7 +64,7 @@ class Emulator:
         context = Context(
             self.config, self.store, self.faults, self.bus, self.lifecycle, self._stopping
         )
-        api, dev = LoopMessageRoutes(context), DevRoutes(context)
+        api, dev = LoopMessageRoutes(context, lambda: self.url), DevRoutes(context)
         page = PageRoutes(context, lambda: self.url)
         app.add_routes([*api.routes(), *dev.routes(), *page.routes()])
         return app

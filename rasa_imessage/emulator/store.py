@@ -10,9 +10,12 @@ import time
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .events import EventBus, JsonDict
+
+if TYPE_CHECKING:
+    from .optins import OptInLink
 
 Direction = Literal["inbound", "outbound"]
 ConversationKind = Literal["contact", "group"]
@@ -124,6 +127,7 @@ class Store:
         self.messages: dict[str, Message] = {}
         self.opted_in: set[str] = set()
         self.files: dict[str, StoredFile] = {}
+        self.opt_in_links: dict[str, OptInLink] = {}
         self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
         self._log_seq = 0
 
@@ -216,6 +220,7 @@ class Store:
         self.messages.clear()
         self.opted_in.clear()
         self.files.clear()
+        self.opt_in_links.clear()
         self.log.clear()
         self._bus.publish("reset", {})
 

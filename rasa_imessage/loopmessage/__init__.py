@@ -4,7 +4,7 @@ Everything the Rasa side uses is exported here; the `_*` modules are private.
 """
 
 from ._bodies import to_current_body, to_legacy_body
-from ._client import LoopMessageClient
+from ._client import OPT_IN_CODE, LoopMessageClient
 from ._codes import (
     CURRENT_CODES,
     LEGACY_CODES,
@@ -39,6 +39,7 @@ from ._models import (
     InboundEvent,
     Language,
     MessageStatus,
+    OptInLinks,
     SendResult,
     Speech,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "MAX_TEXT_LENGTH",
     "MAX_URL_LENGTH",
     "MESSAGE_STATUSES",
+    "OPT_IN_CODE",
     "REACTIONS",
     "APIConnectionError",
     "APIError",
@@ -87,6 +89,7 @@ __all__ = [
     "LoopMessageClient",
     "LoopMessageError",
     "MessageStatus",
+    "OptInLinks",
     "PayloadError",
     "RateLimitError",
     "RecipientError",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Dict, Protocol, Sequence, Union
+from typing import Any, Dict, Mapping, Protocol, Sequence, Union
 from urllib.parse import quote
 
 import aiohttp
@@ -35,17 +35,27 @@ from ._errors import (
 )
 from ._in_order import SentInOrder, send_in_order
 from ._masking import mask_contact
-from ._models import MessageStatus, SendResult, parse_send_result, parse_status
+from ._models import (
+    MessageStatus,
+    OptInLinks,
+    SendResult,
+    parse_opt_in_links,
+    parse_send_result,
+    parse_status,
+)
 from ._retry import RetryPolicy, parse_retry_after
 from ._send import MAX_ATTACHMENTS, SendRequest
 from ._transport import Answer, KeptAliveTransport
 
-__all__ = ["ClientConfig", "LoopMessageClient"]  # ClientConfig: re-exported
+__all__ = ["OPT_IN_CODE", "ClientConfig", "LoopMessageClient"]  # ClientConfig: re-exported
 
 _log = logging.getLogger(__name__)
 
 SEND_PATH = "/api/v1/message/send/"
 TYPING_PATH = "/api/v1/message/show-typing/"
+OPT_IN_PATH = "/api/v1/opt-in/generate-url/"
+# The placeholder LoopMessage swaps for each link's code; a body without it is refused.
+OPT_IN_CODE = "[opt-in-code]"
 # The current status endpoint really is /v1 without /api (docs and two SDKs agree).
 STATUS_PATHS = {"current": "/v1/message/status/{}/", "legacy": "/api/v1/message/status/{}/"}
 # show-typing takes at most 60 seconds.
@@ -211,6 +221,32 @@ class LoopMessageClient:
             return
         body = {**target, "read": read, **({"typing": typing} if typing else {})}
         await self._call("POST", TYPING_PATH, body, endpoint="show-typing", strict=False)
+
+    async def opt_in_links(
+        self, text: str, parameters: Mapping[str, str] | None = None, *, shared: bool = False
+    ) -> OptInLinks:
+        """A link that opens the contact's Messages with `text` ready to send (current API).
+
+        `text` must hold `[opt-in-code]`. `parameters` come back in the opt-in webhook's
+        `parameters` (the bot's metadata): a campaign, a referrer. `shared` is for a shared
+        sender.
+        """
+        self._check_open()
+        if self._api == "legacy":
+            raise UnsupportedError("opt-in links need the current API (a.loopmessage.com)")
+        if OPT_IN_CODE not in text:
+            raise InvalidRequestError(
+                "body", f"must contain {OPT_IN_CODE}, which LoopMessage swaps for the link's code"
+            )
+        extra = dict(parameters or {})
+        taken = sorted({"body", "sender_type"} & set(extra))
+        if taken:
+            raise InvalidRequestError("parameters", f"{', '.join(taken)} is LoopMessage's own")
+        body: Dict[str, Any] = {"body": text, **extra}
+        if shared:
+            body["sender_type"] = "shared"
+        data = await self._call("POST", OPT_IN_PATH, body, endpoint="opt-in")
+        return parse_opt_in_links(data)
 
     async def get_status(self, message_id: str) -> MessageStatus:
         """Where a sent message stands: processing, delivered, failed, ...; 404 → APIError."""

@@ -27,9 +27,11 @@ __all__ = [
     "InboundEvent",
     "Language",
     "MessageStatus",
+    "OptInLinks",
     "SendResult",
     "Speech",
     "group_input",
+    "parse_opt_in_links",
     "parse_send_result",
     "parse_status",
 ]
@@ -246,3 +248,27 @@ def parse_status(body: Mapping[str, Any], *, api: str, message_id: str) -> Messa
     data = {**body, "api": api, "raw": dict(body)}
     data["message_id"] = opt_str(body.get("message_id")) or message_id
     return parse_obj(MessageStatus, data)
+
+
+class OptInLinks(_Model):
+    """An opt-in link (current API): a contact who sends its message may be texted.
+
+    `url` is the page to share; `imessage`, `sms` and `whatsapp` open the contact's app
+    with the message, its opt-in code included, ready to send.
+    """
+
+    id: str
+    url: Optional[str] = None
+    imessage: Optional[str] = None
+    sms: Optional[str] = None
+    whatsapp: Optional[str] = None
+    raw: Dict[str, Any] = Field(default_factory=dict)
+
+
+def parse_opt_in_links(body: Mapping[str, Any]) -> OptInLinks:
+    """The generate-url 200 body; PayloadError without an id or without any link."""
+    links = {name: opt_str(body.get(name)) for name in ("url", "imessage", "sms", "whatsapp")}
+    link_id = opt_str(body.get("id"))
+    if not link_id or not any(links.values()):
+        raise PayloadError("the opt-in response has no id or no link")
+    return construct(OptInLinks, {"id": link_id, **links, "raw": dict(body)})

@@ -218,6 +218,24 @@ async def test_several_senders_the_page_writes_to_the_one_picked(make_emulator, 
     await expect(page.locator("#messages .row.them .via")).to_have_text("from sender-support")
 
 
+async def test_an_opened_opt_in_link_has_its_message_ready_to_send(
+    make_emulator, receiver, http, page
+):
+    from playwright.async_api import expect
+
+    emulator = await make_emulator(webhook_url=receiver.url)
+    made = await http.post(f"{emulator.url}/api/v1/opt-in/generate-url/",
+                           json={"body": "Count me in [opt-in-code]", "ref": "poster"},
+                           headers={"Authorization": "emulator-key"})  # fmt: skip
+    await page.goto(made.json()["url"])
+    await page.wait_for_selector("#connection:not(.down)")
+    await expect(page.locator("#text")).to_have_value(re.compile(r"^Count me in [A-Z0-9]{6}$"))
+    assert "compose" not in page.url  # not sent again on a reload
+    await page.press("#text", "Enter")
+    hook = await receiver.next("message_inbound")
+    assert (hook.body["type"], hook.body["parameters"]) == ("opt_in", {"ref": "poster"})
+
+
 def _open_source_rasa(python: str) -> bool:
     """Whether ``python`` has Rasa Open Source: Rasa Pro cannot ``rasa run`` unlicensed."""
     probe = "from importlib import metadata as m; m.version('rasa'); print(m.version('rasa'))"

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import socket
 from typing import Any, AsyncIterator, Dict, Iterator, List, Optional, Tuple
 
@@ -862,3 +863,48 @@ async def test_errors_and_logs_hold_no_secrets_or_text(lm, caplog, sleeps, confi
 )
 def test_mask_contact(contact, masked):
     assert mask_contact(contact) == masked
+
+
+# -- opt-in links ----------------------------------------------------------------------------
+
+OPT_IN = "/api/v1/opt-in/generate-url/"
+LINKS = {"id": "L-1", "imessage": "imessage://+13231110000&body=Hi%20AB12", "sms": "sms:x",
+         "whatsapp": "whatsapp://send?text=Hi", "url": "https://opt-in.imsg.link/L-1"}  # fmt: skip
+
+
+async def test_an_opt_in_link_carries_the_text_and_the_parameters_back(lm, current):
+    route = lm.post(OPT_IN).respond(200, json=LINKS)
+    links = await current.opt_in_links("Hi [opt-in-code]", {"utm_campaign": "spring"}, shared=True)
+    assert (links.id, links.url, links.imessage) == ("L-1", LINKS["url"], LINKS["imessage"])
+    assert route.calls[-1].json == {"body": "Hi [opt-in-code]", "utm_campaign": "spring",
+                                    "sender_type": "shared"}  # fmt: skip
+    assert route.calls[-1].headers["Authorization"] == API_KEY
+
+
+@pytest.mark.parametrize(
+    ("text", "parameters", "says"),
+    [
+        ("Hi there", {}, "must contain [opt-in-code]"),
+        ("Hi [opt-in-code]", {"body": "x"}, "body is LoopMessage's own"),
+        ("Hi [opt-in-code]", {"sender_type": "x"}, "sender_type is LoopMessage's own"),
+    ],
+)
+async def test_an_opt_in_request_loopmessage_would_refuse_is_refused_here(
+    lm, current, text, parameters, says
+):
+    with pytest.raises(InvalidRequestError, match=re.escape(says)):
+        await current.opt_in_links(text, parameters)
+    assert lm.calls == []
+
+
+async def test_opt_in_links_need_the_current_api(lm, legacy):
+    with pytest.raises(UnsupportedError, match="current API"):
+        await legacy.opt_in_links("Hi [opt-in-code]")
+    assert lm.calls == []
+
+
+@pytest.mark.parametrize("body", [{"id": "L-1"}, {"url": "https://x"}, {}])
+async def test_an_opt_in_answer_without_an_id_or_a_link_is_a_payload_error(lm, current, body):
+    lm.post(OPT_IN).respond(200, json=body)
+    with pytest.raises(PayloadError):
+        await current.opt_in_links("Hi [opt-in-code]")

@@ -238,7 +238,17 @@ function wire() {
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") { closeMenus(); $("apps").hidden = true; } });
 }
 
+// An opened opt-in link (/opt-in/<id>) lands here with its message ready to send, as
+// Messages opens with it on a phone.
+function takeComposeParameter() {
+  const params = new URLSearchParams(window.location.search);
+  if (!params.has("compose")) return;
+  $("text").value = params.get("compose");
+  history.replaceState(null, "", window.location.pathname);
+}
+
 window.addEventListener("DOMContentLoaded", () => {
   wire();
+  takeComposeParameter();
   connect();
 });
