@@ -85,7 +85,7 @@ def _offline(block: Mapping[str, Any], report: CheckReport) -> Optional[IMessage
     return config
 
 
-async def _check_keys(config: IMessageConfig, report: CheckReport) -> None:
+async def _check_keys(config: IMessageConfig, report: CheckReport) -> bool:
     """Ask for the status of a message that does not exist: 404 means the keys were accepted."""
     client_config = config.client_config()
     async with LoopMessageClient(client_config) as client:
@@ -95,8 +95,8 @@ async def _check_keys(config: IMessageConfig, report: CheckReport) -> None:
             if exc.status == 404 or (exc.code is not None and exc.code not in _AUTH_CODES
                                      and exc.status < 500):  # fmt: skip
                 report.good(f"LoopMessage accepted the {config.api} API keys")
-            else:
-                report.fail(f"LoopMessage refused the keys: {exc}")
+                return True
+            report.fail(f"LoopMessage refused the keys: {exc}")
         except APIConnectionError as exc:
             report.fail(
                 f"LoopMessage could not be reached at {client_config.effective_base_url}: {exc}"
@@ -105,6 +105,36 @@ async def _check_keys(config: IMessageConfig, report: CheckReport) -> None:
             report.fail(f"LoopMessage key check failed: {exc}")
         else:
             report.good(f"LoopMessage accepted the {config.api} API keys")
+            return True
+    return False
+
+
+async def _check_senders(config: IMessageConfig, report: CheckReport) -> None:
+    """Current API: the configured `sender` is one of the organization's, and active; a
+    wrong id would have every send that names it refused (220)."""
+    async with LoopMessageClient(config.client_config()) as client:
+        try:
+            senders = await client.list_senders()
+        except LoopMessageError as exc:
+            report.warn(f"could not list your senders: {exc}")
+            return
+    by_id = {sender.id: sender for sender in senders}
+    if config.sender is None:
+        active = [sender.id for sender in senders if sender.status == "active"]
+        if active:
+            report.good(f"active senders: {', '.join(active)}")
+        else:
+            report.warn("no active sender in this organization: nothing can be sent")
+        return
+    chosen = by_id.get(config.sender)
+    if chosen is None:
+        report.fail(f"sender {config.sender!r} is not one of this organization's senders "
+                    f"({', '.join(by_id) or 'none'}): LoopMessage refuses sends naming it "
+                    "(code 220); `rasa-imessage senders` lists them")  # fmt: skip
+    elif chosen.status != "active":
+        report.warn(f"sender {config.sender!r} is {chosen.status}: it sends only when active")
+    else:
+        report.good(f"sender {config.sender!r} is one of this organization's, and active")
 
 
 def _probe_body(api: str) -> Dict[str, str]:
@@ -166,8 +196,8 @@ async def check_credentials(
     config = _offline(block, report)
     if config is None:
         return report
-    if online:
-        await _check_keys(config, report)
+    if online and await _check_keys(config, report) and config.api == "current":
+        await _check_senders(config, report)
     if bot_url:
         await _check_webhook(config, bot_url, report)
     return report

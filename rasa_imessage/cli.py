@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from rasa_imessage.cli_api import add_check, add_opt_in_link, add_send, add_status
+from rasa_imessage.cli_api import add_check, add_opt_in_link, add_send, add_senders, add_status
 from rasa_imessage.emulator import DEFAULT_SENDERS, LEGACY_SENDERS, EmulatorConfig, serve
 from rasa_imessage.emulator.simulate import KINDS, Simulation, post_webhook
 from rasa_imessage.exit_codes import (
@@ -249,6 +249,7 @@ COMMANDS: Sequence[Callable[[Any], None]] = (
     add_send,
     add_status,
     add_opt_in_link,
+    add_senders,
     _add_simulate,
 )
 

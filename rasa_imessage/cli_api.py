@@ -18,6 +18,7 @@ from rasa_imessage.credentials_file import (
     client_config,
     message_status,
     opt_in_links,
+    organization_senders,
     read_channel_block,
     send_test_message,
 )
@@ -37,7 +38,7 @@ from rasa_imessage.loopmessage import (
     mask_contact,
 )
 
-__all__ = ["add_check", "add_opt_in_link", "add_send", "add_status"]
+__all__ = ["add_check", "add_opt_in_link", "add_send", "add_senders", "add_status"]
 
 T = TypeVar("T")
 
@@ -159,6 +160,30 @@ def _opt_in_link(args: argparse.Namespace) -> int:
     print("  A contact who sends the message starts a conversation: the bot gets "
           "imessage_conversation_started,")  # fmt: skip
     print("  and the --param values in the metadata's `parameters`.")
+    return EXIT_OK
+
+
+def add_senders(commands: Any) -> None:
+    parser = commands.add_parser(
+        "senders",
+        help="list your organization's senders and their ids (current API)",
+        description="The sender ids are what `sender` in credentials.yml and a custom "
+        "payload's `sender` name; only an active sender sends.",
+    )
+    _add_credential_flags(parser)
+    parser.set_defaults(handler=_senders)
+
+
+def _senders(args: argparse.Namespace) -> int:
+    senders = _call_api(args, "sender list", organization_senders)
+    if isinstance(senders, int):
+        return senders
+    if not senders:
+        print("no senders in this organization: add one in the LoopMessage dashboard")
+        return EXIT_FAILURE
+    for sender in senders:
+        line = f"{sender.id}  {sender.status or 'unknown':<9}  {sender.name or ''}"
+        print(line.rstrip() + (f"  {sender.imessage_link}" if sender.imessage_link else ""))
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ from rasa_imessage.loopmessage import (
     LoopMessageClient,
     MessageStatus,
     OptInLinks,
+    Sender,
     SendRequest,
     SendResult,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "client_config",
     "message_status",
     "opt_in_links",
+    "organization_senders",
     "read_channel_block",
     "send_test_message",
 ]
@@ -99,3 +101,9 @@ async def opt_in_links(
     """An opt-in link from LoopMessage: the ``opt-in-link`` command."""
     async with LoopMessageClient(config) as client:
         return await client.opt_in_links(text, parameters, shared=shared)
+
+
+async def organization_senders(config: ClientConfig) -> list[Sender]:
+    """The organization's senders: the ``senders`` command."""
+    async with LoopMessageClient(config) as client:
+        return await client.list_senders()

@@ -19,6 +19,7 @@ LEGACY_BLOCK = {"api": "legacy", "authorization_key": "auth-key", "secret_key": 
 PROBE_ID = uuid.UUID(int=0x5EED)
 STATUS = f"/v1/message/status/rasa-imessage-check-{PROBE_ID.hex}/"
 LEGACY_STATUS = f"/api/v1/message/status/rasa-imessage-check-{PROBE_ID.hex}/"
+SENDERS = "/api/v1/sender/list/"
 
 
 @pytest.fixture
@@ -58,9 +59,13 @@ async def test_key_check_reads_loopmessages_answer(
     reply: Reply, ok: bool, lm: LoopMessageStandIn, fixed_probe_id: None
 ) -> None:
     route = lm.get(STATUS).queue(reply)
+    senders = lm.get(SENDERS).respond(200, json={"num_pages": 1, "items": [{"id": "S-1",
+                                                 "status": "active"}]})  # fmt: skip
     report = await check_credentials(against(BLOCK, lm))
     assert route.call_count == 1 and route.calls[-1].headers["Authorization"] == "org-key"
-    assert lm.calls == route.calls  # the one status query, nothing else
+    # the status query, then the senders only once the keys were accepted
+    assert lm.calls == route.calls + (senders.calls if ok else [])
+    assert senders.call_count == (1 if ok else 0)
     assert report.ok is ok, report.render()
     assert "org-key" not in report.render()
 
@@ -75,6 +80,46 @@ async def test_legacy_key_check_uses_the_legacy_path_and_headers(
     headers = route.calls[-1].headers
     assert headers["Authorization"] == "auth-key" and headers["Loop-Secret-Key"] == "secret-key"
     assert "auth-key" not in report.render() and "secret-key" not in report.render()
+
+
+@pytest.mark.parametrize(
+    ("sender", "items", "ok", "says"),
+    [
+        (
+            None,
+            [{"id": "S-1", "status": "active"}, {"id": "S-2", "status": "pending"}],
+            True,
+            "active senders: S-1",
+        ),
+        ("S-1", [{"id": "S-1", "status": "active"}], True, "sender 'S-1' is one of"),
+        (
+            "S-9",
+            [{"id": "S-1", "status": "active"}],
+            False,
+            "'S-9' is not one of this "
+            "organization's senders (S-1): LoopMessage refuses sends naming it (code 220)",
+        ),
+        ("S-1", [{"id": "S-1", "status": "suspended"}], True, "'S-1' is suspended"),
+        (None, [], True, "no active sender"),
+    ],
+)
+async def test_the_configured_sender_is_checked_against_the_organizations(
+    sender: Any, items: Any, ok: bool, says: str, lm: LoopMessageStandIn, fixed_probe_id: None
+) -> None:
+    lm.get(STATUS).respond(404)
+    lm.get(SENDERS).respond(200, json={"num_pages": 1, "items": items})
+    block = {**against(BLOCK, lm), **({"sender": sender} if sender else {})}
+    report = await check_credentials(block)
+    assert report.ok is ok and says in report.render(), report.render()
+
+
+async def test_a_sender_list_refused_is_a_warning(
+    lm: LoopMessageStandIn, fixed_probe_id: None
+) -> None:
+    lm.get(STATUS).respond(404)
+    lm.get(SENDERS).respond(400, json={"success": False, "code": 290, "message": "no"})
+    report = await check_credentials(against({**BLOCK, "sender": "S-1"}, lm))
+    assert report.ok and "could not list your senders" in report.render()
 
 
 def test_cli_check_reads_the_file_and_exits_non_zero_on_problems(tmp_path, capsys) -> None:

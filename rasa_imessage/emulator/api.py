@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any, Callable
 
 from aiohttp import web
@@ -43,6 +44,7 @@ class LoopMessageRoutes:
         self._faults = context.faults
         self._lifecycle = context.lifecycle
         self._stopping = context.stopping
+        self._started = time.time()  # the senders' create_date
         # What a send may name: the sender ids, or on the legacy API the one sender name.
         self._senders = (
             context.config.senders if self._api == "current" else (context.config.sender_name,)
@@ -57,6 +59,7 @@ class LoopMessageRoutes:
             routes += [
                 web.post("/api/v1/message/show-typing/", self.show_typing),
                 web.post("/api/v1/opt-in/generate-url/", self.opt_in_link),
+                web.get("/api/v1/sender/list/", self.senders),
                 web.get("/v1/message/status/{id}/", self.status),
             ]
         return routes
@@ -128,6 +131,25 @@ class LoopMessageRoutes:
         self._record(request, 200, f"opt-in link {link.code}: {link.text[:60]!r}")
         return web.json_response(links_json(link, self._base_url(), self._config))
 
+    async def senders(self, request: web.Request) -> web.StreamResponse:
+        """The organization's senders, a page at a time, every one of them active."""
+        try:
+            check_auth(self._api, request.headers, self._config)
+            page = _positive(request.query.get("page", "1"), "page")
+            per_page = _positive(request.query.get("per_page", "20"), "per_page")
+        except Rejection as rejection:
+            return self._refuse(request, rejection)
+        senders = self._config.senders
+        pages = max(1, -(-len(senders) // per_page))
+        items = [
+            {"id": sender, "name": sender, "status": "active", "create_date": iso(self._started),
+             "imessage_link": f"imessage://{self._config.sender_name}"}
+            for sender in senders[(page - 1) * per_page : page * per_page]
+        ]  # fmt: skip
+        self._record(request, 200, f"{len(items)} sender(s), page {page} of {pages}")
+        return web.json_response({"page": page, "num_pages": pages, "per_page": per_page,
+                                  "count": len(senders), "items": items})  # fmt: skip
+
     async def status(self, request: web.Request) -> web.StreamResponse:
         try:
             check_auth(self._api, request.headers, self._config)
@@ -186,6 +208,12 @@ async def _json_body(request: web.Request, api: Any) -> Any:
         return json.loads(await request.read() or b"null")
     except ValueError as exc:
         raise reject(api, "bad_request", "The request body is not valid JSON") from exc
+
+
+def _positive(raw: str, name: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise reject("current", "bad_param", f"{name} must be a whole number from 1")
+    return int(raw)
 
 
 def _describe_send(plan: SendPlan) -> str:

@@ -40,6 +40,7 @@ from ._models import (
     Language,
     MessageStatus,
     OptInLinks,
+    Sender,
     SendResult,
     Speech,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "RetryPolicy",
     "SendRequest",
     "SendResult",
+    "Sender",
     "SentInOrder",
     "Speech",
     "UnsupportedError",

@@ -38,9 +38,11 @@ from ._masking import mask_contact
 from ._models import (
     MessageStatus,
     OptInLinks,
+    Sender,
     SendResult,
     parse_opt_in_links,
     parse_send_result,
+    parse_senders_page,
     parse_status,
 )
 from ._retry import RetryPolicy, parse_retry_after
@@ -54,6 +56,9 @@ _log = logging.getLogger(__name__)
 SEND_PATH = "/api/v1/message/send/"
 TYPING_PATH = "/api/v1/message/show-typing/"
 OPT_IN_PATH = "/api/v1/opt-in/generate-url/"
+SENDERS_PATH = "/api/v1/sender/list/?page={}&per_page={}"
+_SENDERS_PER_PAGE = 100
+_MAX_SENDER_PAGES = 50  # 5,000 senders: a bound on a listing that never says it ended
 # The placeholder LoopMessage swaps for each link's code; a body without it is refused.
 OPT_IN_CODE = "[opt-in-code]"
 # The current status endpoint really is /v1 without /api (docs and two SDKs agree).
@@ -247,6 +252,21 @@ class LoopMessageClient:
             body["sender_type"] = "shared"
         data = await self._call("POST", OPT_IN_PATH, body, endpoint="opt-in")
         return parse_opt_in_links(data)
+
+    async def list_senders(self) -> list[Sender]:
+        """The organization's senders, every page (current API)."""
+        self._check_open()
+        if self._api == "legacy":
+            raise UnsupportedError("the sender list needs the current API (a.loopmessage.com)")
+        senders: list[Sender] = []
+        page, pages = 1, 1
+        while page <= min(pages, _MAX_SENDER_PAGES):
+            path = SENDERS_PATH.format(page, _SENDERS_PER_PAGE)
+            data = await self._call("GET", path, None, endpoint="senders")
+            found, pages = parse_senders_page(data)
+            senders += found
+            page += 1
+        return senders
 
     async def get_status(self, message_id: str) -> MessageStatus:
         """Where a sent message stands: processing, delivered, failed, ...; 404 → APIError."""

@@ -29,10 +29,12 @@ __all__ = [
     "MessageStatus",
     "OptInLinks",
     "SendResult",
+    "Sender",
     "Speech",
     "group_input",
     "parse_opt_in_links",
     "parse_send_result",
+    "parse_senders_page",
     "parse_status",
 ]
 
@@ -272,3 +274,31 @@ def parse_opt_in_links(body: Mapping[str, Any]) -> OptInLinks:
     if not link_id or not any(links.values()):
         raise PayloadError("the opt-in response has no id or no link")
     return construct(OptInLinks, {"id": link_id, **links, "raw": dict(body)})
+
+
+class Sender(_Model):
+    """One of the organization's senders: its id is what a send's `sender` names, and only
+    an `active` one sends (others: pending, canceled, suspended)."""
+
+    id: str
+    name: Optional[str] = None
+    status: Optional[str] = None
+    imessage_link: Optional[str] = None
+    raw: Dict[str, Any] = Field(default_factory=dict)
+
+
+def parse_senders_page(body: Mapping[str, Any]) -> tuple[List[Sender], int]:
+    """One page of the sender list, and how many pages there are; PayloadError without
+    `items`. Items without a string id are left out."""
+    items = body.get("items")
+    if not isinstance(items, list):
+        raise PayloadError("the sender list has no items")
+    senders = [
+        construct(Sender, {"id": item["id"], "name": opt_str(item.get("name")),
+                           "status": opt_str(item.get("status")),
+                           "imessage_link": opt_str(item.get("imessage_link")), "raw": dict(item)})
+        for item in items
+        if isinstance(item, Mapping) and isinstance(item.get("id"), str) and item["id"]
+    ]  # fmt: skip
+    pages = opt_int(body.get("num_pages"))
+    return senders, pages if pages is not None and pages > 0 else 1

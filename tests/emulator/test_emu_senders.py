@@ -96,3 +96,27 @@ async def test_a_facetime_call_reaches_the_bot_as_inbound_call_naming_the_sender
     assert "message_id" not in body and len(body["webhook_id"]) == 36
     refused = await http.post(f"{emu.url}/emulator/calls", json={"contact": "nobody"})
     assert refused.status_code == 400 and "use a phone with country code" in refused.json()["error"]
+
+
+async def test_the_sender_list_pages_through_the_organizations_senders(emu, http):
+    url = f"{emu.url}/api/v1/sender/list/"
+    first = (await http.get(url, params={"per_page": 1}, headers=CURRENT_KEY)).json()
+    second = (await http.get(url, params={"page": 2, "per_page": 1}, headers=CURRENT_KEY)).json()
+    assert (first["num_pages"], first["count"]) == (2, 2)
+    assert [item["id"] for item in first["items"] + second["items"]] == list(SENDERS)
+    assert {item["status"] for item in first["items"] + second["items"]} == {"active"}
+    refused = await http.get(url, params={"page": "0"}, headers=CURRENT_KEY)
+    assert (refused.status_code, refused.json()["code"]) == (400, 125)
+    assert (await http.get(url)).json()["code"] == 110  # no key
+
+
+async def test_the_senders_command_lists_them(emu, capsys):
+    import asyncio
+
+    from rasa_imessage import cli, exit_codes
+
+    flags = ["--api-key", "emulator-key", "--base-url", emu.url]
+    assert await asyncio.to_thread(cli.main, ["senders", *flags]) == exit_codes.EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["sender-main", "active"],
+                                                    ["sender-support", "active"]]  # fmt: skip

@@ -908,3 +908,46 @@ async def test_an_opt_in_answer_without_an_id_or_a_link_is_a_payload_error(lm, c
     lm.post(OPT_IN).respond(200, json=body)
     with pytest.raises(PayloadError):
         await current.opt_in_links("Hi [opt-in-code]")
+
+
+# -- the organization's senders --------------------------------------------------------------
+
+SENDERS = "/api/v1/sender/list/"
+
+
+def _page(number: int, pages: int, *ids: str) -> Reply:
+    items = [{"id": i, "name": f"+1323555{n:04d}", "status": "active",
+              "create_date": "2025-01-27T22:23:51Z", "imessage_link": "imessage://x"}
+             for n, i in enumerate(ids)]  # fmt: skip
+    return Reply(200, json={"page": number, "num_pages": pages, "per_page": 100,
+                            "count": len(ids), "items": items})  # fmt: skip
+
+
+async def test_the_sender_list_is_read_page_by_page(lm, current):
+    route = lm.get(SENDERS).queue(_page(1, 2, "S-1", "S-2"), _page(2, 2, "S-3"))
+    senders = await current.list_senders()
+    assert [(s.id, s.status) for s in senders] == [("S-1", "active"), ("S-2", "active"),
+                                                   ("S-3", "active")]  # fmt: skip
+    assert [call.raw_path for call in route.calls] == [
+        f"{SENDERS}?page=1&per_page=100", f"{SENDERS}?page=2&per_page=100"]  # fmt: skip
+
+
+async def test_sender_items_without_an_id_are_left_out_and_no_items_is_a_payload_error(lm, current):
+    lm.get(SENDERS).queue(
+        Reply(200, json={"num_pages": 1, "items": [{"name": "x"}, {"id": "S-1"}, "junk"]}),
+        Reply(200, json={"page": 1}),
+    )
+    assert [sender.id for sender in await current.list_senders()] == ["S-1"]
+    with pytest.raises(PayloadError):
+        await current.list_senders()
+
+
+async def test_the_sender_list_needs_the_current_api(lm, legacy):
+    with pytest.raises(UnsupportedError, match="current API"):
+        await legacy.list_senders()
+    assert lm.calls == []
+
+
+async def test_a_sender_list_that_never_ends_is_read_to_a_bound(lm, current):
+    route = lm.get(SENDERS).respond(200, json={"num_pages": 10**6, "items": [{"id": "S"}]})
+    assert len(await current.list_senders()) == route.call_count == 50
