@@ -367,7 +367,9 @@ class Conversations:
             button_payload=payload,
             replied_to_bot=bool(event.thread_id and event.thread_id in self._sent_ids),
         )
-        if turn is None:
+        answered = event.message_id if event.kind is EventKind.message else None
+        if turn is None:  # a group message not for the bot, say: its indicator must not show
+            self._typing.turn_ended(answered)
             return
         if len(bubbles) > 1:
             turn = replace(turn, metadata=with_bubble_ids(
@@ -376,7 +378,6 @@ class Conversations:
         if event.sender and self.config.api == "current":
             self._senders.remember(turn.sender_id, event.sender)
         is_failure_turn = event.kind is EventKind.failed
-        answered = event.message_id if event.kind is EventKind.message else None
         output = self.output(last_user_message_id=answered, report_failures=not is_failure_turn)
         try:
             await _answer(on_new_message, turn, output, rasa_returned)

@@ -121,7 +121,8 @@ OPTIONS: Tuple[Option, ...] = (
         "typing_seconds",
         "int",
         8,
-        "typing indicator shown while the bot works (0 = off, at most 60)",
+        "typing indicator shown while the bot works (0 = off, at most 60); a turn slower "
+        "than that has it shown again a second before it runs out, for up to 2 minutes",
         as_int,
         minimum=0,
         maximum=60,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import List, Tuple
 
+import pytest
+
 from rasa_imessage import indicator as indicator_module
 from rasa_imessage.indicator import TypingIndicator, TypingIndicators
 
@@ -216,3 +218,87 @@ async def test_stopping_the_delays_at_shutdown_leaves_no_call_to_come() -> None:
     await asyncio.sleep(0.1)  # past the delay
     assert registry.calls == [] and registry.tasks == []
     assert registry.indicators.get("M1") is None  # forgotten: the ceiling's place is free
+
+
+# -- a turn slower than the indicator: shown again until the reply -------------------------
+
+
+@pytest.fixture
+def quick_renewals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`typing_seconds: 1` renewed every 20 ms instead of every second."""
+    monkeypatch.setattr(indicator_module, "RENEW_EARLY", 0.98)
+    monkeypatch.setattr(indicator_module, "RENEW_EVERY_AT_LEAST", 0.02)
+
+
+async def _calls_reach(calls: Calls, count: int) -> None:
+    while len(calls.made) < count:
+        await asyncio.sleep(0.005)
+
+
+async def test_a_slow_turn_is_shown_typing_again_until_the_reply(quick_renewals: None) -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 1, True, 0, renew_for=LONG)
+    over = indicator.start()
+    await asyncio.wait_for(_calls_reach(calls, 3), GUARD)
+    assert over.done()  # the first call is over; the renewals go on
+    finished = indicator.finished
+    assert finished is not None and not finished.done()
+    await asyncio.wait_for(indicator.before_reply(), GUARD)
+    made = len(calls.made)
+    await asyncio.sleep(0.1)  # five renewal periods
+    assert len(calls.made) == made  # none after the reply
+    assert set(calls.made) == {(1, True)}  # the same call again
+    assert finished.done()
+
+
+async def test_renewals_stop_at_their_bound_and_the_indicator_is_then_finished(
+    quick_renewals: None,
+) -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 1, True, 0, renew_for=0.1)
+    indicator.start()
+    assert indicator.finished is not None
+    await asyncio.wait_for(indicator.finished, GUARD)
+    made = len(calls.made)
+    assert 2 <= made <= 6  # one call, then one per 20 ms for 100 ms
+    await asyncio.sleep(0.1)
+    assert len(calls.made) == made
+
+
+async def test_a_reply_waits_for_a_renewal_already_on_its_way(quick_renewals: None) -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 1, True, 0, renew_for=LONG)
+    indicator.start()
+    await asyncio.wait_for(_calls_reach(calls, 2), GUARD)
+    calls.release.clear()  # LoopMessage holds the next renewal
+    made = len(calls.made)
+    await asyncio.wait_for(_calls_reach(calls, made + 1), GUARD)
+    waiting = asyncio.ensure_future(indicator.before_reply())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # the indicator lands before the reply, never after it
+    calls.release.set()
+    await asyncio.wait_for(waiting, GUARD)
+
+
+async def test_a_turn_that_ends_without_a_reply_stops_the_renewals_and_frees_its_place(
+    quick_renewals: None,
+) -> None:
+    made: List[Tuple[str, int, bool]] = []
+
+    async def show(message_id: str, seconds: int, read: bool) -> None:
+        made.append((message_id, seconds, read))
+
+    indicators = TypingIndicators(show, asyncio.ensure_future, seconds=1, read=True, delay=0,
+                                  limit=1, renew_for=LONG)  # fmt: skip
+    indicators.start("M-1")
+    while len(made) < 2:
+        await asyncio.sleep(0.005)
+    indicators.start("M-2")  # the first call of M-1 is over: its place is free
+    assert indicators.get("M-1") is not None and indicators.get("M-2") is not None
+    indicators.turn_ended("M-1")
+    await asyncio.sleep(0.05)
+    assert indicators.get("M-1") is None
+    count = len([call for call in made if call[0] == "M-1"])
+    await asyncio.sleep(0.1)
+    assert len([call for call in made if call[0] == "M-1"]) == count  # no renewal after it
+    indicators.turn_ended("M-2")

@@ -145,3 +145,50 @@ async def test_a_slow_reply_shows_the_indicator_first(routes: LoopMessageStandIn
         await _settle(channel)
     assert [call.path for call in routes.calls] == [TYPING_PATH, SEND_PATH]
     assert routes.calls[0].json == {"message_id": "M-1", "read": True, "typing": 5}
+
+
+async def test_a_turn_slower_than_the_indicator_has_it_shown_again_until_the_reply(
+    routes: LoopMessageStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A custom action calling a slow API: the indicator never runs out while the bot works
+    (renewed every 50 ms here instead of a second before `typing_seconds` end)."""
+    from rasa_imessage import indicator
+
+    monkeypatch.setattr(indicator, "RENEW_EARLY", 0.95)
+    monkeypatch.setattr(indicator, "RENEW_EVERY_AT_LEAST", 0.05)
+    app, channel, _ = make_app({"typing_seconds": "1", "typing_delay": "0"}, lm=routes)
+    typing_route = routes.post(TYPING_PATH)
+
+    async def handle(message):  # type: ignore[no-untyped-def]
+        while typing_route.call_count < 3:  # the bot works through two renewals
+            await asyncio.sleep(0.01)
+        await message.output_channel.send_response(message.sender_id, {"text": "done"})
+
+    app.ctx.agent.handle_message.side_effect = handle
+    async with served(app) as http:
+        await send_webhook(http, inbound())
+        await asyncio.wait_for(_settle(channel), GUARD)
+        await asyncio.sleep(0.2)  # four renewal periods after the reply
+    paths = [call.path for call in routes.calls]
+    assert paths[-1] == SEND_PATH and paths.count(SEND_PATH) == 1  # none after the reply
+    bodies = [call.json for call in typing_route.calls]
+    assert bodies[0] == {"message_id": "M-1", "read": True, "typing": 1}
+    assert bodies[1:] and all(body == bodies[0] for body in bodies[1:])
+
+
+async def test_a_group_message_the_bot_does_not_answer_shows_no_indicator(
+    routes: LoopMessageStandIn,
+) -> None:
+    """`group_reply: mention`: a message not for the bot starts no turn, so nothing may say
+    the bot is typing (it was shown after `typing_delay`, and renewed, before the fix)."""
+    app, channel, bot = make_app({"typing_seconds": "5", "typing_delay": "0.05",
+                                  "group_reply": "mention", "bot_names": "Rasa"},
+                                 lm=routes)  # fmt: skip
+    group = {"id": "G-1", "participants": ["+13231112233", "+13233332211"]}
+    async with served(app) as http:
+        await send_webhook(http, inbound("dinner at 8?", group=group))
+        await _settle(channel)
+        await asyncio.sleep(0.2)  # four delays
+    assert not bot.messages
+    assert [call.json for call in routes.post(TYPING_PATH).calls] == [
+        {"message_id": "M-1", "read": True}]  # fmt: skip
