@@ -39,7 +39,8 @@ Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Future[None]"]  # starts 
 
 
 class TypingIndicator:
-    """One message's indicator: `start`, then `before_reply` and/or `turn_ended`.
+    """One message's indicator: `start`, then `before_reply` and/or `turn_ended`. With
+    `renew_for`, it is shown again while neither has come, for at most that long.
 
     The delay is a timer handle, not a task: a reply that comes first only cancels it. A
     task per message for the delay (created, cancelled, awaited) made arming and dropping
@@ -63,7 +64,7 @@ class TypingIndicator:
         self._finished: Optional[asyncio.Future[None]] = None
         # The show-typing request, made once the delay is over (or at once, without one).
         self._call: Optional[asyncio.Future[None]] = None
-        self._over: Optional[asyncio.Future[None]] = None  # ends with the last of them
+        self._over: Optional[asyncio.Future[None]] = None  # ends with the delay or first call
         self._replied = False
 
     @property
@@ -72,8 +73,9 @@ class TypingIndicator:
         return self._call is not None
 
     def start(self, spawn: Optional[Spawn] = None) -> asyncio.Future[None]:
-        """Arm the delay (the call is a task made by `spawn`); the returned future ends when
-        nothing of this indicator is left: done once the call ends, cancelled with the delay."""
+        """Arm the delay (the call is a task made by `spawn`); the returned future ends with
+        the delay and the first call: done once that call ends, cancelled with the delay.
+        Renewals come after it (`finished`)."""
         loop = asyncio.get_running_loop()
         if spawn is not None:
             self._spawn = spawn
@@ -141,7 +143,7 @@ class TypingIndicator:
                 over.cancel()
             else:
                 over.set_result(None)  # `show` never raises
-        if self._renew_timer is None:  # no renewal to come: nothing is left of it
+        if self._renew_timer is None and call is self._call:  # nothing is left of it
             self._finish(call.cancelled())
 
     def stop_delay(self) -> None:
@@ -232,7 +234,11 @@ class TypingIndicators:
         self._track(indicator.start(self._spawn))
         finished = indicator.finished
         assert finished is not None
-        finished.add_done_callback(lambda _: self._pending.pop(message_id, None))
+        finished.add_done_callback(lambda _: self._forget(message_id, indicator))
+
+    def _forget(self, message_id: str, indicator: TypingIndicator) -> None:
+        if self._pending.get(message_id) is indicator:  # not a later one for the same id
+            del self._pending[message_id]
 
     def get(self, message_id: Optional[str]) -> Optional[TypingIndicator]:
         return self._pending.get(message_id) if message_id else None

@@ -302,3 +302,48 @@ async def test_a_turn_that_ends_without_a_reply_stops_the_renewals_and_frees_its
     await asyncio.sleep(0.1)
     assert len([call for call in made if call[0] == "M-1"]) == count  # no renewal after it
     indicators.turn_ended("M-2")
+
+
+async def test_an_indicator_ending_never_forgets_a_later_one_of_the_same_message() -> None:
+    made: List[Tuple[str, int, bool]] = []
+
+    async def show(message_id: str, seconds: int, read: bool) -> None:
+        made.append((message_id, seconds, read))
+
+    indicators = TypingIndicators(show, asyncio.ensure_future, seconds=8, read=True,
+                                  delay=LONG, limit=10, renew_for=0)  # fmt: skip
+    indicators.start("M-1")
+    first = indicators.get("M-1")
+    indicators.start("M-1")  # the same message again (a webhook LoopMessage sent twice)
+    second = indicators.get("M-1")
+    assert first is not None and second is not None and first is not second
+    first.stop_delay()  # the first one ends ...
+    await asyncio.sleep(0)
+    assert indicators.get("M-1") is second  # ... and the second is still found
+    second.stop_delay()
+    await asyncio.sleep(0)
+    assert indicators.get("M-1") is None and made == []
+
+
+async def test_held_calls_keep_the_indicator_until_the_last_one_lands(
+    quick_renewals: None,
+) -> None:
+    """LoopMessage slow to answer: renewals go out while earlier calls hang. An earlier call
+    landing does not finish the indicator (a reply would stop waiting for it) while a later
+    one is still on its way."""
+    held: List[asyncio.Event] = []
+
+    async def show(seconds: int, read: bool) -> None:
+        held.append(asyncio.Event())
+        await held[-1].wait()
+
+    indicator = TypingIndicator(show, 1, True, 0, renew_for=0.1)
+    indicator.start()
+    await asyncio.sleep(0.2)  # the renewals' bound is over, every call still held
+    assert len(held) >= 2 and indicator.finished is not None
+    for earlier in held[:-1]:
+        earlier.set()
+    await asyncio.sleep(0.02)
+    assert not indicator.finished.done()  # the last call is still on its way
+    held[-1].set()
+    await asyncio.wait_for(indicator.finished, GUARD)
