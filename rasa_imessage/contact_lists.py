@@ -115,6 +115,13 @@ def as_contacts(key: str, value: Any) -> ContactList:
             domains.add(entry.rpartition("@")[2].lower())
         elif _EMAIL.fullmatch(entry):
             emails.add(entry.lower())
+        elif _PHONE.fullmatch(entry) and _digits(entry).startswith("0"):
+            # No country code starts with 0: this is a national number, which would never
+            # match the E.164 contact LoopMessage sends.
+            raise ConfigError(
+                f"credentials key '{key}': {entry!r} is a national number; write it with its "
+                "country code and without the leading 0 (+44 7700 900123, not 07700 900123)"
+            )
         elif _PHONE.fullmatch(entry) and _MIN_DIGITS <= len(_digits(entry)) <= _MAX_DIGITS:
             phones.add(_digits(entry))
         else:

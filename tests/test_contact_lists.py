@@ -63,6 +63,12 @@ def test_groups_match_by_their_id_only() -> None:
     assert not listed.has_contact("G-1")
 
 
+@pytest.mark.parametrize("entry", ["07700 900123", "0044 7700 900123", "(0)20 7946 0958"])
+def test_a_national_number_is_refused_since_it_could_never_match(entry: str) -> None:
+    with pytest.raises(ConfigError, match="is a national number; write it with its country"):
+        contacts(entry)
+
+
 def test_a_comma_list_reads_as_a_yaml_list_does() -> None:
     assert as_contacts("blocked_contacts", f"{ALICE}, ann@example.com,,") == contacts(
         ALICE, "ann@example.com"
@@ -99,7 +105,7 @@ def test_no_contact_reaches_a_repr() -> None:
 
 
 @given(
-    digits=st.text(alphabet="0123456789", min_size=7, max_size=15),
+    digits=st.from_regex(r"[1-9][0-9]{6,14}", fullmatch=True),  # E.164: no leading 0
     separators=st.lists(st.sampled_from(["", " ", "-", ".", "(", ")"]), min_size=15, max_size=15),
     plus=st.booleans(),
 )
