@@ -17,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from pydantic import SecretStr
 
 from .coercion import ConfigError
-from .contact_lists import NOBODY, ContactList
+from .contact_lists import ContactList
 from .indicator import TYPING_DELAY
 from .loopmessage import ClientConfig
 from .options import OPTIONS, Option
@@ -74,7 +74,7 @@ class IMessageConfig:
     group_reply: str = "always"
     bot_names: Tuple[str, ...] = ()
     allowed_contacts: Optional[ContactList] = None  # None: everyone
-    blocked_contacts: ContactList = NOBODY
+    blocked_contacts: Optional[ContactList] = None  # None: no one
     metadata_keys: Optional[Tuple[str, ...]] = None  # None: every key
     attachment_intent: Optional[str] = "imessage_attachment"
     reaction_intent: Optional[str] = "imessage_reaction"

@@ -14,7 +14,7 @@ from typing import Any, FrozenSet, Iterable, Optional, Set
 
 from .coercion import ConfigError, as_str
 
-__all__ = ["NOBODY", "ContactList", "as_allowed_contacts", "as_contacts", "refusal"]
+__all__ = ["ContactList", "as_contact_list", "as_contacts", "refusal"]
 
 _GROUP = "group:"
 _PHONE = re.compile(r"\+?[0-9 ().\-]+")
@@ -61,28 +61,20 @@ class ContactList:
         return bool(group_id) and group_id in self.groups
 
 
-# The empty list: `blocked_contacts`' default.
-NOBODY = ContactList()
-
-
 def refusal(
     contact: Optional[str],
     group_id: Optional[str],
     allowed: Optional[ContactList],
-    blocked: ContactList,
+    blocked: Optional[ContactList],
 ) -> Optional[str]:
     """Why the bot does not answer what `contact` did (in the group `group_id`, if any), or
-    None when it does.
+    None when it does. A list that is None is not set: no one blocked, everyone allowed.
 
     Blocked wins: a blocked contact is ignored in every group too, and so is everyone in a
-    blocked group. With an allow list (`None`: everyone), a message is answered when its
-    contact or its group is on it.
+    blocked group. With an allow list, a message is answered when its contact or its group
+    is on it.
     """
-    # The defaults, on every webhook's path (an unpickled copy, in the webhook port's
-    # process, is not NOBODY itself but is as empty).
-    if allowed is None and (blocked is NOBODY or not blocked):
-        return None
-    if blocked.has_contact(contact) or blocked.has_group(group_id):
+    if blocked is not None and (blocked.has_contact(contact) or blocked.has_group(group_id)):
         return "blocked_contacts"
     if allowed is None or allowed.has_contact(contact) or allowed.has_group(group_id):
         return None
@@ -129,14 +121,13 @@ def as_contacts(key: str, value: Any) -> ContactList:
                 f"credentials key '{key}': {entry!r} is not a phone number with its country "
                 "code (+13231112233), an email, *@domain or group:<id>"
             )
-    if not (phones or emails or domains or groups):
-        return NOBODY
     return ContactList(frozenset(phones), frozenset(emails), frozenset(domains),
                        frozenset(groups))  # fmt: skip
 
 
-def as_allowed_contacts(key: str, value: Any) -> Optional[ContactList]:
-    """An allow list; an empty one means everyone (`None`), as no key does, so that an empty
-    `${VAR}` never leaves a bot answering nobody."""
+def as_contact_list(key: str, value: Any) -> Optional[ContactList]:
+    """A list for `allowed_contacts` or `blocked_contacts`; an empty one is None, as no key
+    is: an empty `${VAR}` never leaves a bot answering nobody, and with neither list set a
+    webhook's check is two `is None` tests."""
     contacts = as_contacts(key, value)
     return contacts if contacts else None

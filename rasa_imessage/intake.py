@@ -153,7 +153,8 @@ async def _release(store: IdempotencyStore, key: str) -> None:
 def _refusal(config: IMessageConfig, event: InboundEvent) -> Optional[str]:
     """Why the contact lists keep this event from the bot, if they do. A failed delivery
     is about the bot's own send, to whomever the bot chose: its turn always runs."""
-    if event.kind is EventKind.failed:
+    lists = config.allowed_contacts, config.blocked_contacts
+    if lists == (None, None) or event.kind is EventKind.failed:
         return None
     group = event.group.id if event.group is not None else None
     return refusal(event.contact, group, config.allowed_contacts, config.blocked_contacts)

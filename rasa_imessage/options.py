@@ -25,7 +25,7 @@ from .coercion import (
     one_of,
     some_of,
 )
-from .contact_lists import NOBODY, as_allowed_contacts, as_contacts
+from .contact_lists import as_contact_list
 from .indicator import TYPING_DELAY
 from .tasks import MAX_CONCURRENT, MAX_QUEUED
 
@@ -341,15 +341,15 @@ OPTIONS: Tuple[Option, ...] = (
         "answer only these contacts (phone numbers with their country code, emails, "
         "`*@domain`, `group:<id>`); others' messages are acknowledged and ignored: not read, "
         "no typing, no turn (empty: everyone; see [Who the bot answers](#who-the-bot-answers))",
-        as_allowed_contacts,
+        as_contact_list,
     ),
     Option(
         "blocked_contacts",
         "contacts",
-        NOBODY,
+        None,
         "never answer these contacts, in one-to-one chats and groups (same forms as "
         "`allowed_contacts`, which it overrides)",
-        as_contacts,
+        as_contact_list,
     ),
     Option(
         "metadata_keys",

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from rasa_imessage.config import OPTIONS, ConfigError, IMessageConfig, load_config
-from rasa_imessage.contact_lists import NOBODY, ContactList
+from rasa_imessage.contact_lists import ContactList
 
 CURRENT = {"api_key": "org-key-7f3a", "webhook_auth": "hook-secret-91c2"}
 LEGACY = {
@@ -109,7 +109,7 @@ COERCIONS = [
         ["*@spam.example", "group:G-9"],
         ContactList(domains=frozenset({"spam.example"}), groups=frozenset({"G-9"})),
     ),
-    ("blocked_contacts", [], NOBODY),
+    ("blocked_contacts", [], None),
     ("metadata_keys", " All ", None),
     ("metadata_keys", "", None),
     ("attachment_intent", "got_file", "got_file"),

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from rasa_imessage.auth import WebhookAuth
 from rasa_imessage.coercion import ConfigError
 from rasa_imessage.config import IMessageConfig, load_config
-from rasa_imessage.contact_lists import NOBODY, ContactList, as_contacts, refusal
+from rasa_imessage.contact_lists import ContactList, as_contacts, refusal
 from rasa_imessage.idempotency import Claim, MemoryStore
 from rasa_imessage.intake import Answer, answer_webhook
 from rasa_imessage.loopmessage import InboundEvent
@@ -127,25 +127,25 @@ BLOCKED = contacts(BOB, "group:G-SPAM")
 @pytest.mark.parametrize(
     ("contact", "group", "allowed", "blocked", "expected"),
     [
-        (ALICE, None, None, NOBODY, None),  # no lists: everyone
-        (BOB, None, None, NOBODY, None),
-        (ALICE, None, TEAM, NOBODY, None),
-        (BOB, None, TEAM, NOBODY, "not in allowed_contacts"),
-        (BOB, "G-TEAM", TEAM, NOBODY, None),  # an allowed group: everyone in it
-        (ALICE, "G-OTHER", TEAM, NOBODY, None),  # an allowed speaker, in any group
-        ("+15550001111", "G-OTHER", TEAM, NOBODY, "not in allowed_contacts"),
+        (ALICE, None, None, None, None),  # no lists: everyone
+        (BOB, None, None, None, None),
+        (ALICE, None, TEAM, None, None),
+        (BOB, None, TEAM, None, "not in allowed_contacts"),
+        (BOB, "G-TEAM", TEAM, None, None),  # an allowed group: everyone in it
+        (ALICE, "G-OTHER", TEAM, None, None),  # an allowed speaker, in any group
+        ("+15550001111", "G-OTHER", TEAM, None, "not in allowed_contacts"),
         (BOB, None, None, BLOCKED, "blocked_contacts"),
         (BOB, "G-TEAM", TEAM, BLOCKED, "blocked_contacts"),  # blocked wins, in groups too
         (ALICE, "G-SPAM", None, BLOCKED, "blocked_contacts"),  # a blocked group: everyone
         (BOB, None, contacts(BOB), BLOCKED, "blocked_contacts"),  # blocked wins over allowed
-        (None, None, TEAM, NOBODY, "not in allowed_contacts"),
+        (None, None, TEAM, None, "not in allowed_contacts"),
     ],
 )
 def test_who_is_answered(
     contact: Optional[str],
     group: Optional[str],
     allowed: Optional[ContactList],
-    blocked: ContactList,
+    blocked: Optional[ContactList],
     expected: Optional[str],
 ) -> None:
     assert refusal(contact, group, allowed, blocked) == expected
