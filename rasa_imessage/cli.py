@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from rasa_imessage.cli_api import add_check, add_opt_in_link, add_send, add_senders, add_status
-from rasa_imessage.emulator import DEFAULT_SENDERS, LEGACY_SENDERS, EmulatorConfig, serve
+from rasa_imessage.emulator import DEFAULT_SENDERS, EmulatorConfig, serve
 from rasa_imessage.emulator.simulate import KINDS, Simulation, post_webhook
 from rasa_imessage.exit_codes import (
     EXIT_BAD_CONFIG,
@@ -83,21 +83,13 @@ def _add_sender_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _senders(args: argparse.Namespace) -> tuple[str, ...] | None:
-    """The `--sender` ids, or None; an error on the legacy API, which has one sender name."""
-    if args.senders and args.api == "legacy":
-        raise ValueError(LEGACY_SENDERS)
-    return tuple(args.senders) if args.senders else None
-
-
 def _emulator(args: argparse.Namespace) -> int:
     names = ("host", "port", "api", "webhook_url", "webhook_auth", "retry_scale", "api_keys",
              "authorization_key", "secret_key", "sender_name")  # fmt: skip
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    try:
-        senders = _senders(args)
-        if senders:
-            given["senders"] = senders
+    if args.senders:
+        given["senders"] = tuple(args.senders)
+    try:  # the settings' own checks (several senders are the current API's)
         config = EmulatorConfig(**{**given, "api_keys": tuple(args.api_keys or ("emulator-key",))})
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

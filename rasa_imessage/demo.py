@@ -24,13 +24,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TextIO, TypeVar
 
 from rasa_imessage.config import ConfigError, parse_option
-from rasa_imessage.emulator import (
-    DEFAULT_SENDERS,
-    LEGACY_SENDERS,
-    Emulator,
-    EmulatorConfig,
-    wait_for_stop_signal,
-)
+from rasa_imessage.emulator import DEFAULT_SENDERS, Emulator, EmulatorConfig, wait_for_stop_signal
 from rasa_imessage.emulator.config import Api
 from rasa_imessage.rasa_process import (
     PACKAGE_ROOT,
@@ -154,13 +148,10 @@ async def demo_stack(
         raise DemoError(f"{options.bot_dir} is not a Rasa project (no domain.yml); use --bot-dir")
     if options.webhook_port is not None and not 0 <= options.webhook_port <= 65535:
         raise DemoError(f"--webhook-port {options.webhook_port} is not a port (0-65535)")
-    if options.senders != DEFAULT_SENDERS:
-        if options.api != "current":
-            raise DemoError(LEGACY_SENDERS)
-        try:
-            EmulatorConfig(senders=options.senders)
-        except ValueError as exc:
-            raise DemoError(f"--sender: {exc}") from exc
+    try:  # before training: the emulator's own checks of its senders
+        EmulatorConfig(api=options.api, senders=options.senders)
+    except ValueError as exc:
+        raise DemoError(f"--sender: {exc}") from exc
     for flag, name, value in (
         ("--merge-window", "merge_window", options.merge_window),
         ("--merge-mode", "merge_mode", options.merge_mode),

@@ -8,13 +8,12 @@ its root URL.
 
 from __future__ import annotations
 
-from .config import DEFAULT_SENDERS, LEGACY_SENDERS, EmulatorConfig
+from .config import DEFAULT_SENDERS, EmulatorConfig
 from .events import Event, EventBus, Subscription
 from .server import Emulator, EmulatorThread, serve, wait_for_stop_signal
 
 __all__ = [
     "DEFAULT_SENDERS",
-    "LEGACY_SENDERS",
     "Emulator",
     "EmulatorConfig",
     "EmulatorThread",

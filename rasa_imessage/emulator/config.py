@@ -21,9 +21,6 @@ RETRY_SCHEDULE: tuple[float, ...] = (30.0,) * 10 + (180.0,) * 10 + (900.0,) * 10
 # The emulated organization's one sender, unless it is given others.
 DEFAULT_SENDERS = ("emulator-sender",)
 
-# Why `--sender` is refused with the legacy API.
-LEGACY_SENDERS = "--sender is for the current API; the legacy API has one sender name"
-
 # "typing: <int seconds, max 60>" (show-typing and the legacy webhook reply alike).
 MAX_TYPING_SECONDS = 60
 
@@ -69,6 +66,9 @@ class EmulatorConfig:
             raise ValueError("senders must name at least one sender, none of them empty")
         if len(set(self.senders)) != len(self.senders):
             raise ValueError("senders must not repeat a sender")
+        if self.api == "legacy" and self.senders != DEFAULT_SENDERS:
+            raise ValueError("several senders are the current API's: the legacy API has one "
+                             "sender name")  # fmt: skip
 
     @property
     def sender_id(self) -> str:

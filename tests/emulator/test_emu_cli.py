@@ -231,4 +231,4 @@ def test_emulator_command_reports_a_busy_port(capsys):
 def test_emulator_command_refuses_senders_on_the_legacy_api(capsys):
     code = cli.main(["emulator", "--port", "0", "--api", "legacy", "--sender", "x"])
     assert code == exit_codes.EXIT_STARTUP_FAILURE
-    assert "--sender is for the current API" in capsys.readouterr().err
+    assert "several senders are the current API's" in capsys.readouterr().err

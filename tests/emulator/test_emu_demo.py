@@ -133,7 +133,7 @@ async def test_several_senders_reach_the_emulator(options):
 @pytest.mark.parametrize(
     ("api", "senders", "says"),
     [
-        ("legacy", ("a", "b"), "--sender is for the current API"),
+        ("legacy", ("a", "b"), "--sender: several senders are the current API's"),
         ("current", ("a", "a"), "--sender: senders must not repeat a sender"),
     ],
 )

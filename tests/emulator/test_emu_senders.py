@@ -85,6 +85,12 @@ def test_the_senders_setting_is_checked(senders: tuple[str, ...], says: str) -> 
         EmulatorConfig(senders=senders)
 
 
+def test_several_senders_are_the_current_apis() -> None:
+    with pytest.raises(ValueError, match="the legacy API has one sender name"):
+        EmulatorConfig(api="legacy", senders=("a", "b"))
+    assert EmulatorConfig(api="legacy").senders == ("emulator-sender",)
+
+
 async def test_a_facetime_call_reaches_the_bot_as_inbound_call_naming_the_sender(
     emu, http, receiver
 ):
