@@ -85,39 +85,40 @@ def _offline(block: Mapping[str, Any], report: CheckReport) -> Optional[IMessage
     return config
 
 
-async def _check_keys(config: IMessageConfig, report: CheckReport) -> bool:
+async def _check_keys(
+    config: IMessageConfig, client: LoopMessageClient, report: CheckReport
+) -> bool:
     """Ask for the status of a message that does not exist: 404 means the keys were accepted."""
-    client_config = config.client_config()
-    async with LoopMessageClient(client_config) as client:
-        try:
-            await client.get_status("rasa-imessage-check-" + uuid.uuid4().hex)
-        except APIError as exc:
-            if exc.status == 404 or (exc.code is not None and exc.code not in _AUTH_CODES
-                                     and exc.status < 500):  # fmt: skip
-                report.good(f"LoopMessage accepted the {config.api} API keys")
-                return True
-            report.fail(f"LoopMessage refused the keys: {exc}")
-        except APIConnectionError as exc:
-            report.fail(
-                f"LoopMessage could not be reached at {client_config.effective_base_url}: {exc}"
-            )
-        except LoopMessageError as exc:
-            report.fail(f"LoopMessage key check failed: {exc}")
-        else:
+    try:
+        await client.get_status("rasa-imessage-check-" + uuid.uuid4().hex)
+    except APIError as exc:
+        if exc.status == 404 or (exc.code is not None and exc.code not in _AUTH_CODES
+                                 and exc.status < 500):  # fmt: skip
             report.good(f"LoopMessage accepted the {config.api} API keys")
             return True
+        report.fail(f"LoopMessage refused the keys: {exc}")
+    except APIConnectionError as exc:
+        report.fail(
+            f"LoopMessage could not be reached at {client.config.effective_base_url}: {exc}"
+        )
+    except LoopMessageError as exc:
+        report.fail(f"LoopMessage key check failed: {exc}")
+    else:
+        report.good(f"LoopMessage accepted the {config.api} API keys")
+        return True
     return False
 
 
-async def _check_senders(config: IMessageConfig, report: CheckReport) -> None:
+async def _check_senders(
+    config: IMessageConfig, client: LoopMessageClient, report: CheckReport
+) -> None:
     """Current API: the configured `sender` is one of the organization's, and active; a
     wrong id would have every send that names it refused (220)."""
-    async with LoopMessageClient(config.client_config()) as client:
-        try:
-            senders = await client.list_senders()
-        except LoopMessageError as exc:
-            report.warn(f"could not list your senders: {exc}")
-            return
+    try:
+        senders = await client.list_senders()
+    except LoopMessageError as exc:
+        report.warn(f"could not list your senders: {exc}")
+        return
     by_id = {sender.id: sender for sender in senders}
     if config.sender is None:
         active = [sender.id for sender in senders if sender.status == "active"]
@@ -196,8 +197,10 @@ async def check_credentials(
     config = _offline(block, report)
     if config is None:
         return report
-    if online and await _check_keys(config, report) and config.api == "current":
-        await _check_senders(config, report)
+    if online:  # one client, one connection pool, for both requests
+        async with LoopMessageClient(config.client_config()) as client:
+            if await _check_keys(config, client, report) and config.api == "current":
+                await _check_senders(config, client, report)
     if bot_url:
         await _check_webhook(config, bot_url, report)
     return report

@@ -41,9 +41,6 @@ class ReplySenders:
         while len(self._senders) > self._max:
             self._senders.popitem(last=False)
 
-    def get(self, conversation: str) -> Optional[str]:
-        return self._senders.get(conversation)
-
     async def known(self, conversation: str) -> Optional[str]:
         """A turn's lookup: what this process saw (the turn's own webhook remembered it)."""
         return self._senders.get(conversation)

@@ -14,13 +14,14 @@ from rasa_imessage.reply_senders import ReplySenders, sender_in_events
 SENDER_B = "b7c27d2e-1251-488f-bf10-267945199555"
 
 
-def test_the_conversation_that_wrote_least_recently_is_forgotten_first() -> None:
+async def test_the_conversation_that_wrote_least_recently_is_forgotten_first() -> None:
     senders = ReplySenders(max_conversations=2)
     senders.remember("+1", "S-1")
     senders.remember("+2", "S-2")
     senders.remember("+1", "S-3")  # written to again: the most recent now
     senders.remember("+4", "S-4")
-    assert (senders.get("+1"), senders.get("+2"), senders.get("+4")) == ("S-3", None, "S-4")
+    known = [await senders.known(conversation) for conversation in ("+1", "+2", "+4")]
+    assert known == ["S-3", None, "S-4"]
     assert len(senders) == 2
 
 
