@@ -390,9 +390,17 @@ def test_an_attachment_is_what_a_lead_in_announced_never_a_lead_in() -> None:
     assert not leads_in(parse_webhook(body))
 
 
-@given(st.text(max_size=300))
-def test_any_text_is_classified_and_a_link_is_never_a_lead_in(text: str) -> None:
-    assert leads_in(parse_webhook(inbound(text))) in (True, False)
+# Any text, or words that lead in where they end a bubble ("look at this", "I want to").
+_BEFORE = st.one_of(
+    st.text(max_size=300),
+    st.lists(st.sampled_from(["look", "at", "this", "here", "I", "want", "to", "so", "the",
+                              "hmm...", "see:", "below", "and"]), max_size=5).map(" ".join),
+)  # fmt: skip
+
+
+@given(_BEFORE)
+def test_a_finished_sentence_and_a_link_never_lead_in_whatever_comes_before(text: str) -> None:
+    assert not leads_in(parse_webhook(inbound(f"{text} ok.")))
     assert not leads_in(parse_webhook(inbound(f"{text} https://example.com/{len(text)}")))
 
 
