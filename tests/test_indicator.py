@@ -347,3 +347,24 @@ async def test_held_calls_keep_the_indicator_until_the_last_one_lands(
     assert not indicator.finished.done()  # the last call is still on its way
     held[-1].set()
     await asyncio.wait_for(indicator.finished, GUARD)
+
+
+async def test_on_the_defaults_it_is_shown_again_after_7_s_for_at_most_2_minutes() -> None:
+    """The README's figures: `typing_seconds: 8` is renewed a second before it runs out,
+    and renewals stop 120 s after it was first shown (the timer's own due time is read)."""
+    made: List[Tuple[str, int, bool]] = []
+
+    async def show(message_id: str, seconds: int, read: bool) -> None:
+        made.append((message_id, seconds, read))
+
+    indicators = TypingIndicators(show, asyncio.ensure_future, seconds=8, read=True, delay=0,
+                                  limit=10)  # fmt: skip
+    loop = asyncio.get_running_loop()
+    indicators.start("M-1")
+    shown_at = loop.time()
+    indicator = indicators.get("M-1")
+    assert indicator is not None and indicator._renew_timer is not None
+    assert abs(indicator._renew_timer.when() - shown_at - 7.0) < 0.05
+    assert abs(indicator._renew_until - shown_at - 120.0) < 0.05
+    indicators.turn_ended("M-1")
+    assert indicator._renew_timer is None

@@ -149,6 +149,8 @@ class Lifecycle:
             if self._config.api == "current" and conversation.kind == "contact"
             else None
         )
+        if link is not None:
+            link.opted_in.add(inbound.contact)  # the next message with its code is plain
         body = payloads.inbound(
             self._config.api, message, conversation, self._config,
             None if link is None else link.parameters,

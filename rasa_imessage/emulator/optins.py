@@ -63,9 +63,8 @@ def links_json(link: OptInLink, base_url: str, config: EmulatorConfig) -> JsonDi
 
 
 def opt_in_of(text: str, contact: str, links: Mapping[str, OptInLink]) -> OptInLink | None:
-    """The link whose code `text` holds, the first time `contact` sends it; else None."""
+    """The link whose code `text` holds, if `contact` has not sent it before; else None."""
     for link in links.values():
         if link.code in text and contact not in link.opted_in:
-            link.opted_in.add(contact)
             return link
     return None
