@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import unquote
 
 from rasa.core.channels.channel import InputChannel
 from sanic import Blueprint, response
@@ -25,6 +26,7 @@ from .config import IMessageConfig, load_config
 from .conversations import Conversations, OnNewMessage
 from .cores import usable_cores
 from .front import FrontError, FrontStore, WebhookFront
+from .hosted_route import serve_media
 from .idempotency import IdempotencyStore, Recovered, configured_store
 from .intake import Answer, answer_webhook, error
 from .leases import LeaseKeeper
@@ -135,6 +137,15 @@ class IMessageInput(InputChannel):
             )
             self.metrics.add(WEBHOOKS, answer.outcome)
             return response.json(answer.body, status=answer.status)
+
+        if self.conversations.media is not None:
+            media = self.conversations.media
+
+            @webhook.route("/media/<kind>/<signature>/<name:path>", methods=["GET", "HEAD"])
+            async def hosted(
+                request: Request, kind: str, signature: str, name: str
+            ) -> HTTPResponse:
+                return await serve_media(media.find(kind, signature, unquote(name)))
 
         if self.config.metrics:
 

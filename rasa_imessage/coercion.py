@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from pathlib import Path
 from typing import Any, Callable, Optional, Tuple
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import SecretStr
 
 from .loopmessage._config import has_control_character
+from .loopmessage._media_urls import is_loopback_url
 
 __all__ = [
     "ConfigError",
@@ -25,9 +27,11 @@ __all__ = [
     "as_host",
     "as_int",
     "as_intent",
+    "as_media_dir",
     "as_names",
     "as_optional_int",
     "as_optional_text",
+    "as_public_url",
     "as_secret",
     "as_store_url",
     "as_str",
@@ -192,24 +196,63 @@ def as_optional_text(key: str, value: Any) -> Optional[str]:
     return text or None
 
 
+def _parsed(text: str) -> Tuple[Optional[SplitResult], Optional[str]]:
+    """A URL's parts and host; neither for one that does not parse or has a bad port."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  # raises ValueError for a port out of range or not a number
+    except ValueError:
+        return None, None
+    return parts, parts.hostname
+
+
 def as_base_url(key: str, value: Any) -> Optional[str]:
     text = as_optional_text(key, value)
     if text is None:
         return None
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname
-        parts.port  # noqa: B018  # raises ValueError for a port out of range or not a number
-    except ValueError:
-        host = None
-    else:
-        host = host if parts.scheme in ("https", "http") else None
-    if not host:
+    parts, host = _parsed(text)
+    if parts is None or not host or parts.scheme not in ("https", "http"):
         raise ConfigError(
             f"credentials key '{key}': expected an https:// URL with a host and, if any, a "
             f"port from 1 to 65535 (http:// for a local emulator), got {text!r}"
         )
     return text
+
+
+def as_public_url(key: str, value: Any) -> Optional[str]:
+    """The address LoopMessage reaches this server at: https, or http on this machine for a
+    local emulator; no query or fragment, since paths are added to it."""
+    text = as_optional_text(key, value)
+    if text is None:
+        return None
+    parts, host = _parsed(text)
+    public = parts is not None and parts.scheme == "https" and not parts.username
+    local = parts is not None and parts.scheme == "http" and is_loopback_url(text)
+    if parts is None or not host or not (public or local) or parts.password:
+        problem = "expected the https:// address this Rasa server is reached at"
+    elif parts.query or parts.fragment:
+        problem = "expected no query or fragment"
+    else:
+        return text.rstrip("/")
+    raise ConfigError(
+        f"credentials key '{key}': {problem}, such as https://bot.example.com (http:// only "
+        f"for 127.0.0.1 or localhost), got {text!r}"
+    )
+
+
+def as_media_dir(key: str, value: Any) -> Optional[str]:
+    """A folder that exists, made absolute now: `rasa run`'s working directory may be the
+    bot's folder at start-up and the paths must not change meaning later."""
+    text = as_optional_text(key, value)
+    if text is None:
+        return None
+    path = Path(text).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(
+            f"credentials key '{key}': {text!r} is not a folder (relative paths start from "
+            f"the folder rasa run is started in: {Path.cwd()})"
+        )
+    return str(path)
 
 
 def as_store_url(key: str, value: Any) -> str:

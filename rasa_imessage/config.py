@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from .coercion import ConfigError
 from .contact_lists import ContactList
 from .indicator import TYPING_DELAY
-from .loopmessage import ClientConfig
+from .loopmessage import ClientConfig, is_loopback_url
 from .options import OPTIONS, Option
 from .tasks import MAX_CONCURRENT, MAX_QUEUED
 
@@ -47,6 +47,8 @@ class IMessageConfig:
     webhook_auth: Optional[SecretStr] = None
     allow_unauthenticated_webhooks: bool = False
     base_url: Optional[str] = None
+    public_url: Optional[str] = None
+    media_dir: Optional[str] = None
     typing_seconds: int = 8
     typing_delay: float = TYPING_DELAY
     mark_read: bool = True
@@ -158,6 +160,21 @@ def _require(config: IMessageConfig) -> None:
         )
     if config.webhook_auth is not None and not config.webhook_auth.get_secret_value():
         raise ConfigError("credentials key 'webhook_auth' is empty; set a long random value")
+    if (
+        config.public_url is not None
+        and is_loopback_url(config.public_url)
+        and not is_loopback_url(config.base_url or "https://a.loopmessage.com")
+    ):
+        raise ConfigError(
+            f"credentials key 'public_url': {config.public_url} is this machine's own "
+            "address, which only a local emulator (base_url) can fetch from; give the https:// "
+            "address LoopMessage reaches this server at"
+        )
+    if config.media_dir is not None and config.public_url is None:
+        raise ConfigError(
+            "credentials key 'media_dir' needs public_url: the https:// address LoopMessage "
+            "reaches this Rasa server at, which the files are served from"
+        )
 
 
 def parse_option(key: str, raw: Any) -> Any:

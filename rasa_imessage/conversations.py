@@ -25,6 +25,7 @@ from .breaker import BREAK_AFTER, BREAK_FOR, Breaker
 from .buttons import MAX_REPLY_LENGTH, match_button
 from .cancelling import cancel_and_wait
 from .config import IMessageConfig
+from .hosted_media import media_host_for
 from .idempotency import IdempotencyStore, Recovered
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
 from .indicator import TypingIndicators
@@ -83,6 +84,8 @@ class Conversations:
         self._offers = ButtonOffers(cached=not store.shared)
         # The sender each conversation writes to, for its replies (current API).
         self._senders = ReplySenders()
+        # The bot's own files and `data:` URLs, served to LoopMessage (`public_url`).
+        self.media = media_host_for(config)
         self.side_tasks: Set[asyncio.Future[None]] = set()
         self._typing = TypingIndicators(
             self._show_typing,
@@ -125,6 +128,7 @@ class Conversations:
             outbox=self.outbox,
             metrics=self.metrics,
             reply_sender=self._reply_sender(push),
+            media=self.media,
         )
 
     def _reply_sender(self, push: bool) -> Optional[Callable[[str], Awaitable[Optional[str]]]]:

@@ -17,9 +17,11 @@ from .coercion import (
     as_host,
     as_int,
     as_intent,
+    as_media_dir,
     as_names,
     as_optional_int,
     as_optional_text,
+    as_public_url,
     as_secret,
     as_store_url,
     one_of,
@@ -116,6 +118,24 @@ OPTIONS: Tuple[Option, ...] = (
         None,
         "API base URL override: the local emulator or a proxy",
         as_base_url,
+    ),
+    Option(
+        "public_url",
+        "text",
+        None,
+        "the https:// address LoopMessage reaches this Rasa server at (the webhook URL "
+        "without its path), so the bot can send images it makes (`data:` URLs) and files "
+        "from `media_dir`: the connector serves them at unguessable URLs (see [Files the "
+        "bot makes](#files-the-bot-makes))",
+        as_public_url,
+    ),
+    Option(
+        "media_dir",
+        "text",
+        None,
+        "a folder whose files the bot may send by path, such as `image: menu.png` "
+        "(relative to the folder `rasa run` starts in; needs `public_url`)",
+        as_media_dir,
     ),
     Option(
         "typing_seconds",

@@ -20,6 +20,7 @@ from rasa.core.channels.channel import OutputChannel
 
 from .buttons import Button, offered_buttons
 from .config import IMessageConfig
+from .hosted_media import MediaHost
 from .indicator import TypingIndicator
 from .lending import network_wait
 from .loopmessage import (
@@ -64,6 +65,7 @@ class IMessageOutput(OutputChannel):
         outbox: Optional[Outbox] = None,
         metrics: Optional[Metrics] = None,
         reply_sender: Optional[Callable[[str], Awaitable[Optional[str]]]] = None,
+        media: Optional[MediaHost] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
         self._client = client
@@ -79,6 +81,7 @@ class IMessageOutput(OutputChannel):
         self._metrics = metrics
         # The sender a conversation writes to (reply_senders.py): its sends go from it.
         self._reply_sender = reply_sender
+        self._media = media  # serves the bot's own files and data: URLs (`public_url`)
         self._queued_for: Set[str] = set()  # conversations this channel queued sends for
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
@@ -94,6 +97,7 @@ class IMessageOutput(OutputChannel):
             self._config,
             last_user_message_id=self._last_user_message_id,
             sender=await self._reply_sender(recipient_id) if self._reply_sender else None,
+            media=self._media,
         )
         for reason in plan.refused:
             logger.warning(

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .buttons import render_buttons
 from .config import IMessageConfig
+from .hosted_media import MediaHost, MediaRefused, is_local_reference
 from .inbound import recipient_of
 from .loopmessage import MAX_ATTACHMENTS, InvalidRequestError, SendRequest, is_loopback_url
 from .media import VOICE_EXTENSIONS, extension_of
@@ -90,9 +91,10 @@ def _on_this_machine(base_url: str) -> bool:
 
 
 class _Builder:
-    def __init__(self, target: _Target, config: IMessageConfig) -> None:
+    def __init__(self, target: _Target, config: IMessageConfig, media: Optional[MediaHost]) -> None:
         self.target = target
         self.config = config
+        self.media = media
         self.limit = MAX_ATTACHMENTS[config.api]
         # A stand-in on this machine (the emulator) can fetch loopback URLs; LoopMessage can't.
         self.local_urls = _on_this_machine(config.base_url or "")
@@ -109,6 +111,23 @@ class _Builder:
             self.plan.refused.append(f"{what}: {exc}")
             return False
         return True
+
+    def hosted(self, url: str, what: str) -> Optional[str]:
+        """The bot's own file (a `data:` URL or a path) as the URL the connector serves it
+        at; any other URL as it is. None, and the reason refused, when it cannot be served."""
+        if not is_local_reference(url):
+            return url
+        if self.media is None:
+            self.plan.refused.append(
+                f"{what}: a data: URL or a file path (this is not an https:// URL) needs "
+                "public_url, the address the connector serves the bot's files at"
+            )
+            return None
+        try:
+            return self.media.url_for(url)
+        except MediaRefused as exc:
+            self.plan.refused.append(f"{what}: {exc}")
+            return None
 
     def usable(self, urls: Sequence[str], what: str) -> List[str]:
         """The URLs LoopMessage takes as attachments; each bad one is refused on its own.
@@ -211,8 +230,10 @@ def _main_part(message: Mapping[str, Any], builder: _Builder) -> int:
         url = _url_of(message.get(key))
         if message.get(key) is not None and url is None:
             builder.plan.refused.append(f"{key}: no URL found in {type(message.get(key)).__name__}")
-        elif url is not None and url not in media:
-            media.append(url)
+        elif url is not None:
+            served = builder.hosted(url, key)
+            if served is not None and served not in media:
+                media.append(served)
     voices = [url for url in media if _is_voice(url, config)]
     files = builder.usable([url for url in media if url not in voices], "text")
     builder.text_with_media(texts, files, "text")
@@ -251,6 +272,9 @@ def _custom_part(custom: Mapping[str, Any], builder: _Builder) -> None:
     if attachments is not None and not isinstance(attachments, list):
         builder.plan.refused.append("custom: attachments must be a list of URLs")
         return
+    if not _host_custom(fields, attachments, builder):
+        return
+    attachments = fields.pop("attachments", attachments)
     if attachments and len(attachments) > builder.limit:
         text = fields.pop("text", "") or ""
         # Nothing half-formed: one bad field refuses every send of this payload.
@@ -261,6 +285,26 @@ def _custom_part(custom: Mapping[str, Any], builder: _Builder) -> None:
     if attachments:
         fields["attachments"] = attachments
     builder.add("custom", **fields)
+
+
+def _host_custom(
+    fields: Dict[str, Any], attachments: Optional[List[Any]], builder: _Builder
+) -> bool:
+    """The payload's own files as served URLs, in `fields`; False, refused whole, if one
+    cannot be served (a custom payload is all or nothing)."""
+    if attachments:
+        hosted = [
+            builder.hosted(url, "custom") if isinstance(url, str) else url for url in attachments
+        ]
+        if None in hosted:
+            return False
+        fields["attachments"] = hosted
+    media_url = fields.get("media_url")
+    if isinstance(media_url, str):
+        fields["media_url"] = builder.hosted(media_url, "custom")
+        if fields["media_url"] is None:
+            return False
+    return True
 
 
 def _elements_part(elements: Sequence[Any], builder: _Builder, numbered: int) -> None:
@@ -274,6 +318,7 @@ def _elements_part(elements: Sequence[Any], builder: _Builder, numbered: int) ->
         body = render_buttons(subtitle, buttons, start=numbered + 1) if buttons else subtitle
         numbered += len(buttons)
         image = _url_of(element.get("image_url") or element.get("image"))
+        image = builder.hosted(image, "element") if image else None
         images = builder.usable([image] if image else [], "element")
         texts = chunk_text(body) if body else []
         if not texts and not images and title:
@@ -288,14 +333,16 @@ def plan_response(
     *,
     last_user_message_id: Optional[str] = None,
     sender: Optional[str] = None,
+    media: Optional[MediaHost] = None,
 ) -> Plan:
     """Every send for one Rasa response dict (`BotUttered.message()` shape); `sender`: the
-    one sends go from unless a custom payload names another."""
+    one sends go from unless a custom payload names another; `media`: serves the bot's own
+    files (`public_url`)."""
     contact, group = recipient_of(conversation)
     target = _Target(
         contact, group, encode_conversation(conversation), last_user_message_id, sender
     )
-    builder = _Builder(target, config)
+    builder = _Builder(target, config, media)
     numbered = _main_part(message, builder)
     custom = message.get("custom")
     if isinstance(custom, Mapping) and custom:

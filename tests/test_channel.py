@@ -22,6 +22,7 @@ rasa_run = pytest.importorskip(
 from channel_kit import (  # noqa: E402
     API_KEY,
     AUTH,
+    QUIET,
     inbound,
     make_app,
     post,
@@ -411,3 +412,48 @@ async def test_by_default_256_conversations_wait_on_the_action_server_at_once(
         await channel.turns.join()
     assert sorted(waiting) == contacts
     assert sorted(sent["contact"] for sent in lm.sends()) == contacts
+
+
+async def test_the_bots_own_files_are_sent_as_urls_this_server_answers(
+    lm: LoopMessageStandIn, tmp_path: Any
+) -> None:
+    """`public_url`: a made picture (data: URL) and a file from `media_dir` go out as URLs
+    under /webhooks/imessage/media/, which the same server then serves; others get 404."""
+    import base64
+
+    picture = b"\x89PNG\r\n\x1a\n-a-chart"
+    (tmp_path / "menu 100%.pdf").write_bytes(b"%PDF-1.4 menu")  # percent-encoded, decoded once
+    app, channel, bot = make_app(
+        {**QUIET, "public_url": "http://127.0.0.1:5004", "media_dir": str(tmp_path)}, lm=lm
+    )
+    made = "data:image/png;base64," + base64.b64encode(picture).decode()
+    bot.reply = [
+        {"text": "Your chart:", "image": made},
+        {"text": None, "attachment": "menu 100%.pdf"},
+    ]
+    async with served(app) as http:
+        await send_webhook(http, inbound("chart please"))
+        await channel.turns.join()
+        await channel.conversations.stop_side_work()
+        urls = [url for sent in lm.sends() for url in sent.get("attachments", [])]
+        assert [url.rsplit(".", 1)[-1] for url in urls] == ["png", "pdf"]
+        assert all(url.startswith("http://127.0.0.1:5004/webhooks/imessage/media/") for url in urls)
+        chart, menu = [await http.get(url) for url in urls]
+        assert (chart.status_code, chart.headers["content-type"], chart.content) == (
+            200, "image/png", picture)  # fmt: skip
+        assert chart.headers["x-content-type-options"] == "nosniff"
+        assert (menu.status_code, menu.headers["content-type"], menu.content) == (
+            200, "application/pdf", b"%PDF-1.4 menu")  # fmt: skip
+        head = await http.head(urls[1])
+        assert head.status_code == 200 and head.content == b""
+        tampered = urls[1].replace("/f/", "/d/")
+        for wrong in (tampered, urls[1].rsplit("/", 1)[0] + "/%2E%2E%2Fcredentials.yml"):
+            response = await http.get(wrong)
+            assert response.status_code == 404 and response.json() == {"error": "not found"}
+        (tmp_path / "menu 100%.pdf").unlink()  # gone since it was sent: 404, not a 500
+        assert (await http.get(urls[1])).status_code == 404
+
+
+async def test_without_public_url_there_is_no_media_route(lm: LoopMessageStandIn) -> None:
+    app, _, _ = make_app(QUIET, lm=lm)
+    assert not [route for route in app.router.routes_all if "media" in "/".join(route)]

@@ -47,6 +47,8 @@ COERCIONS = [
     ("allow_unauthenticated_webhooks", "true", True),
     ("base_url", "http://127.0.0.1:8040", "http://127.0.0.1:8040"),
     ("base_url", "https://proxy.example.com/loop/", "https://proxy.example.com/loop/"),
+    ("public_url", " https://bot.example.com/ ", "https://bot.example.com"),
+    ("media_dir", " / ", "/"),  # with public_url (below); resolved, so always absolute
     ("typing_seconds", "5", 5),
     ("typing_seconds", " 60 ", 60),
     ("typing_seconds", 0, 0),
@@ -122,7 +124,8 @@ COERCIONS = [
 
 @pytest.mark.parametrize(("key", "raw", "expected"), COERCIONS)
 def test_each_option_is_coerced_from_what_rasa_hands_over(key, raw, expected):
-    config = load(**{key: raw})
+    needs = {"public_url": "https://bot.example.com"} if key == "media_dir" else {}
+    config = load(**{key: raw}, **needs)
     value = getattr(config, key)
     if key in ("api_key", "authorization_key", "secret_key", "webhook_auth"):
         value = value.get_secret_value()

@@ -1,0 +1,253 @@
+"""Files the bot has on disk or makes itself, served to LoopMessage at unguessable URLs.
+
+LoopMessage takes attachments and voice messages only as public https URLs that it
+downloads. A bot's own files have none: a menu in the bot's folder, a chart or a QR code a
+custom action draws. With `public_url` set, the connector serves them itself, under the
+channel's `/webhooks/imessage/media/`:
+- a path under `media_dir` is served from disk. Its URL is signed, so it works on every
+  replica that has the same folder and credentials, and no other file can be guessed;
+- a `data:` URL is decoded and kept in memory for `KEPT_FOR` seconds, named by its content.
+
+Nothing here imports Rasa or Sanic: channel.py serves what `find` returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
+from urllib.parse import quote, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from .config import IMessageConfig
+
+__all__ = [
+    "CONTENT_TYPES",
+    "KEPT_FOR",
+    "MAX_DATA_BYTES",
+    "MAX_KEPT_BYTES",
+    "MEDIA_PATH",
+    "MediaHost",
+    "MediaRefused",
+    "Served",
+    "is_local_reference",
+    "media_host_for",
+]
+
+# Under the channel's URL prefix; channel.py routes it.
+MEDIA_PATH = "/webhooks/imessage/media"
+# A `data:` URL's file: long enough for LoopMessage's retries of a send (about 3 h).
+KEPT_FOR = 6 * 3600
+MAX_DATA_BYTES = 25 * 1024 * 1024  # one decoded `data:` URL
+MAX_KEPT_BYTES = 256 * 1024 * 1024  # all of them; the oldest go first beyond it
+MAX_URL_LENGTH = 256  # LoopMessage's limit for attachment and media URLs
+
+# The types a bot may make, each with the extension its URL ends in: LoopMessage and the
+# phone judge a file by its URL's extension (media.py), so it must be the right one.
+CONTENT_TYPES: Dict[str, str] = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/tiff": "tiff",
+    "image/bmp": "bmp",
+    "video/quicktime": "mov",
+    "video/mp4": "mp4",
+    "video/x-m4v": "m4v",
+    "video/3gpp": "3gp",
+    "video/webm": "webm",
+    "audio/mpeg": "mp3",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/mp4": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/x-caf": "caf",
+    "audio/aac": "aac",
+    "audio/amr": "amr",
+    "audio/ogg": "ogg",
+    "audio/opus": "opus",
+    "application/pdf": "pdf",
+    "text/vcard": "vcf",
+    "text/calendar": "ics",
+}
+_TYPE_OF_EXTENSION: Dict[str, str] = {}
+for _type, _extension in CONTENT_TYPES.items():
+    _TYPE_OF_EXTENSION.setdefault(_extension, _type)
+_TYPE_OF_EXTENSION["jpeg"] = "image/jpeg"
+_TYPE_OF_EXTENSION["txt"] = "text/plain; charset=utf-8"
+_UNKNOWN_TYPE = "application/octet-stream"
+
+_FILE, _DATA = "f", "d"
+_SIGNATURE_BYTES = 16
+
+
+class MediaRefused(ValueError):
+    """A reference to the bot's own media that cannot be served; the message says why."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the media route answers with: bytes kept in memory, or a file on disk."""
+
+    content_type: str
+    body: Optional[bytes] = None
+    path: Optional[Path] = None
+
+
+def is_local_reference(reference: str) -> bool:
+    """A `data:` URL, a `file:` URL or a path: what only this server can serve."""
+    head = reference[:8].lower()
+    return head.startswith(("data:", "file:")) or "://" not in reference
+
+
+def content_type_of(name: str) -> str:
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return _TYPE_OF_EXTENSION.get(extension, _UNKNOWN_TYPE)
+
+
+def signing_key(credential: str) -> bytes:
+    """The URLs' key, derived from a LoopMessage credential that every replica shares, so a
+    signature proves nothing about the credential itself."""
+    return hmac.new(credential.encode(), b"rasa-imessage hosted media", hashlib.sha256).digest()
+
+
+class MediaHost:
+    """Turns the bot's local references into public URLs, and finds what a URL names."""
+
+    def __init__(
+        self,
+        public_url: str,
+        key: bytes,
+        media_dir: Optional[str] = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        kept_for: float = KEPT_FOR,
+        max_kept_bytes: int = MAX_KEPT_BYTES,
+    ) -> None:
+        self._base = public_url.rstrip("/") + MEDIA_PATH
+        self._key = key
+        self._dir = Path(media_dir).resolve() if media_dir else None
+        self._clock = clock
+        self._kept_for = kept_for
+        self._max_kept_bytes = max_kept_bytes
+        self._kept: OrderedDict[str, Tuple[bytes, float]] = OrderedDict()
+        self._kept_bytes = 0
+
+    @property
+    def kept_bytes(self) -> int:
+        return self._kept_bytes
+
+    def url_for(self, reference: str) -> str:
+        """The public URL LoopMessage fetches `reference` from (`MediaRefused` if none)."""
+        if reference[:5].lower() == "data:":
+            kind, name = _DATA, self._keep(reference)
+        else:
+            kind, name = _FILE, self._relative_path(reference)
+        url = f"{self._base}/{kind}/{self._sign(kind, name)}/{quote(name)}"
+        if len(url) > MAX_URL_LENGTH:
+            raise MediaRefused(
+                f"its URL would be {len(url)} characters long and LoopMessage takes at most "
+                f"{MAX_URL_LENGTH}; shorten public_url or the file's name"
+            )
+        return url
+
+    def find(self, kind: str, signature: str, name: str) -> Optional[Served]:
+        """What a media URL names, or None: unsigned, expired, or gone from disk."""
+        if kind not in (_FILE, _DATA) or not hmac.compare_digest(signature, self._sign(kind, name)):
+            return None
+        if kind == _DATA:
+            kept = self._kept.get(name)
+            if kept is None or kept[1] <= self._clock():
+                return None
+            return Served(content_type_of(name), body=kept[0])
+        if self._dir is None:
+            return None
+        path = self._dir_file(name)
+        return None if path is None else Served(content_type_of(name), path=path)
+
+    # -- references -------------------------------------------------------------------------
+
+    def _relative_path(self, reference: str) -> str:
+        if self._dir is None:
+            raise MediaRefused("a file path needs media_dir: the folder the bot's files are in")
+        raw = unquote(urlsplit(reference).path) if reference[:5].lower() == "file:" else reference
+        path = self._dir_file(raw)
+        if path is None:
+            raise MediaRefused("no such file in media_dir (paths are relative to it)")
+        return path.relative_to(self._dir).as_posix()
+
+    def _dir_file(self, name: str) -> Optional[Path]:
+        """The regular file `name` names inside media_dir, links resolved; None otherwise."""
+        assert self._dir is not None
+        try:
+            path = (self._dir / name).resolve(strict=True)
+        except (OSError, RuntimeError, ValueError):  # missing, a link loop, a NUL byte
+            return None
+        if path == self._dir or self._dir not in path.parents or not path.is_file():
+            return None
+        return path
+
+    def _keep(self, reference: str) -> str:
+        """Decode a `data:` URL and keep its bytes, named by their hash and type."""
+        header, comma, payload = reference.partition(",")
+        if not comma:
+            raise MediaRefused("a data: URL needs a comma before its content")
+        params = header[5:].split(";")
+        media_type = params[0].strip().lower()
+        extension = CONTENT_TYPES.get(media_type)
+        if extension is None:
+            raise MediaRefused(
+                f"data: URLs of type {media_type or 'text/plain'!r} are not sent; "
+                "use an image, video, audio, PDF, vCard or calendar type"
+            )
+        if "base64" not in (param.strip().lower() for param in params[1:]):
+            raise MediaRefused("a data: URL must be base64-encoded (data:<type>;base64,...)")
+        if len(payload) > (MAX_DATA_BYTES // 3 + 1) * 4 + 64:
+            raise MediaRefused(f"a data: URL may hold at most {MAX_DATA_BYTES >> 20} MiB")
+        try:
+            body = base64.b64decode(payload.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise MediaRefused("a data: URL's content is not valid base64") from None
+        if not body:
+            raise MediaRefused("a data: URL's content is empty")
+        name = f"{hashlib.sha256(body).hexdigest()[:32]}.{extension}"
+        self._store(name, body)
+        return name
+
+    def _store(self, name: str, body: bytes) -> None:
+        now = self._clock()
+        old = self._kept.pop(name, None)
+        if old is not None:
+            self._kept_bytes -= len(old[0])
+        self._kept[name] = (body, now + self._kept_for)
+        self._kept_bytes += len(body)
+        # The oldest go first: expired, or past the bound (this one is newest, so it stays).
+        while True:
+            oldest, (kept, expires) = next(iter(self._kept.items()))
+            if oldest == name or (expires > now and self._kept_bytes <= self._max_kept_bytes):
+                break
+            del self._kept[oldest]
+            self._kept_bytes -= len(kept)
+
+    def _sign(self, kind: str, name: str) -> str:
+        digest = hmac.new(self._key, f"{kind}\0{name}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:_SIGNATURE_BYTES]).decode().rstrip("=")
+
+
+def media_host_for(config: IMessageConfig) -> Optional[MediaHost]:
+    """The connector's host of the bot's own files, when `public_url` is set. The URLs are
+    signed with a key derived from the LoopMessage credential, which every replica shares."""
+    if config.public_url is None:
+        return None
+    secret = config.api_key if config.api == "current" else config.secret_key
+    credential = secret.get_secret_value() if secret is not None else ""
+    return MediaHost(config.public_url, signing_key(credential), config.media_dir)

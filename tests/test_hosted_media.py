@@ -1,0 +1,424 @@
+"""The bot's own files and `data:` URLs, served to LoopMessage (hosted_media.py), and how a
+response's references to them are planned (responses.py) and configured (config.py)."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any, List, Optional, Tuple
+from urllib.parse import urlsplit
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rasa_imessage import hosted_media
+from rasa_imessage.config import ConfigError, IMessageConfig, load_config
+from rasa_imessage.hosted_media import (
+    MEDIA_PATH,
+    MediaHost,
+    MediaRefused,
+    Served,
+    is_local_reference,
+    media_host_for,
+    signing_key,
+)
+from rasa_imessage.responses import Plan, plan_response
+
+PUBLIC = "https://bot.example.com"
+PNG = b"\x89PNG\r\n\x1a\n-a-tiny-picture"
+KEY = signing_key("org-key")
+
+
+def data_url(body: bytes = PNG, media_type: str = "image/png") -> str:
+    return f"data:{media_type};base64,{base64.b64encode(body).decode()}"
+
+
+def parts_of(url: str) -> Tuple[str, str, str]:
+    """(kind, signature, name) of a hosted URL, as the route receives them."""
+    path = urlsplit(url).path
+    assert path.startswith(MEDIA_PATH + "/")
+    kind, signature, name = path[len(MEDIA_PATH) + 1 :].split("/", 2)
+    return kind, signature, name
+
+
+def fetch(host: MediaHost, url: str) -> Optional[Served]:
+    return host.find(*parts_of(url))
+
+
+@pytest.fixture
+def media_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "media"
+    (folder / "menus").mkdir(parents=True)
+    (folder / "menus" / "lunch menu.pdf").write_bytes(b"%PDF-1.4 lunch")
+    (folder / "picture.png").write_bytes(PNG)
+    (tmp_path / "secret.txt").write_text("not for sending")
+    return folder
+
+
+@pytest.fixture
+def host(media_dir: Path) -> MediaHost:
+    return MediaHost(PUBLIC, KEY, str(media_dir))
+
+
+# -- files in media_dir -------------------------------------------------------------------
+
+
+def test_a_file_gets_a_signed_url_under_the_public_address_and_is_found_again(
+    host: MediaHost, media_dir: Path
+) -> None:
+    url = host.url_for("picture.png")
+    assert url.startswith(f"{PUBLIC}{MEDIA_PATH}/f/")
+    assert url.endswith("/picture.png")  # the extension tells LoopMessage the kind
+    assert fetch(host, url) == Served("image/png", path=media_dir / "picture.png")
+
+
+def test_spaces_and_folders_are_percent_encoded_and_found_again(
+    host: MediaHost, media_dir: Path
+) -> None:
+    url = host.url_for("menus/lunch menu.pdf")
+    assert url.endswith("/menus/lunch%20menu.pdf") and " " not in url
+    kind, signature, name = parts_of(url)
+    from urllib.parse import unquote
+
+    served = host.find(kind, signature, unquote(name))
+    assert served == Served("application/pdf", path=media_dir / "menus" / "lunch menu.pdf")
+
+
+def test_a_file_url_and_an_absolute_path_inside_the_folder_name_the_same_file(
+    host: MediaHost, media_dir: Path
+) -> None:
+    url = host.url_for("picture.png")
+    assert host.url_for(f"file://{media_dir / 'picture.png'}") == url
+    assert host.url_for(str(media_dir / "picture.png")) == url
+
+
+def test_replicas_with_the_same_credential_and_folder_serve_each_others_urls(
+    media_dir: Path,
+) -> None:
+    made_here = MediaHost(PUBLIC, KEY, str(media_dir)).url_for("picture.png")
+    elsewhere = MediaHost(PUBLIC, signing_key("org-key"), str(media_dir))
+    other_org = MediaHost(PUBLIC, signing_key("another-key"), str(media_dir))
+    assert fetch(elsewhere, made_here) is not None
+    assert fetch(other_org, made_here) is None
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["../secret.txt", "menus/../../secret.txt", "menus", ".", "missing.png", "/etc/hostname",
+     "file:///etc/hostname", "picture.png\0.jpg"],
+)  # fmt: skip
+def test_nothing_outside_the_folder_and_no_folder_or_missing_file_is_served(
+    host: MediaHost, reference: str
+) -> None:
+    with pytest.raises(MediaRefused, match="no such file in media_dir"):
+        host.url_for(reference)
+
+
+def test_a_link_out_of_the_folder_is_refused(host: MediaHost, media_dir: Path) -> None:
+    os.symlink(media_dir.parent / "secret.txt", media_dir / "innocent.png")
+    with pytest.raises(MediaRefused):
+        host.url_for("innocent.png")
+
+
+def test_a_signed_name_that_leads_out_of_the_folder_is_still_not_served(
+    media_dir: Path,
+) -> None:
+    """The route re-checks the path: a link made after the URL was signed stays inside."""
+    host = MediaHost(PUBLIC, KEY, str(media_dir))
+    url = host.url_for("picture.png")
+    (media_dir / "picture.png").unlink()
+    os.symlink(media_dir.parent / "secret.txt", media_dir / "picture.png")
+    assert fetch(host, url) is None
+
+
+def test_a_path_without_media_dir_is_refused_with_what_to_set() -> None:
+    with pytest.raises(MediaRefused, match="needs media_dir"):
+        MediaHost(PUBLIC, KEY).url_for("picture.png")
+
+
+@given(name=st.text(min_size=1, max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_any_reference_is_refused_or_served_from_inside_the_folder(name: str) -> None:
+    folder = Path(__file__).resolve().parent.parent / "example_bot" / "media"
+    host = MediaHost(PUBLIC, KEY, str(folder))
+    try:
+        url = host.url_for(name)
+    except MediaRefused:
+        return
+    from urllib.parse import unquote
+
+    kind, signature, quoted = parts_of(url)
+    served = host.find(kind, signature, unquote(quoted))
+    assert served is not None and served.path is not None
+    assert folder in served.path.parents
+
+
+# -- data: URLs -----------------------------------------------------------------------------
+
+
+def test_a_data_url_is_kept_and_served_with_its_type_under_a_name_from_its_content(
+    host: MediaHost,
+) -> None:
+    url = host.url_for(data_url())
+    assert url.startswith(f"{PUBLIC}{MEDIA_PATH}/d/") and url.endswith(".png")
+    assert fetch(host, url) == Served("image/png", body=PNG)
+    assert host.url_for(data_url()) == url  # the same picture twice: one URL, kept once
+    assert host.kept_bytes == len(PNG)
+
+
+@pytest.mark.parametrize(
+    ("media_type", "extension"),
+    [("image/jpeg", ".jpg"), ("audio/mpeg", ".mp3"), ("audio/x-m4a", ".m4a"),
+     ("audio/wav", ".wav"), ("video/quicktime", ".mov"), ("application/pdf", ".pdf"),
+     ("IMAGE/PNG", ".png")],
+)  # fmt: skip
+def test_the_url_ends_in_the_extension_of_the_type(media_type: str, extension: str) -> None:
+    url = MediaHost(PUBLIC, KEY).url_for(data_url(media_type=media_type))
+    assert url.endswith(extension)
+
+
+@pytest.mark.parametrize(
+    ("reference", "reason"),
+    [
+        ("data:text/html;base64,PGI+aGk8L2I+", "type 'text/html' are not sent"),
+        ("data:,hello", "type 'text/plain' are not sent"),
+        ("data:image/png,rawbytes", "must be base64-encoded"),
+        ("data:image/png;base64,not*base64", "not valid base64"),
+        ("data:image/png;base64,", "is empty"),
+        ("data:image/png;base64", "needs a comma"),
+    ],
+)
+def test_data_urls_that_cannot_be_sent_are_refused_with_the_reason(
+    reference: str, reason: str
+) -> None:
+    with pytest.raises(MediaRefused, match=reason):
+        MediaHost(PUBLIC, KEY).url_for(reference)
+
+
+def test_a_data_url_over_the_size_limit_is_refused_before_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hosted_media, "MAX_DATA_BYTES", 1024)
+    host = MediaHost(PUBLIC, KEY)
+    host.url_for(data_url(b"x" * 1024))
+    with pytest.raises(MediaRefused, match="at most"):
+        host.url_for(data_url(b"x" * 1100))
+
+
+def test_kept_bytes_expire_and_then_the_url_is_not_found() -> None:
+    now = [1000.0]
+    host = MediaHost(PUBLIC, KEY, clock=lambda: now[0], kept_for=60)
+    url = host.url_for(data_url())
+    now[0] += 59
+    assert fetch(host, url) is not None
+    now[0] += 1
+    assert fetch(host, url) is None
+    host.url_for(data_url(b"another"))  # storing drops what has expired
+    assert host.kept_bytes == len(b"another")
+
+
+def test_past_the_bound_the_oldest_go_first_and_the_newest_always_stays() -> None:
+    host = MediaHost(PUBLIC, KEY, max_kept_bytes=25)
+    urls = [host.url_for(data_url(bytes([n]) * 10)) for n in range(3)]
+    assert [fetch(host, url) is not None for url in urls] == [False, True, True]
+    assert host.kept_bytes == 20
+    big = host.url_for(data_url(b"B" * 40))  # larger than the bound alone
+    assert [fetch(host, url) is not None for url in [*urls, big]] == [False] * 3 + [True]
+    assert host.kept_bytes == 40
+
+
+def test_sending_the_same_bytes_again_renews_them() -> None:
+    now = [0.0]
+    host = MediaHost(PUBLIC, KEY, clock=lambda: now[0], kept_for=60, max_kept_bytes=25)
+    first = host.url_for(data_url(b"a" * 10))
+    host.url_for(data_url(b"b" * 10))
+    now[0] = 50
+    host.url_for(data_url(b"a" * 10))  # now the newest: "b" goes first
+    host.url_for(data_url(b"c" * 10))
+    assert fetch(host, first) is not None
+    now[0] = 100  # 60 s after "b" was kept, 50 s after "a" was kept again
+    assert fetch(host, first) is not None
+
+
+# -- what a URL may not do ----------------------------------------------------------------
+
+
+def test_a_tampered_signature_kind_or_name_finds_nothing(host: MediaHost) -> None:
+    kind, signature, name = parts_of(host.url_for(data_url()))
+    assert host.find(kind, signature, name) is not None
+    assert host.find(kind, "A" * len(signature), name) is None
+    assert host.find("f", signature, name) is None
+    assert host.find("x", signature, name) is None
+    assert host.find(kind, signature, "0" * 32 + ".png") is None
+
+
+def test_a_url_longer_than_loopmessage_takes_is_refused(media_dir: Path) -> None:
+    long_name = "m" * 200 + ".png"
+    (media_dir / long_name).write_bytes(PNG)
+    with pytest.raises(MediaRefused, match="at most 256"):
+        MediaHost(PUBLIC, KEY, str(media_dir)).url_for(long_name)
+
+
+def test_the_signature_says_nothing_of_the_credential() -> None:
+    url = MediaHost(PUBLIC, signing_key("org-key-5d1e2b"), None).url_for(data_url())
+    assert "org-key" not in url and "5d1e2b" not in url
+
+
+@pytest.mark.parametrize(
+    ("reference", "local"),
+    [("data:image/png;base64,AA==", True), ("DATA:image/png;base64,AA==", True),
+     ("file:///srv/a.png", True), ("menu.png", True), ("media/menu.png", True),
+     ("https://cdn.example.com/a.png", False), ("http://example.com/a.png", False)],
+)  # fmt: skip
+def test_local_references_are_data_and_file_urls_and_paths(reference: str, local: bool) -> None:
+    assert is_local_reference(reference) is local
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+def config(**extra: Any) -> IMessageConfig:
+    return load_config({"api_key": "org-key", "webhook_auth": "h", **extra}, environ={})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://bot.example.com", "https://bot.example.com/", "https://example.com/bot",
+     "http://127.0.0.1:5005", "http://localhost:5005", "http://[::1]:5005"],
+)  # fmt: skip
+def test_public_url_takes_https_or_a_loopback_http_address(url: str) -> None:
+    emulator = "http://127.0.0.1:8686"  # only a stand-in on this machine fetches from loopback
+    assert config(public_url=url, base_url=emulator).public_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://bot.example.com", "bot.example.com", "https://", "https://bot.example.com?x=1",
+     "https://bot.example.com/#top", "https://user:pw@bot.example.com", "ftp://bot.example.com",
+     "https://bot.example.com:99999"],
+)  # fmt: skip
+def test_public_url_refuses_what_loopmessage_could_not_fetch_from(url: str) -> None:
+    with pytest.raises(ConfigError, match="public_url"):
+        config(public_url=url)
+
+
+def test_media_dir_is_made_absolute_and_must_be_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "media").mkdir()
+    monkeypatch.chdir(tmp_path)
+    loaded = config(public_url=PUBLIC, media_dir="media")
+    assert loaded.media_dir == str(tmp_path / "media")
+    with pytest.raises(ConfigError, match="'nowhere' is not a folder"):
+        config(public_url=PUBLIC, media_dir="nowhere")
+
+
+def test_media_dir_needs_public_url() -> None:
+    with pytest.raises(ConfigError, match="'media_dir' needs public_url"):
+        config(media_dir=".")
+
+
+def test_the_host_exists_only_with_public_url_and_signs_with_the_apis_credential(
+    media_dir: Path,
+) -> None:
+    assert media_host_for(config()) is None
+    current = media_host_for(config(public_url=PUBLIC, media_dir=str(media_dir)))
+    legacy = media_host_for(
+        load_config(
+            {"api": "legacy", "authorization_key": "a", "secret_key": "org-key",
+             "sender_name": "b@imsg.co", "webhook_auth": "h", "public_url": PUBLIC,
+             "media_dir": str(media_dir)},
+            environ={},
+        )
+    )  # fmt: skip
+    assert current is not None and legacy is not None
+    assert current.url_for("picture.png") == MediaHost(PUBLIC, KEY, str(media_dir)).url_for(
+        "picture.png"
+    )
+    assert legacy.url_for("picture.png") == current.url_for("picture.png")
+
+
+# -- planning a response ------------------------------------------------------------------
+
+
+def plan(message: Any, host: Optional[MediaHost], **extra: Any) -> Plan:
+    return plan_response({"text": None, **message}, "+15551234567", config(**extra), media=host)
+
+
+def attachments(result: Plan) -> List[List[str]]:
+    return [list(send.attachments or []) for send in result.sends]
+
+
+def test_an_image_the_bot_made_rides_with_its_text_as_a_served_url(host: MediaHost) -> None:
+    result = plan({"text": "Your chart:", "image": data_url()}, host)
+    assert result.refused == []
+    (send,) = result.sends
+    assert send.text == "Your chart:"
+    (url,) = send.attachments or []
+    assert fetch(host, url) == Served("image/png", body=PNG)
+
+
+def test_a_file_by_path_and_a_voice_note_by_data_url_go_as_attachment_and_voice(
+    host: MediaHost,
+) -> None:
+    result = plan(
+        {"attachment": "menus/lunch menu.pdf", "image": data_url(b"RIFF", "audio/wav")}, host
+    )
+    assert result.refused == []
+    assert [send.media_url is not None for send in result.sends] == [False, True]
+    assert attachments(result)[0][0].endswith("/menus/lunch%20menu.pdf")
+    assert (result.sends[1].media_url or "").endswith(".wav")
+
+
+def test_without_public_url_the_text_still_goes_and_the_log_says_what_to_set() -> None:
+    result = plan({"text": "Here:", "image": "picture.png"}, None)
+    assert [send.text for send in result.sends] == ["Here:"] and attachments(result) == [[]]
+    assert result.refused == [
+        "image: a data: URL or a file path (this is not an https:// URL) needs public_url, "
+        "the address the connector serves the bot's files at"
+    ]
+
+
+def test_a_missing_file_is_refused_alone_and_the_rest_of_the_response_goes(
+    host: MediaHost,
+) -> None:
+    result = plan({"text": "Two:", "image": "missing.png", "attachment": "picture.png"}, host)
+    assert result.refused == ["image: no such file in media_dir (paths are relative to it)"]
+    assert [url.endswith("/picture.png") for url in attachments(result)[0]] == [True]
+
+
+def test_custom_payloads_host_attachments_and_media_url_or_send_nothing(
+    host: MediaHost,
+) -> None:
+    good = plan({"custom": {"attachments": ["picture.png", data_url()], "text": "Both"}}, host)
+    assert good.refused == [] and [len(urls) for urls in attachments(good)] == [2]
+    voice = plan({"custom": {"media_url": data_url(b"ID3", "audio/mpeg")}}, host)
+    assert (voice.sends[0].media_url or "").endswith(".mp3")
+    bad = plan({"custom": {"attachments": ["picture.png", "missing.png"], "text": "x"}}, host)
+    assert bad.sends == [] and bad.refused == [
+        "custom: no such file in media_dir (paths are relative to it)"
+    ]
+    bad_voice = plan({"custom": {"media_url": "data:audio/mpeg;base64,%%"}}, host)
+    assert bad_voice.sends == [] and len(bad_voice.refused) == 1
+
+
+def test_a_carousel_element_image_by_path_is_served(host: MediaHost) -> None:
+    result = plan({"elements": [{"title": "Lunch", "image_url": "picture.png"}]}, host)
+    assert result.refused == []
+    assert attachments(result)[0][0].endswith("/picture.png")
+
+
+def test_https_urls_are_untouched_with_or_without_a_host(host: MediaHost) -> None:
+    url = "https://cdn.example.com/a.png"
+    for media in (host, None):
+        assert attachments(plan({"text": "x", "image": url}, media)) == [[url]]
+
+
+def test_a_loopback_public_url_is_only_for_a_local_emulator() -> None:
+    assert config(public_url="http://127.0.0.1:5005", base_url="http://127.0.0.1:8686")
+    with pytest.raises(ConfigError, match="only a local emulator"):
+        config(public_url="http://127.0.0.1:5005")
+    with pytest.raises(ConfigError, match="only a local emulator"):
+        config(public_url="https://localhost", base_url="https://proxy.example.com")
