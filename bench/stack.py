@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import AsyncIterator, Callable, Mapping, Optional, Tuple
 
 from rasa_imessage import rasa_process
-from rasa_imessage.demo import DemoOptions, credentials_yaml
+from rasa_imessage.demo import DemoOptions, credentials_yaml, hosting
 
 from .slow_action import ACTION_NAME, SECONDS_VARIABLE
 
@@ -207,7 +207,9 @@ async def rasa_server(
             await rasa_process.train_bot(options, log)
         trained = time.monotonic() - started
         credentials = folder / "credentials.yml"
-        text = credentials_yaml("current", standin_url, WEBHOOK_AUTH)
+        port = rasa_process.free_port()
+        url = f"http://127.0.0.1:{port}"
+        text = credentials_yaml("current", standin_url, WEBHOOK_AUTH, hosting(url, bot))
         webhook_base = None
         if own_webhook_port:
             front_port = rasa_process.free_port()
@@ -216,8 +218,6 @@ async def rasa_server(
                                  "webhook_host": "127.0.0.1"}  # fmt: skip
         extra = "".join(f"\n  {k}: {json.dumps(v)}" for k, v in connector_options.items())
         credentials.write_text(text.replace("\nrest:\n", extra + "\nrest:\n"), encoding="utf-8")
-        port = rasa_process.free_port()
-        url = f"http://127.0.0.1:{port}"
         log_path = folder / "rasa.log"
         progress(f"starting rasa run on {url} …")
         started = time.monotonic()

@@ -124,6 +124,13 @@ def credentials_yaml(
     return "rasa_imessage.IMessageInput:\n" + "\n".join(lines) + "\nrest:\n"
 
 
+def hosting(rasa_url: str, bot_dir: Path) -> dict[str, str]:
+    """Settings that let the bot send the files in its `media` folder: served by `rasa run`
+    itself (public_url), which the emulator's page loads them from."""
+    media = bot_dir / "media"
+    return {"public_url": rasa_url, "media_dir": str(media.resolve())} if media.is_dir() else {}
+
+
 async def with_progress(label: str, work: Awaitable[T], progress: Progress) -> T:
     """Await ``work`` while reporting elapsed time; end with "✓ label (N s)"."""
     started = time.monotonic()
@@ -176,6 +183,7 @@ async def demo_stack(
         # the chat page would never show the typing indicator it is there to show.
         # `metrics`: `rasa run` listens on 127.0.0.1 only, so the counters stay on this machine.
         extra: dict[str, Any] = {"typing_delay": 0, "metrics": True}
+        extra.update(hosting(rasa_url, options.bot_dir))
         if options.merge_window:
             extra.update(merge_window=options.merge_window, merge_mode=options.merge_mode)
         webhook_base = rasa_url

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Type
 import httpx
 from servers import wait_for_port
 
-from rasa_imessage.demo import credentials_yaml
+from rasa_imessage.demo import credentials_yaml, hosting
 from rasa_imessage.emulator import DEFAULT_SENDERS, Emulator, EmulatorConfig, EmulatorThread
 from rasa_imessage.rasa_process import free_port, rasa_environment
 
@@ -168,7 +168,9 @@ def bot_stack(
     emulator_url = emulator_thread.start()
     with tempfile.TemporaryDirectory(prefix="rasa-imessage-e2e-") as workdir:
         credentials = Path(workdir) / "credentials.yml"
-        yaml_text = credentials_yaml(api, emulator_url, webhook_auth)  # type: ignore[arg-type]
+        served_by = f"http://127.0.0.1:{ports[0]}"  # the bot's media folder, as in the demo
+        hosted = hosting(served_by, bot_dir)
+        yaml_text = credentials_yaml(api, emulator_url, webhook_auth, hosted)  # type: ignore[arg-type]
         credentials.write_text(yaml_text.replace("\nrest:\n", "\n") + extra, encoding="utf-8")
         started: List[RasaProcess] = []
         stack = BotStack(emulator_thread.emulator, webhook_auth, started)

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 import yaml
-from rasa_bot import BotStack, bot_stack, wait_until
+from rasa_bot import BOT_DIR, BotStack, bot_stack, wait_until
 from servers import process_alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -152,6 +153,25 @@ def test_button_answered_by_number_reaches_the_second_buttons_intent(stack: BotS
     stack.say(contact, "2")
     cheer = replies(stack, contact, "cheer you up")[0]
     assert cheer["attachments"] == ["https://i.imgur.com/nGF1K8f.jpg"]  # text and image: one send
+
+
+def test_the_bots_own_picture_and_voice_note_are_served_by_rasa_run(stack: BotStack) -> None:
+    """example_bot sends media/picture.png and media/chime.wav by path: the connector sends
+    signed URLs on `public_url` (Rasa's port), and `rasa run` answers them with the files."""
+    contact = new_contact()
+    stack.say(contact, "picture")
+    (url,) = replies(stack, contact, "A picture, as promised")[0]["attachments"]
+    stack.say(contact, "voice")
+    wait_until(lambda: any(m["media_url"] for m in stack.bot_messages(contact)) or None)
+    (voice,) = [m["media_url"] for m in stack.bot_messages(contact) if m["media_url"]]
+    for served, name, content_type in ((url, "picture.png", "image/png"),
+                                       (voice, "chime.wav", "audio/wav")):  # fmt: skip
+        assert served.startswith(stack.rasa_url + "/webhooks/imessage/media/f/")
+        assert served.endswith("/" + name)
+        fetched = httpx.get(served, timeout=10)
+        assert fetched.status_code == 200 and fetched.headers["content-type"] == content_type
+        assert fetched.content == (BOT_DIR / "media" / name).read_bytes()
+    assert httpx.get(url.replace("picture.png", "domain.yml"), timeout=10).status_code == 404
 
 
 def test_voice_note_transcript_goes_to_nlu(stack: BotStack) -> None:

@@ -288,7 +288,10 @@ async def test_chat_page_with_the_example_bot(page, tmp_path):
         await say(page, "picture")
         await expect(bot.last).to_have_text("A picture, as promised:", timeout=RASA_TURN_MS)
         image = page.locator("#messages .row.them .media a.image").last
-        await expect(image).to_have_attribute("data-src", re.compile(r"^https://.+\.jpg$"))
+        # example_bot/media/picture.png, served by `rasa run` itself at a signed URL
+        hosted = re.compile(r"^http://127\.0\.0\.1:\d+/webhooks/imessage/media/f/.+/picture\.png$")
+        await expect(image).to_have_attribute("data-src", hosted)
+        await expect(image.locator("img")).to_have_js_property("naturalWidth", 320)  # it loaded
 
         happy = page.locator("#messages .row.them").filter(has_text="Great, carry on!")
         await happy.locator(".bubble").click(button="right")
