@@ -145,7 +145,7 @@ class IMessageInput(InputChannel):
             async def hosted(
                 request: Request, kind: str, signature: str, name: str
             ) -> HTTPResponse:
-                return await serve_media(media.find(kind, signature, unquote(name)))
+                return await serve_media(await media.fetch(kind, signature, unquote(name)))
 
         if self.config.metrics:
 
@@ -189,6 +189,8 @@ class IMessageInput(InputChannel):
                 await self._client.aclose()
                 self._client = None
             await self.store.aclose()
+            if self.conversations.media is not None:
+                await self.conversations.media.aclose()
 
         return webhook
 

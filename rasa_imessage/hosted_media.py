@@ -7,6 +7,8 @@ channel's `/webhooks/imessage/media/`:
 - a path under `media_dir` is served from disk. Its URL is signed, so it works on every
   replica that has the same folder and credentials, and no other file can be guessed;
 - a `data:` URL is decoded and kept in memory for `KEPT_FOR` seconds, named by its content.
+  With a store the replicas share (`SharedMedia`: Redis, redis_media.py), it is written
+  there too before its send goes out, so any replica answers LoopMessage's fetch.
 
 Nothing here imports Rasa or Sanic: channel.py serves what `find` returns.
 """
@@ -17,12 +19,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Protocol, Tuple
 from urllib.parse import quote, unquote, urlsplit
+
+from .idempotency import StoreUnavailable
 
 if TYPE_CHECKING:
     from .config import IMessageConfig
@@ -36,6 +41,7 @@ __all__ = [
     "MediaHost",
     "MediaRefused",
     "Served",
+    "SharedMedia",
     "is_local_reference",
     "media_host_for",
 ]
@@ -86,6 +92,8 @@ _TYPE_OF_EXTENSION["jpeg"] = "image/jpeg"
 _TYPE_OF_EXTENSION["txt"] = "text/plain; charset=utf-8"
 _UNKNOWN_TYPE = "application/octet-stream"
 
+logger = logging.getLogger(__name__)
+
 _FILE, _DATA = "f", "d"
 _SIGNATURE_BYTES = 16
 
@@ -101,6 +109,16 @@ class Served:
     content_type: str
     body: Optional[bytes] = None
     path: Optional[Path] = None
+
+
+class SharedMedia(Protocol):
+    """Where the replicas keep `data:` files for each other."""
+
+    async def put(self, name: str, body: bytes, ttl_seconds: float) -> None: ...
+
+    async def get(self, name: str) -> Optional[bytes]: ...
+
+    async def aclose(self) -> None: ...
 
 
 def is_local_reference(reference: str) -> bool:
@@ -132,6 +150,7 @@ class MediaHost:
         clock: Callable[[], float] = time.monotonic,
         kept_for: float = KEPT_FOR,
         max_kept_bytes: int = MAX_KEPT_BYTES,
+        shared: Optional[SharedMedia] = None,
     ) -> None:
         self._base = public_url.rstrip("/") + MEDIA_PATH
         self._key = key
@@ -141,6 +160,8 @@ class MediaHost:
         self._max_kept_bytes = max_kept_bytes
         self._kept: OrderedDict[str, Tuple[bytes, float]] = OrderedDict()
         self._kept_bytes = 0
+        self._shared = shared
+        self._unshared: Dict[str, None] = {}  # kept here, not yet written to `shared`
 
     @property
     def kept_bytes(self) -> int:
@@ -160,9 +181,50 @@ class MediaHost:
             )
         return url
 
+    @property
+    def unshared(self) -> bool:
+        """Whether `share` has files to write before a send may name them."""
+        return bool(self._unshared)
+
+    async def share(self) -> None:
+        """Write the files kept since the last call to the replicas' store. If it fails, the
+        send still goes: this replica serves them, which is all a single server needs."""
+        while self._unshared and self._shared is not None:
+            name = next(iter(self._unshared))
+            del self._unshared[name]
+            kept = self._kept.get(name)
+            if kept is None:
+                continue
+            try:
+                await self._shared.put(name, kept[0], self._kept_for)
+            except StoreUnavailable as exc:  # the send still goes: served from here only
+                logger.warning(
+                    "iMessage: a file the bot made is served by this replica only; the shared "
+                    "store did not take it (%s)",
+                    exc,
+                )
+
+    async def fetch(self, kind: str, signature: str, name: str) -> Optional[Served]:
+        """`find`, then the replicas' store for a `data:` file another replica kept."""
+        served = self.find(kind, signature, name)
+        if served is not None or kind != _DATA or self._shared is None:
+            return served
+        if not self._signed(kind, signature, name):
+            return None
+        try:
+            body = await self._shared.get(name)
+        except StoreUnavailable as exc:  # a 404: LoopMessage's fetch fails, nothing breaks
+            logger.warning("iMessage: the shared store of the bot's files failed (%s)", exc)
+            return None
+        return Served(content_type_of(name), body=body) if body else None
+
+    async def aclose(self) -> None:
+        if self._shared is not None:
+            await self._shared.aclose()
+
     def find(self, kind: str, signature: str, name: str) -> Optional[Served]:
-        """What a media URL names, or None: unsigned, expired, or gone from disk."""
-        if kind not in (_FILE, _DATA) or not hmac.compare_digest(signature, self._sign(kind, name)):
+        """What a media URL names in this process, or None: unsigned, expired, or gone."""
+        if not self._signed(kind, signature, name):
             return None
         if kind == _DATA:
             kept = self._kept.get(name)
@@ -221,6 +283,8 @@ class MediaHost:
             raise MediaRefused("a data: URL's content is empty")
         name = f"{hashlib.sha256(body).hexdigest()[:32]}.{extension}"
         self._store(name, body)
+        if self._shared is not None:
+            self._unshared[name] = None
         return name
 
     def _store(self, name: str, body: bytes) -> None:
@@ -238,6 +302,9 @@ class MediaHost:
             del self._kept[oldest]
             self._kept_bytes -= len(kept)
 
+    def _signed(self, kind: str, signature: str, name: str) -> bool:
+        return kind in (_FILE, _DATA) and hmac.compare_digest(signature, self._sign(kind, name))
+
     def _sign(self, kind: str, name: str) -> str:
         digest = hmac.new(self._key, f"{kind}\0{name}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:_SIGNATURE_BYTES]).decode().rstrip("=")
@@ -245,9 +312,15 @@ class MediaHost:
 
 def media_host_for(config: IMessageConfig) -> Optional[MediaHost]:
     """The connector's host of the bot's own files, when `public_url` is set. The URLs are
-    signed with a key derived from the LoopMessage credential, which every replica shares."""
+    signed with a key derived from the LoopMessage credential, which every replica shares,
+    and `data:` files are shared through `dedupe_store` when it is Redis."""
     if config.public_url is None:
         return None
     secret = config.api_key if config.api == "current" else config.secret_key
     credential = secret.get_secret_value() if secret is not None else ""
-    return MediaHost(config.public_url, signing_key(credential), config.media_dir)
+    shared: Optional[SharedMedia] = None
+    if config.dedupe_store != "memory":  # replicas: they share the idempotency store's Redis
+        from .redis_media import RedisMedia
+
+        shared = RedisMedia(config.dedupe_store)
+    return MediaHost(config.public_url, signing_key(credential), config.media_dir, shared=shared)

@@ -99,6 +99,8 @@ class IMessageOutput(OutputChannel):
             sender=await self._reply_sender(recipient_id) if self._reply_sender else None,
             media=self._media,
         )
+        if self._media is not None and self._media.unshared:
+            await self._media.share()  # before a send names them: any replica may be asked
         for reason in plan.refused:
             logger.warning(
                 "iMessage response to %s not sent: %s", mask_contact(recipient_id), reason

@@ -19,7 +19,7 @@ from .idempotency import (
     StoreUnavailable,
 )
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "redis_client", "redis_errors"]
 
 T = TypeVar("T")
 
@@ -110,7 +110,19 @@ return taken
 _RECOVER_BATCH = 50
 
 
-def _redis_errors() -> Tuple[Type[BaseException], ...]:
+def redis_client(url: str, *, decode_responses: bool) -> Any:
+    """An asyncio client of `dedupe_store`'s server (it connects on first use)."""
+    try:
+        import redis.asyncio as redis_asyncio
+    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError(
+            "dedupe_store is a redis:// URL but the redis package is missing; "
+            "pip install 'rasa-imessage[redis]'"
+        ) from exc
+    return redis_asyncio.from_url(url, decode_responses=decode_responses)
+
+
+def redis_errors() -> Tuple[Type[BaseException], ...]:
     """redis-py's error base (connection refused, timeouts, READONLY replicas, ...)."""
     try:
         from redis.exceptions import RedisError
@@ -139,17 +151,8 @@ class RedisStore(IdempotencyStore):
     def __init__(
         self, url: str, ttl_seconds: int = 21600, *, lease_seconds: float = 60, client: Any = None
     ) -> None:
-        if client is None:
-            try:
-                import redis.asyncio as redis_asyncio
-            except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
-                raise RuntimeError(
-                    "dedupe_store is a redis:// URL but the redis package is missing; "
-                    "pip install 'rasa-imessage[redis]'"
-                ) from exc
-            client = redis_asyncio.from_url(url, decode_responses=True)
-        self._redis = client
-        self._errors: Tuple[Type[BaseException], ...] = (OSError, *_redis_errors())
+        self._redis = client if client is not None else redis_client(url, decode_responses=True)
+        self._errors: Tuple[Type[BaseException], ...] = (OSError, *redis_errors())
         self._ttl = int(ttl_seconds)
         self._lease = lease_seconds
         self._lease_ms = max(1, int(lease_seconds * 1000))

@@ -457,3 +457,30 @@ async def test_the_bots_own_files_are_sent_as_urls_this_server_answers(
 async def test_without_public_url_there_is_no_media_route(lm: LoopMessageStandIn) -> None:
     app, _, _ = make_app(QUIET, lm=lm)
     assert not [route for route in app.router.routes_all if "media" in "/".join(route)]
+
+
+async def test_replicas_find_a_made_picture_in_the_shared_redis(
+    lm: LoopMessageStandIn, redis_url: str, raw: Any
+) -> None:
+    """With `dedupe_store` on Redis, a `data:` file goes there before its send, so the
+    replica LoopMessage's fetch reaches (here: a second app) serves it too."""
+    import base64
+
+    from rasa_imessage.redis_media import RedisMedia
+
+    picture = b"\x89PNG\r\n\x1a\n-shared"
+    settings = {**QUIET, "public_url": "http://127.0.0.1:5004", "dedupe_store": redis_url}
+    app, channel, bot = make_app(settings, lm=lm)
+    other, _, _ = make_app(settings, lm=lm)
+    bot.reply = [
+        {"text": "chart", "image": "data:image/png;base64," + base64.b64encode(picture).decode()}
+    ]
+    async with served(app) as http:
+        await send_webhook(http, inbound("chart please"))
+        await channel.turns.join()
+        await channel.conversations.stop_side_work()
+    ((url,),) = [sent["attachments"] for sent in lm.sends()]
+    assert await raw.exists(RedisMedia.prefix + url.rsplit("/", 1)[1]) == 1
+    async with served(other) as http:
+        fetched = await http.get(url)
+    assert (fetched.status_code, fetched.content) == (200, picture)

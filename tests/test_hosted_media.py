@@ -422,3 +422,62 @@ def test_a_loopback_public_url_is_only_for_a_local_emulator() -> None:
         config(public_url="http://127.0.0.1:5005")
     with pytest.raises(ConfigError, match="only a local emulator"):
         config(public_url="https://localhost", base_url="https://proxy.example.com")
+
+
+# -- replicas: data: files shared through Redis (redis_media.py) -------------------------------
+
+
+async def test_a_file_one_replica_made_is_served_by_another_through_redis(
+    redis_url: str, raw: Any
+) -> None:
+    from rasa_imessage.redis_media import RedisMedia
+
+    made_here = MediaHost(PUBLIC, KEY, shared=RedisMedia(redis_url), kept_for=600)
+    elsewhere = MediaHost(PUBLIC, KEY, shared=RedisMedia(redis_url))
+    try:
+        url = made_here.url_for(data_url())
+        assert made_here.unshared
+        assert await elsewhere.fetch(*parts_of(url)) is None  # not shared before its send
+        await made_here.share()
+        assert not made_here.unshared
+        assert await elsewhere.fetch(*parts_of(url)) == Served("image/png", body=PNG)
+        name = parts_of(url)[2]
+        assert 0 < await raw.pttl(RedisMedia.prefix + name) <= 600_000  # expires with it
+        kind, signature, _ = parts_of(url)
+        assert await elsewhere.fetch(kind, "A" * len(signature), name) is None
+    finally:
+        await made_here.aclose()
+        await elsewhere.aclose()
+
+
+async def test_with_redis_down_the_file_is_still_served_here_and_nothing_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from rasa_imessage.rasa_process import free_port
+    from rasa_imessage.redis_media import RedisMedia
+
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    made_here = MediaHost(PUBLIC, KEY, shared=RedisMedia(nowhere))
+    elsewhere = MediaHost(PUBLIC, KEY, shared=RedisMedia(nowhere))
+    try:
+        url = made_here.url_for(data_url())
+        await made_here.share()
+        assert await made_here.fetch(*parts_of(url)) == Served("image/png", body=PNG)
+        assert await elsewhere.fetch(*parts_of(url)) is None
+    finally:
+        await made_here.aclose()
+        await elsewhere.aclose()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("served by this replica only" in w and "redis did not answer" in w for w in warnings)
+    assert any("shared store of the bot's files failed" in w for w in warnings)
+    assert not any(nowhere in w for w in warnings)
+
+
+async def test_data_files_are_shared_only_when_dedupe_store_is_redis() -> None:
+    alone = media_host_for(config(public_url=PUBLIC))
+    replicated = media_host_for(config(public_url=PUBLIC, dedupe_store="redis://127.0.0.1:1/0"))
+    assert alone is not None and replicated is not None
+    alone.url_for(data_url())
+    replicated.url_for(data_url())
+    assert not alone.unshared and replicated.unshared
+    await replicated.aclose()
