@@ -2,7 +2,8 @@
 
 Offline it validates what Rasa would (keys, types, `${VAR}`s); online it asks LoopMessage
 whether the keys are accepted, and asks the running bot whether its webhook answers, rejects
-a wrong `Authorization` and accepts the right one. The webhook probe posts an event type
+a wrong `Authorization` and accepts the right one, and whether `public_url` reaches it and
+serves a file of `media_dir` there. The webhook probe posts an event type
 LoopMessage marks as unknown, so the bot acknowledges it without running a turn.
 """
 
@@ -18,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import aiohttp
 
 from .config import ConfigError, IMessageConfig, load_config
+from .hosted_media import media_host_for
 from .loopmessage import (
     APIConnectionError,
     APIError,
@@ -189,6 +191,50 @@ async def _round_trip(
                     "the bot runs with a different webhook_auth")  # fmt: skip
 
 
+async def _check_public_url(config: IMessageConfig, report: CheckReport) -> None:
+    """The address LoopMessage fetches the bot's files from: does it reach this bot's
+    channel, and does that serve a file of `media_dir` with these credentials?"""
+    assert config.public_url is not None
+    timeout = aiohttp.ClientTimeout(total=15)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        try:
+            health = await _status(http, "GET", config.public_url + HEALTH_PATH)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            report.warn(
+                f"public_url {config.public_url} did not answer ({type(exc).__name__}): "
+                "LoopMessage could not fetch the bot's files; is the bot running?"
+            )
+            return
+        if health != 200:
+            report.warn(f"public_url: {config.public_url}{HEALTH_PATH} answered {health}; it "
+                        "must reach this bot's Rasa port, where its files are served")  # fmt: skip
+            return
+        report.good(f"public_url {config.public_url} reaches the imessage channel")
+        sample = _sample_file(config.media_dir) if config.media_dir else None
+        host = media_host_for(config)
+        if sample is None or host is None:
+            return
+        try:
+            served = await _status(http, "GET", host.url_for(sample))
+        finally:
+            await host.aclose()
+    if served == 200:
+        report.good(f"public_url serves the files of media_dir (fetched {sample})")
+    else:
+        report.fail(f"public_url answered {served} for {sample} of media_dir: the bot there "
+                    "runs with another media_dir or LoopMessage key")  # fmt: skip
+
+
+def _sample_file(media_dir: str) -> Optional[str]:
+    """A file at the top of media_dir to fetch (the first name, so the check repeats)."""
+    try:
+        with os.scandir(media_dir) as entries:
+            names = sorted(e.name for e in entries if e.is_file() and not e.name.startswith("."))
+    except OSError:
+        return None
+    return names[0] if names else None
+
+
 async def check_credentials(
     block: Mapping[str, Any], *, online: bool = True, bot_url: Optional[str] = None
 ) -> CheckReport:
@@ -203,4 +249,6 @@ async def check_credentials(
                 await _check_senders(config, client, report)
     if bot_url:
         await _check_webhook(config, bot_url, report)
+    if online and config.public_url:
+        await _check_public_url(config, report)
     return report

@@ -136,3 +136,20 @@ def test_cli_check_reads_the_file_and_exits_non_zero_on_problems(tmp_path, capsy
     bad.write_text("rest:\n")
     assert main(["check", str(bad), "--offline"]) == EXIT_BAD_CONFIG
     assert "no rasa_imessage.IMessageInput block" in capsys.readouterr().err
+
+
+async def test_public_url_that_does_not_answer_or_is_not_the_channel_is_a_warning(
+    lm: LoopMessageStandIn, fixed_probe_id: None
+) -> None:
+    from rasa_imessage.rasa_process import free_port
+
+    lm.get(STATUS).respond(404)
+    lm.get(SENDERS).respond(
+        200, json={"num_pages": 1, "items": [{"id": "S-1", "status": "active"}]}
+    )
+    nobody = f"http://127.0.0.1:{free_port()}"
+    report = await check_credentials({**against(BLOCK, lm), "public_url": nobody})
+    assert report.ok and "did not answer (ClientConnectorError)" in report.render()
+    lm.get("/webhooks/imessage/").respond(404)  # a server, but not this bot's Rasa port
+    report = await check_credentials({**against(BLOCK, lm), "public_url": lm.url})
+    assert report.ok and "answered 404; it must reach this bot's Rasa port" in report.render()

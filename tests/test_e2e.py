@@ -265,6 +265,28 @@ def test_check_confirms_keys_and_the_webhook_round_trip(stack: BotStack) -> None
     assert not asyncio.run(check_credentials(wrong, online=False, bot_url=stack.rasa_url)).ok
 
 
+def test_check_fetches_a_file_of_media_dir_through_public_url(
+    stack: BotStack, trained_bot: Path, tmp_path: Path
+) -> None:
+    """`check` reaches the running bot at `public_url` and fetches media/chime.wav (the first
+    name) there; a folder the bot does not have fails the check."""
+    import asyncio
+
+    from rasa_imessage.checks import check_credentials
+    from rasa_imessage.demo import credentials_yaml, hosting
+
+    api = stack.emulator.config.api
+    extra = hosting(stack.rasa_url, trained_bot)
+    block = yaml.safe_load(credentials_yaml(api, stack.emulator_url, stack.webhook_auth, extra))
+    report = asyncio.run(check_credentials(block["rasa_imessage.IMessageInput"]))
+    assert report.ok, report.render()
+    assert "serves the files of media_dir (fetched chime.wav)" in report.render()
+    (tmp_path / "elsewhere.png").write_bytes(b"not the bot's")
+    other = dict(block["rasa_imessage.IMessageInput"], media_dir=str(tmp_path))
+    report = asyncio.run(check_credentials(other))
+    assert not report.ok and "answered 404 for elsewhere.png" in report.render()
+
+
 def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Path) -> None:
     """`webhook_port`: a real `rasa run` answers LoopMessage's webhooks from a process of
     its own; the emulator posts them there, and the replies still reach the contact."""
