@@ -145,7 +145,8 @@ class IMessageInput(InputChannel):
             async def hosted(
                 request: Request, kind: str, signature: str, name: str
             ) -> HTTPResponse:
-                return await serve_media(await media.fetch(kind, signature, unquote(name)))
+                served = await media.fetch(kind, signature, unquote(name))
+                return await serve_media(served, self.metrics)
 
         if self.config.metrics:
 

@@ -13,6 +13,7 @@ from sanic import response
 from sanic.response import HTTPResponse
 
 from .hosted_media import KEPT_FOR, Served
+from .metrics import MEDIA_FETCHES, Metrics
 
 __all__ = ["serve_media"]
 
@@ -23,8 +24,14 @@ _HEADERS: Dict[str, str] = {
 }
 
 
-async def serve_media(served: Optional[Served]) -> HTTPResponse:
-    """The bytes or the file (Sanic leaves the body out for HEAD)."""
+async def serve_media(served: Optional[Served], metrics: Metrics) -> HTTPResponse:
+    """The bytes or the file (Sanic leaves the body out for HEAD), counted."""
+    answer = await _answer(served)
+    metrics.add(MEDIA_FETCHES, "served" if answer.status == 200 else "not_found")
+    return answer
+
+
+async def _answer(served: Optional[Served]) -> HTTPResponse:
     if served is None:
         return response.json({"error": "not found"}, status=404)
     if served.body is not None:

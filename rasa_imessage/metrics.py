@@ -18,6 +18,7 @@ __all__ = [
     "CONTENT_TYPE",
     "COUNTERS",
     "DELIVERY_FAILURES",
+    "MEDIA_FETCHES",
     "SENDS",
     "TURNS",
     "TYPING_CALLS",
@@ -75,7 +76,15 @@ TYPING_CALLS = Counter(
     "they kept failing)",
     "outcome",
 )
-COUNTERS = (WEBHOOKS, TURNS, BUBBLES_JOINED, SENDS, DELIVERY_FAILURES, TYPING_CALLS)
+MEDIA_FETCHES = Counter(
+    "rasa_imessage_media_fetches_total",
+    "Fetches of the bot's own files (public_url), by answer: served, not_found (a wrong, "
+    "expired or unknown URL, or a file gone since)",
+    "answer",
+)
+COUNTERS = (
+    WEBHOOKS, TURNS, BUBBLES_JOINED, SENDS, DELIVERY_FAILURES, TYPING_CALLS, MEDIA_FETCHES,
+)  # fmt: skip
 
 # A gauge read when the page is rendered: name, help, and how to read it.
 Gauge = Tuple[str, str, Callable[[], float]]

@@ -32,7 +32,7 @@ from channel_kit import (  # noqa: E402
 
 from rasa_imessage.channel import IMessageInput  # noqa: E402
 from rasa_imessage.config import ConfigError, load_config  # noqa: E402
-from rasa_imessage.metrics import WEBHOOKS  # noqa: E402
+from rasa_imessage.metrics import MEDIA_FETCHES, WEBHOOKS  # noqa: E402
 
 pytestmark = pytest.mark.rasa
 
@@ -452,6 +452,9 @@ async def test_the_bots_own_files_are_sent_as_urls_this_server_answers(
             assert response.status_code == 404 and response.json() == {"error": "not found"}
         (tmp_path / "menu 100%.pdf").unlink()  # gone since it was sent: 404, not a 500
         assert (await http.get(urls[1])).status_code == 404
+    # served: the chart, the menu, its HEAD; not found: the two wrong URLs, the menu gone
+    assert channel.metrics.value(MEDIA_FETCHES, "served") == 3
+    assert channel.metrics.value(MEDIA_FETCHES, "not_found") == 3
 
 
 async def test_without_public_url_there_is_no_media_route(lm: LoopMessageStandIn) -> None:

@@ -39,7 +39,7 @@ def test_the_page_parses_as_prometheus_reads_it_every_counter_listed() -> None:
     assert samples["rasa_imessage_sends_total", "sent"] == 4
     assert samples["rasa_imessage_bubbles_joined_total", None] == 0  # listed before any count
     assert samples["rasa_imessage_turns_pending", None] == 2
-    assert page.count("# TYPE ") == 7
+    assert page.count("# TYPE ") == 8  # seven counters and the gauge
 
 
 def test_a_label_value_is_escaped() -> None:
