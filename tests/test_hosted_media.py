@@ -481,3 +481,10 @@ async def test_data_files_are_shared_only_when_dedupe_store_is_redis() -> None:
     replicated.url_for(data_url())
     assert not alone.unshared and replicated.unshared
     await replicated.aclose()
+
+
+def test_public_url_may_not_name_webhook_ports_process_which_serves_no_files() -> None:
+    emulator = "http://127.0.0.1:8686"
+    with pytest.raises(ConfigError, match="names webhook_port"):
+        config(public_url="http://127.0.0.1:5006", webhook_port=5006, base_url=emulator)
+    assert config(public_url="http://127.0.0.1:5005", webhook_port=5006, base_url=emulator)
