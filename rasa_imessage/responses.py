@@ -5,7 +5,8 @@ buttons as "1: Title (/payload)" text. iMessage deserves better, so the whole re
 planned here at once: text (Markdown made plain, split into paragraphs, cut under the length
 limit) with its image and attachments in the same send, buttons as a numbered list, voice
 messages, carousel elements as one bubble each, and `custom` payloads as LoopMessage sends.
-Pure functions: nothing here does I/O or imports Rasa.
+Nothing here makes a network call or imports Rasa; only a `data:` URL or a file path, handed
+to the `media` host (hosted_media.py), is kept in memory or looked up on disk.
 """
 
 from __future__ import annotations
