@@ -19,7 +19,7 @@ from .idempotency import (
     StoreUnavailable,
 )
 
-__all__ = ["RedisStore", "redis_client", "redis_errors"]
+__all__ = ["REDIS_TIMEOUT", "RedisStore", "redis_client", "redis_errors"]
 
 T = TypeVar("T")
 
@@ -110,6 +110,13 @@ return taken
 _RECOVER_BATCH = 50
 
 
+# Seconds Redis may take to accept a connection or answer a command. Without a bound, a
+# Redis that stops answering (not one that refuses) would hold every webhook's ack for as long
+# as the OS keeps the connection open; with it, the webhook gets 503 and LoopMessage retries.
+# A `socket_timeout` or `socket_connect_timeout` in the URL's query wins.
+REDIS_TIMEOUT = 2.0
+
+
 def redis_client(url: str, *, decode_responses: bool) -> Any:
     """An asyncio client of `dedupe_store`'s server (it connects on first use)."""
     try:
@@ -119,7 +126,12 @@ def redis_client(url: str, *, decode_responses: bool) -> Any:
             "dedupe_store is a redis:// URL but the redis package is missing; "
             "pip install 'rasa-imessage[redis]'"
         ) from exc
-    return redis_asyncio.from_url(url, decode_responses=decode_responses)
+    return redis_asyncio.from_url(
+        url,
+        decode_responses=decode_responses,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        socket_timeout=REDIS_TIMEOUT,
+    )
 
 
 def redis_errors() -> Tuple[Type[BaseException], ...]:

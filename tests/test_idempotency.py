@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import List
 
 import pytest
 
@@ -144,6 +145,36 @@ async def test_a_redis_that_does_not_answer_is_store_unavailable_for_every_call(
                 await end("w")
     finally:
         await store.aclose()
+
+
+async def test_a_redis_that_accepts_but_never_answers_is_store_unavailable_not_a_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Redis that stalls (accepts, then says nothing) must not hold every webhook's ack:
+    the client's timeout turns it into the store's one failure, so intake answers 503."""
+    from rasa_imessage import redis_store
+
+    monkeypatch.setattr(redis_store, "REDIS_TIMEOUT", 0.2)
+    held: List[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # reads nothing, answers nothing, keeps the connection open
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisStore(f"redis://127.0.0.1:{port}/0")
+    try:
+        # The guard only stops a hang from stalling the suite; the client's own timeout
+        # (0.2 s here) is what ends the call.
+        with pytest.raises(StoreUnavailable, match="redis did not answer: TimeoutError"):
+            await asyncio.wait_for(store.claim("w"), timeout=30)
+        assert held  # it did connect: the timeout is the command's, not a refusal
+    finally:
+        await store.aclose()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 # -- RedisStore on a real redis-server -----------------------------------------------------------
