@@ -143,6 +143,14 @@ def _add_demo(commands: Any) -> None:
         "connector's merge_window setting; default: off)",
     )
     parser.add_argument(
+        "--bubble-pause",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds between the bubbles of one turn's replies, as a person sends them "
+        "(the connector's bubble_pause setting; default: none)",
+    )
+    parser.add_argument(
         "--merge-mode",
         choices=("lead_ins", "all"),
         default="lead_ins",
@@ -167,6 +175,7 @@ def _demo(args: argparse.Namespace) -> int:
         webhook_port=args.webhook_port,
         merge_window=args.merge_window,
         merge_mode=args.merge_mode,
+        bubble_pause=args.bubble_pause,
         senders=tuple(args.senders) if args.senders else DEFAULT_SENDERS,
     )
     try:

@@ -57,6 +57,7 @@ class IMessageConfig:
     merge_mode: str = "lead_ins"
     allow_intent_payloads: bool = False
     split_paragraphs: bool = True
+    bubble_pause: float = 0.0
     request_timeout: float = 10.0
     max_retries: int = 2
     send_worker: Optional[bool] = False  # None: auto (cores.py)

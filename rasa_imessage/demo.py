@@ -81,6 +81,8 @@ class DemoOptions:
     merge_window: float = 0.0
     # The connector's `merge_mode`, which bubbles wait for the next.
     merge_mode: str = "lead_ins"
+    # The connector's `bubble_pause`: 0 sends each bubble once the one before is accepted.
+    bubble_pause: float = 0.0
     # The emulated organization's sender ids (current API).
     senders: tuple[str, ...] = DEFAULT_SENDERS
 
@@ -162,6 +164,7 @@ async def demo_stack(
     for flag, name, value in (
         ("--merge-window", "merge_window", options.merge_window),
         ("--merge-mode", "merge_mode", options.merge_mode),
+        ("--bubble-pause", "bubble_pause", options.bubble_pause),
     ):
         try:
             parse_option(name, value)
@@ -186,6 +189,8 @@ async def demo_stack(
         extra.update(hosting(rasa_url, options.bot_dir))
         if options.merge_window:
             extra.update(merge_window=options.merge_window, merge_mode=options.merge_mode)
+        if options.bubble_pause:
+            extra.update(bubble_pause=options.bubble_pause)
         webhook_base = rasa_url
         if options.webhook_port is not None:
             own_port = options.webhook_port or free_port()

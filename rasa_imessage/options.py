@@ -199,6 +199,17 @@ OPTIONS: Tuple[Option, ...] = (
         as_bool,
     ),
     Option(
+        "bubble_pause",
+        "number",
+        0.0,
+        "seconds between the bubbles of one turn's replies (paragraphs, pictures, "
+        "responses), as a person sends one after another (0 = each as soon as the one before "
+        "is accepted; at most 10)",
+        as_float,
+        minimum=0,
+        maximum=10,
+    ),
+    Option(
         "request_timeout",
         "number",
         10.0,

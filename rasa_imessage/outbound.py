@@ -12,6 +12,7 @@ the optional `on_failure` hook (which starts the bot's delivery-failed intent).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Set
@@ -29,6 +30,7 @@ from .loopmessage import (
     LoopMessageError,
     SendRequest,
     SendResult,
+    SentInOrder,
     mask_contact,
 )
 from .metrics import SENDS, Metrics
@@ -83,6 +85,7 @@ class IMessageOutput(OutputChannel):
         self._reply_sender = reply_sender
         self._media = media  # serves the bot's own files and data: URLs (`public_url`)
         self._queued_for: Set[str] = set()  # conversations this channel queued sends for
+        self._last_bubble_at: Optional[float] = None  # `bubble_pause`: this turn's last send
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         """Plan the whole response at once (text and image share a send), then send it, or
@@ -130,8 +133,11 @@ class IMessageOutput(OutputChannel):
         if self._indicator is not None:
             indicator, self._indicator = self._indicator, None
             await indicator.before_reply()
-        async with network_wait():  # another turn may compute meanwhile
-            sent = await self._client().send_messages(requests)
+        async with network_wait():  # another turn may compute meanwhile, pauses included
+            if self._config.bubble_pause > 0:
+                sent = await self._paced(requests, self._config.bubble_pause)
+            else:
+                sent = await self._client().send_messages(requests)
         if self._on_sent is not None:
             for result in sent.results:
                 self._on_sent(result)
@@ -141,6 +147,21 @@ class IMessageOutput(OutputChannel):
             self._log_failure(recipient_id, sent.error)
             if self._on_failure is not None:
                 await self._on_failure(recipient_id, sent.error)
+
+    async def _paced(self, requests: Sequence[SendRequest], pause: float) -> SentInOrder:
+        """One bubble at a time, `pause` seconds after the turn's bubble before it (the
+        turn's first goes at once); a failure stops the rest, as in one call."""
+        loop = asyncio.get_running_loop()
+        results: List[SendResult] = []
+        for request in requests:
+            if self._last_bubble_at is not None:
+                await asyncio.sleep(self._last_bubble_at + pause - loop.time())
+            sent = await self._client().send_messages([request])
+            self._last_bubble_at = loop.time()
+            results.extend(sent.results)
+            if sent.error is not None:
+                return SentInOrder(tuple(results), sent.error)
+        return SentInOrder(tuple(results))
 
     @staticmethod
     def _count(metrics: Metrics, planned: int, sent: int, failed: bool) -> None:

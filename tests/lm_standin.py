@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Tuple, Union
@@ -65,6 +66,7 @@ class Call:
     headers: Mapping[str, str]  # case-insensitive, as HTTP headers are
     content: bytes
     raw_path: str = ""  # as sent: `/v1/message/status/A%2FB/`
+    received: float = field(default_factory=time.monotonic)  # this process's clock
 
     @property
     def json(self) -> Any:

@@ -32,7 +32,7 @@ from channel_kit import (  # noqa: E402
 
 from rasa_imessage.channel import IMessageInput  # noqa: E402
 from rasa_imessage.config import ConfigError, load_config  # noqa: E402
-from rasa_imessage.metrics import MEDIA_FETCHES, WEBHOOKS  # noqa: E402
+from rasa_imessage.metrics import MEDIA_FETCHES, SENDS, WEBHOOKS  # noqa: E402
 
 pytestmark = pytest.mark.rasa
 
@@ -487,3 +487,33 @@ async def test_replicas_find_a_made_picture_in_the_shared_redis(
     async with served(other) as http:
         fetched = await http.get(url)
     assert (fetched.status_code, fetched.content) == (200, picture)
+
+
+async def test_bubble_pause_spaces_a_turns_bubbles_and_a_failure_stops_the_rest(
+    lm: LoopMessageStandIn,
+) -> None:
+    """`bubble_pause`: each bubble after the turn's first waits the pause after the one
+    before was accepted, across the turn's responses; a refused bubble stops the rest of
+    its response, as without a pause."""
+    from lm_standin import Reply
+
+    settings = {**QUIET, "bubble_pause": "0.3", "delivery_failed_intent": "false"}
+    app, channel, bot = make_app(settings, lm=lm)
+    bot.reply = [{"text": "one\n\ntwo"}, {"text": "three"}]
+    async with served(app) as http:
+        await send_webhook(http, inbound("hi"))
+        await channel.turns.join()
+        sends = lm.post(SEND_PATH).calls
+        assert [call.json["text"] for call in sends] == ["one", "two", "three"]
+        gaps = [later.received - earlier.received for earlier, later in zip(sends, sends[1:])]
+        assert all(gap >= 0.29 for gap in gaps), gaps  # a pause never ends early
+        refused = Reply(400, json={"success": False, "code": 520, "message": "x"})
+        lm.post(SEND_PATH).queue(Reply(200, json={"message_id": "OUT-2"}), refused)
+        bot.reply = [{"text": "a\n\nb\n\nc"}]
+        await send_webhook(http, inbound("again", message_id="M-2", webhook_id="W-2"))
+        await channel.turns.join()
+        await channel.conversations.stop_side_work()
+    texts = [call.json["text"] for call in lm.post(SEND_PATH).calls]
+    assert texts == ["one", "two", "three", "a", "b"]  # "c" never tried
+    assert channel.metrics.value(SENDS, "failed") == 1
+    assert channel.metrics.value(SENDS, "skipped") == 1

@@ -49,6 +49,8 @@ COERCIONS = [
     ("base_url", "https://proxy.example.com/loop/", "https://proxy.example.com/loop/"),
     ("public_url", " https://bot.example.com/ ", "https://bot.example.com"),
     ("media_dir", " / ", "/"),  # with public_url (below); resolved, so always absolute
+    ("bubble_pause", "1.5", 1.5),
+    ("bubble_pause", 0, 0.0),
     ("typing_seconds", "5", 5),
     ("typing_seconds", " 60 ", 60),
     ("typing_seconds", 0, 0),
@@ -264,6 +266,8 @@ def test_wrong_types_are_refused_naming_the_key(key, raw, says):
         ("typing_seconds", "-1", "-1 is below the minimum 0"),
         ("typing_delay", "61", "61.0 is above the maximum 60"),
         ("merge_window", "31", "31.0 is above the maximum 30"),
+        ("bubble_pause", "10.5", "10.5 is above the maximum 10"),
+        ("bubble_pause", "-1", "below the minimum 0"),
         ("merge_window", "-0.5", "-0.5 is below the minimum 0"),
         ("request_timeout", "0.5", "0.5 is below the minimum 1"),
         ("request_timeout", "120.5", "120.5 is above the maximum 120"),

@@ -112,12 +112,14 @@ async def test_a_webhook_port_out_of_range_is_refused_before_anything_starts(opt
 
 
 async def test_merge_window_and_mode_reach_the_connectors_credentials_with_metrics_on(options):
-    with_window = DemoOptions(**{**options.__dict__, "merge_window": 1.5, "merge_mode": "all"})
+    with_window = DemoOptions(**{**options.__dict__, "merge_window": 1.5, "merge_mode": "all",
+                                 "bubble_pause": 0.8})  # fmt: skip
     async with demo_stack(with_window) as stack:
         written = stack.log_path.read_text(encoding="utf-8")
     block = yaml.safe_load(written[written.index("rasa_imessage.IMessageInput:") :])
     config = load_config(block["rasa_imessage.IMessageInput"])
     assert (config.merge_window, config.merge_mode, config.metrics) == (1.5, "all", True)
+    assert config.bubble_pause == 0.8
     assert stack.metrics_url == stack.rasa_url + "/webhooks/imessage/metrics"
 
 
@@ -140,6 +142,12 @@ async def test_several_senders_reach_the_emulator(options):
 async def test_unusable_senders_are_refused_before_anything_starts(options, api, senders, says):
     with pytest.raises(DemoError, match=says):
         async with demo_stack(DemoOptions(**{**options.__dict__, "api": api, "senders": senders})):
+            pass
+
+
+async def test_a_bubble_pause_out_of_range_is_refused_before_anything_starts(options):
+    with pytest.raises(DemoError, match=r"--bubble-pause: .* 11.0 is above the maximum 10"):
+        async with demo_stack(DemoOptions(**{**options.__dict__, "bubble_pause": 11})):
             pass
 
 
