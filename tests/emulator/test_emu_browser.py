@@ -292,6 +292,14 @@ async def test_chat_page_with_the_example_bot(page, tmp_path):
         hosted = re.compile(r"^http://127\.0\.0\.1:\d+/webhooks/imessage/media/f/.+/picture\.png$")
         await expect(image).to_have_attribute("data-src", hosted)
         await expect(image.locator("img")).to_have_js_property("naturalWidth", 320)  # it loaded
+        await say(page, "voice")
+        voice = page.locator("#messages .row.them .media audio").last
+        await expect(voice).to_have_attribute("src", re.compile(r"/media/f/.+/chime\.wav$"))
+        seconds = await voice.evaluate(
+            "audio => new Promise((done, failed) => { audio.onloadedmetadata = () => "
+            "done(audio.duration); audio.onerror = () => failed(audio.error.code); audio.load(); })"
+        )
+        assert 1.1 < seconds < 1.3  # the chime's 1.2 s, read by the browser from rasa run
 
         happy = page.locator("#messages .row.them").filter(has_text="Great, carry on!")
         await happy.locator(".bubble").click(button="right")
