@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections import OrderedDict
 from dataclasses import replace
@@ -129,6 +130,7 @@ class Conversations:
             metrics=self.metrics,
             reply_sender=self._reply_sender(push),
             media=self.media,
+            typing_between=self._typing_between if self._shows_typing_between else None,
         )
 
     def _reply_sender(self, push: bool) -> Optional[Callable[[str], Awaitable[Optional[str]]]]:
@@ -159,6 +161,15 @@ class Conversations:
     @property
     def typing_paused(self) -> bool:
         return self._typing_calls.paused
+
+    @property
+    def _shows_typing_between(self) -> bool:
+        """`bubble_pause` with a typing indicator: the current API has the call for it."""
+        config = self.config
+        return config.bubble_pause > 0 and config.typing_seconds > 0 and config.api == "current"
+
+    async def _typing_between(self, message_id: str, seconds: float) -> None:
+        await self._show_typing(message_id, max(1, math.ceil(seconds)), read=False)
 
     async def _show_typing(self, message_id: str, seconds: int, read: bool) -> None:
         if self._typing_calls.paused:

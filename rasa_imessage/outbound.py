@@ -68,6 +68,7 @@ class IMessageOutput(OutputChannel):
         metrics: Optional[Metrics] = None,
         reply_sender: Optional[Callable[[str], Awaitable[Optional[str]]]] = None,
         media: Optional[MediaHost] = None,
+        typing_between: Optional[Callable[[str, float], Awaitable[None]]] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps streaming state in OutputChannel.__init__
         self._client = client
@@ -86,6 +87,9 @@ class IMessageOutput(OutputChannel):
         self._media = media  # serves the bot's own files and data: URLs (`public_url`)
         self._queued_for: Set[str] = set()  # conversations this channel queued sends for
         self._last_bubble_at: Optional[float] = None  # `bubble_pause`: this turn's last send
+        # `bubble_pause`: shows "typing…" for the message answered during each pause, since
+        # a bubble landing hides the indicator.
+        self._typing_between = typing_between
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         """Plan the whole response at once (text and image share a send), then send it, or
@@ -155,13 +159,25 @@ class IMessageOutput(OutputChannel):
         results: List[SendResult] = []
         for request in requests:
             if self._last_bubble_at is not None:
-                await asyncio.sleep(self._last_bubble_at + pause - loop.time())
+                await self._pause(self._last_bubble_at + pause - loop.time())
             sent = await self._client().send_messages([request])
             self._last_bubble_at = loop.time()
             results.extend(sent.results)
             if sent.error is not None:
                 return SentInOrder(tuple(results), sent.error)
         return SentInOrder(tuple(results))
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait, showing "typing…" meanwhile; its call is done before the next bubble goes,
+        so the indicator never lands after it."""
+        typing = None
+        if seconds > 0 and self._typing_between and self._last_user_message_id:
+            typing = asyncio.ensure_future(
+                self._typing_between(self._last_user_message_id, seconds)
+            )
+        await asyncio.sleep(seconds)
+        if typing is not None:
+            await typing
 
     @staticmethod
     def _count(metrics: Metrics, planned: int, sent: int, failed: bool) -> None:

@@ -517,3 +517,23 @@ async def test_bubble_pause_spaces_a_turns_bubbles_and_a_failure_stops_the_rest(
     assert texts == ["one", "two", "three", "a", "b"]  # "c" never tried
     assert channel.metrics.value(SENDS, "failed") == 1
     assert channel.metrics.value(SENDS, "skipped") == 1
+
+
+async def test_bubble_pause_shows_typing_in_each_pause_before_the_next_bubble(
+    lm: LoopMessageStandIn,
+) -> None:
+    """A bubble landing hides "typing…", so each pause shows it again for the message
+    answered; its call lands before the next bubble is sent."""
+    settings = {"bubble_pause": "0.3", "typing_seconds": "8", "mark_read": "false"}
+    app, channel, bot = make_app(settings, lm=lm)
+    bot.reply = [{"text": "one\n\ntwo"}, {"text": "three"}]
+    async with served(app) as http:
+        await send_webhook(http, inbound("hi"))
+        await channel.turns.join()
+        await channel.conversations.stop_side_work()
+    sends, typing = lm.post(SEND_PATH).calls, lm.post(TYPING_PATH).calls
+    assert [call.json["text"] for call in sends] == ["one", "two", "three"]
+    # the quick first reply needed no indicator; each pause has one, for M-1, not a read
+    assert [call.json for call in typing] == [{"message_id": "M-1", "read": False, "typing": 1}] * 2
+    for shown, before, after in zip(typing, sends, sends[1:]):
+        assert before.received < shown.received < after.received
