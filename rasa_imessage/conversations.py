@@ -87,6 +87,11 @@ class Conversations:
         self._senders = ReplySenders()
         # The bot's own files and `data:` URLs, served to LoopMessage (`public_url`).
         self.media = media_host_for(config)
+        # `bubble_pause` with a typing indicator shows it in each pause (current API).
+        shows_typing = config.typing_seconds > 0 and config.api == "current"
+        self._pause_typing = (
+            self._typing_between if config.bubble_pause > 0 and shows_typing else None
+        )
         self.side_tasks: Set[asyncio.Future[None]] = set()
         self._typing = TypingIndicators(
             self._show_typing,
@@ -130,7 +135,7 @@ class Conversations:
             metrics=self.metrics,
             reply_sender=self._reply_sender(push),
             media=self.media,
-            typing_between=self._typing_between if self._shows_typing_between else None,
+            typing_between=self._pause_typing,
         )
 
     def _reply_sender(self, push: bool) -> Optional[Callable[[str], Awaitable[Optional[str]]]]:
@@ -161,12 +166,6 @@ class Conversations:
     @property
     def typing_paused(self) -> bool:
         return self._typing_calls.paused
-
-    @property
-    def _shows_typing_between(self) -> bool:
-        """`bubble_pause` with a typing indicator: the current API has the call for it."""
-        config = self.config
-        return config.bubble_pause > 0 and config.typing_seconds > 0 and config.api == "current"
 
     async def _typing_between(self, message_id: str, seconds: float) -> None:
         await self._show_typing(message_id, max(1, math.ceil(seconds)), read=False)

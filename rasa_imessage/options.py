@@ -203,7 +203,7 @@ OPTIONS: Tuple[Option, ...] = (
         "number",
         0.0,
         "seconds between the bubbles of one turn's replies (paragraphs, pictures, "
-        "responses), as a person sends one after another, with \"typing…\" shown in each "
+        'responses), as a person sends one after another, with "typing…" shown in each '
         "pause (0 = each as soon as the one before is accepted; at most 10)",
         as_float,
         minimum=0,

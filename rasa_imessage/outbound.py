@@ -30,8 +30,8 @@ from .loopmessage import (
     LoopMessageError,
     SendRequest,
     SendResult,
-    SentInOrder,
     mask_contact,
+    send_in_order,
 )
 from .metrics import SENDS, Metrics
 from .outbox import Outbox
@@ -138,8 +138,8 @@ class IMessageOutput(OutputChannel):
             indicator, self._indicator = self._indicator, None
             await indicator.before_reply()
         async with network_wait():  # another turn may compute meanwhile, pauses included
-            if self._config.bubble_pause > 0:
-                sent = await self._paced(requests, self._config.bubble_pause)
+            if self._config.bubble_pause > 0:  # one bubble at a time, each after its pause
+                sent = await send_in_order(self._after_pause, requests)
             else:
                 sent = await self._client().send_messages(requests)
         if self._on_sent is not None:
@@ -152,20 +152,15 @@ class IMessageOutput(OutputChannel):
             if self._on_failure is not None:
                 await self._on_failure(recipient_id, sent.error)
 
-    async def _paced(self, requests: Sequence[SendRequest], pause: float) -> SentInOrder:
-        """One bubble at a time, `pause` seconds after the turn's bubble before it (the
-        turn's first goes at once); a failure stops the rest, as in one call."""
+    async def _after_pause(self, request: SendRequest) -> SendResult:
+        """`bubble_pause` seconds after the turn's bubble before it (its first goes at once)."""
         loop = asyncio.get_running_loop()
-        results: List[SendResult] = []
-        for request in requests:
-            if self._last_bubble_at is not None:
-                await self._pause(self._last_bubble_at + pause - loop.time())
-            sent = await self._client().send_messages([request])
+        if self._last_bubble_at is not None:
+            await self._pause(self._last_bubble_at + self._config.bubble_pause - loop.time())
+        try:
+            return await self._client().send_message(request)
+        finally:
             self._last_bubble_at = loop.time()
-            results.extend(sent.results)
-            if sent.error is not None:
-                return SentInOrder(tuple(results), sent.error)
-        return SentInOrder(tuple(results))
 
     async def _pause(self, seconds: float) -> None:
         """Wait, showing "typing…" meanwhile; its call is done before the next bubble goes,

@@ -29,7 +29,7 @@ from ._errors import (
     UnsupportedError,
     error_from_response,
 )
-from ._in_order import SentInOrder
+from ._in_order import SentInOrder, send_in_order
 from ._masking import mask_contact
 from ._media_urls import MAX_URL_LENGTH, is_loopback_url
 from ._models import (
@@ -111,6 +111,7 @@ __all__ = [
     "parse_obj",
     "parse_retry_after",
     "parse_webhook",
+    "send_in_order",
     "to_current_body",
     "to_legacy_body",
 ]
