@@ -211,13 +211,10 @@ async def _check_public_url(config: IMessageConfig, report: CheckReport) -> None
             return
         report.good(f"public_url {config.public_url} reaches the imessage channel")
         sample = _sample_file(config.media_dir) if config.media_dir else None
-        host = media_host_for(config)
+        host = media_host_for(config, share=False)  # URLs of files: no Redis client needed
         if sample is None or host is None:
             return
-        try:
-            served = await _status(http, "GET", host.url_for(sample))
-        finally:
-            await host.aclose()
+        served = await _status(http, "GET", host.url_for(sample))
     if served == 200:
         report.good(f"public_url serves the files of media_dir (fetched {sample})")
     else:

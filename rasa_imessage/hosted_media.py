@@ -205,12 +205,13 @@ class MediaHost:
                 )
 
     async def fetch(self, kind: str, signature: str, name: str) -> Optional[Served]:
-        """`find`, then the replicas' store for a `data:` file another replica kept."""
-        served = self.find(kind, signature, name)
-        if served is not None or kind != _DATA or self._shared is None:
-            return served
+        """What a media URL names: here, else (a `data:` file another replica kept) in the
+        replicas' store."""
         if not self._signed(kind, signature, name):
             return None
+        served = self._here(kind, name)
+        if served is not None or kind != _DATA or self._shared is None:
+            return served
         try:
             body = await self._shared.get(name)
         except StoreUnavailable as exc:  # a 404: LoopMessage's fetch fails, nothing breaks
@@ -224,8 +225,10 @@ class MediaHost:
 
     def find(self, kind: str, signature: str, name: str) -> Optional[Served]:
         """What a media URL names in this process, or None: unsigned, expired, or gone."""
-        if not self._signed(kind, signature, name):
-            return None
+        return self._here(kind, name) if self._signed(kind, signature, name) else None
+
+    def _here(self, kind: str, name: str) -> Optional[Served]:
+        """What a signed name names in this process: kept bytes, or a file in media_dir."""
         if kind == _DATA:
             kept = self._kept.get(name)
             if kept is None or kept[1] <= self._clock():
@@ -310,16 +313,17 @@ class MediaHost:
         return base64.urlsafe_b64encode(digest[:_SIGNATURE_BYTES]).decode().rstrip("=")
 
 
-def media_host_for(config: IMessageConfig) -> Optional[MediaHost]:
+def media_host_for(config: IMessageConfig, *, share: bool = True) -> Optional[MediaHost]:
     """The connector's host of the bot's own files, when `public_url` is set. The URLs are
     signed with a key derived from the LoopMessage credential, which every replica shares,
-    and `data:` files are shared through `dedupe_store` when it is Redis."""
+    and `data:` files are shared through `dedupe_store` when it is Redis (unless `share` is
+    false: a caller that only makes URLs of files)."""
     if config.public_url is None:
         return None
     secret = config.api_key if config.api == "current" else config.secret_key
     credential = secret.get_secret_value() if secret is not None else ""
     shared: Optional[SharedMedia] = None
-    if config.dedupe_store != "memory":  # replicas: they share the idempotency store's Redis
+    if share and config.dedupe_store != "memory":  # replicas: the idempotency store's Redis
         from .redis_media import RedisMedia
 
         shared = RedisMedia(config.dedupe_store)
