@@ -162,11 +162,8 @@ def _require(config: IMessageConfig) -> None:
         )
     if config.webhook_auth is not None and not config.webhook_auth.get_secret_value():
         raise ConfigError("credentials key 'webhook_auth' is empty; set a long random value")
-    if (
-        config.public_url is not None
-        and is_loopback_url(config.public_url)
-        and not is_loopback_url(config.base_url or "https://a.loopmessage.com")
-    ):
+    emulated = config.base_url is not None and is_loopback_url(config.base_url)
+    if config.public_url is not None and is_loopback_url(config.public_url) and not emulated:
         raise ConfigError(
             f"credentials key 'public_url': {config.public_url} is this machine's own "
             "address, which only a local emulator (base_url) can fetch from; give the https:// "

@@ -45,10 +45,6 @@ class LoopMessageRoutes:
         self._lifecycle = context.lifecycle
         self._stopping = context.stopping
         self._started = time.time()  # the senders' create_date
-        # What a send may name: the sender ids, or on the legacy API the one sender name.
-        self._senders = (
-            context.config.senders if self._api == "current" else (context.config.sender_name,)
-        )
 
     def routes(self) -> list[web.RouteDef]:
         routes = [
@@ -67,9 +63,8 @@ class LoopMessageRoutes:
     async def send(self, request: web.Request) -> web.StreamResponse:
         try:
             check_auth(self._api, request.headers, self._config)
-            plan = plan_send(
-                self._api, await _json_body(request, self._api), self._store, self._senders
-            )
+            body = await _json_body(request, self._api)
+            plan = plan_send(self._api, body, self._store, self._config.addressable)
             fault = self._faults.take_send_fault()
             if fault is not None:
                 return await self._fault(request, fault)
@@ -111,7 +106,8 @@ class LoopMessageRoutes:
     async def show_typing(self, request: web.Request) -> web.StreamResponse:
         try:
             check_auth(self._api, request.headers, self._config)
-            plan = plan_typing(await _json_body(request, self._api), self._store, self._senders)
+            body = await _json_body(request, self._api)
+            plan = plan_typing(body, self._store, self._config.addressable)
         except Rejection as rejection:
             return self._refuse(request, rejection)
         if plan.typing:

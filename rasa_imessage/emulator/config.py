@@ -75,6 +75,12 @@ class EmulatorConfig:
         """The first sender: the one a contact writes to unless they pick another."""
         return self.senders[0]
 
+    @property
+    def addressable(self) -> tuple[str, ...]:
+        """Whom a contact may write to and a send may name: the sender ids (current API),
+        or the one sender name (legacy)."""
+        return self.senders if self.api == "current" else (self.sender_name,)
+
     def retry_delays(self) -> tuple[float, ...]:
         """The waits before each retry, scaled."""
         return tuple(delay * self.retry_scale for delay in RETRY_SCHEDULE)

@@ -63,13 +63,9 @@ class DevRoutes:
             {
                 "api": self._config.api,
                 "webhook_url": self._config.webhook_url,
-                "sender": self._config.sender_name
-                if self._config.api == "legacy"
-                else self._config.sender_id,
+                "sender": self._config.addressable[0],
                 # Whom a contact may write to: several senders on the current API.
-                "senders": [self._config.sender_name]
-                if self._config.api == "legacy"
-                else list(self._config.senders),
+                "senders": list(self._config.addressable),
                 "faults": self._faults.to_json(),
                 "codes": [{"code": c, "meaning": i.meaning} for c, i in sorted(codes.items())],
                 **self._store.snapshot(),

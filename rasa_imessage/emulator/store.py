@@ -194,8 +194,8 @@ class Store:
 
     def last_via(self, key: str) -> str | None:
         """The sender the conversation's latest inbound message went to, if any."""
-        for message in reversed(list(self.messages.values())):
-            if message.conversation == key and message.direction == "inbound" and message.via:
+        for message in reversed(self.messages_in(key)):
+            if message.direction == "inbound" and message.via:
                 return message.via
         return None
 
