@@ -143,19 +143,19 @@ def _add_demo(commands: Any) -> None:
         "connector's merge_window setting; default: off)",
     )
     parser.add_argument(
+        "--merge-mode",
+        choices=("lead_ins", "all"),
+        default="lead_ins",
+        help="with --merge-window, which bubbles wait for the next: only those that "
+        "announce more, such as 'look at this' (lead_ins, the default), or all",
+    )
+    parser.add_argument(
         "--bubble-pause",
         type=float,
         default=0.0,
         metavar="SECONDS",
         help="seconds between the bubbles of one turn's replies, as a person sends them "
         "(the connector's bubble_pause setting; default: none)",
-    )
-    parser.add_argument(
-        "--merge-mode",
-        choices=("lead_ins", "all"),
-        default="lead_ins",
-        help="with --merge-window, which bubbles wait for the next: only those that "
-        "announce more, such as 'look at this' (lead_ins, the default), or all",
     )
     _add_api_flag(parser)
     _add_sender_flag(parser)

@@ -47,8 +47,10 @@ def add_check(commands: Any) -> None:
     parser = commands.add_parser(
         "check",
         help="validate a credentials.yml, the API keys and the bot's webhook",
-        description="Offline: keys, types, ${VAR}s. Online: LoopMessage accepts the keys; "
-        "with --bot-url, the webhook refuses a wrong Authorization and accepts the right one.",
+        description="Offline: keys, types, ${VAR}s. Online: LoopMessage accepts the keys "
+        "(and the sender); with --bot-url, the webhook refuses a wrong Authorization and "
+        "accepts the right one; with public_url, it reaches the bot and serves media_dir's "
+        "files.",
     )
     parser.add_argument("credentials", type=Path, nargs="?", default=Path("credentials.yml"),
                         help="path to credentials.yml (default: ./credentials.yml)")  # fmt: skip
