@@ -457,9 +457,12 @@ async def test_the_bots_own_files_are_sent_as_urls_this_server_answers(
     assert channel.metrics.value(MEDIA_FETCHES, "not_found") == 3
 
 
-async def test_without_public_url_there_is_no_media_route(lm: LoopMessageStandIn) -> None:
-    app, _, _ = make_app(QUIET, lm=lm)
-    assert not [route for route in app.router.routes_all if "media" in "/".join(route)]
+@pytest.mark.parametrize(("public_url", "routes"), [(None, 0), ("http://127.0.0.1:5004", 1)])
+async def test_the_media_route_is_there_only_with_public_url(
+    lm: LoopMessageStandIn, public_url: Optional[str], routes: int
+) -> None:
+    app, _, _ = make_app({**QUIET, "public_url": public_url}, lm=lm)
+    assert len([route for route in app.router.routes_all if "media" in route]) == routes
 
 
 async def test_replicas_find_a_made_picture_in_the_shared_redis(

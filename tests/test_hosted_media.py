@@ -417,7 +417,8 @@ def test_https_urls_are_untouched_with_or_without_a_host(host: MediaHost) -> Non
 
 
 def test_a_loopback_public_url_is_only_for_a_local_emulator() -> None:
-    assert config(public_url="http://127.0.0.1:5005", base_url="http://127.0.0.1:8686")
+    emulated = config(public_url="http://127.0.0.1:5005", base_url="http://127.0.0.1:8686")
+    assert emulated.public_url == "http://127.0.0.1:5005"
     with pytest.raises(ConfigError, match="only a local emulator"):
         config(public_url="http://127.0.0.1:5005")
     with pytest.raises(ConfigError, match="only a local emulator"):
@@ -487,4 +488,5 @@ def test_public_url_may_not_name_webhook_ports_process_which_serves_no_files() -
     emulator = "http://127.0.0.1:8686"
     with pytest.raises(ConfigError, match="names webhook_port"):
         config(public_url="http://127.0.0.1:5006", webhook_port=5006, base_url=emulator)
-    assert config(public_url="http://127.0.0.1:5005", webhook_port=5006, base_url=emulator)
+    other_port = config(public_url="http://127.0.0.1:5005", webhook_port=5006, base_url=emulator)
+    assert (other_port.public_url, other_port.webhook_port) == ("http://127.0.0.1:5005", 5006)
