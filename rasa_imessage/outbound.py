@@ -23,7 +23,7 @@ from .buttons import Button, offered_buttons
 from .config import IMessageConfig
 from .hosted_media import MediaHost
 from .indicator import TypingIndicator
-from .lending import network_wait
+from .lending import idle_wait, network_wait
 from .loopmessage import (
     APIError,
     LoopMessageAPI,
@@ -125,7 +125,10 @@ class IMessageOutput(OutputChannel):
         the turn's place meanwhile; at once without an outbox, which sent it already."""
         if self._outbox is None or not self._queued_for:
             return
-        async with network_wait():
+        # With `bubble_pause` the wait is mostly pauses, which say nothing of how quickly
+        # LoopMessage answers: it must not judge that (network_wait would stop lending).
+        paced = self._config.bubble_pause > 0
+        async with idle_wait() if paced else network_wait():
             for conversation in self._queued_for:
                 await self._outbox.sent(conversation)
 
@@ -137,10 +140,10 @@ class IMessageOutput(OutputChannel):
         if self._indicator is not None:
             indicator, self._indicator = self._indicator, None
             await indicator.before_reply()
-        async with network_wait():  # another turn may compute meanwhile, pauses included
-            if self._config.bubble_pause > 0:  # one bubble at a time, each after its pause
-                sent = await send_in_order(self._after_pause, requests)
-            else:
+        if self._config.bubble_pause > 0:  # one bubble at a time, each after its pause
+            sent = await send_in_order(self._after_pause, requests)
+        else:
+            async with network_wait():  # another turn may compute meanwhile
                 sent = await self._client().send_messages(requests)
         if self._on_sent is not None:
             for result in sent.results:
@@ -156,9 +159,11 @@ class IMessageOutput(OutputChannel):
         """`bubble_pause` seconds after the turn's bubble before it (its first goes at once)."""
         loop = asyncio.get_running_loop()
         if self._last_bubble_at is not None:
-            await self._pause(self._last_bubble_at + self._config.bubble_pause - loop.time())
+            async with idle_wait():  # another turn may compute; the pause is not the network's
+                await self._pause(self._last_bubble_at + self._config.bubble_pause - loop.time())
         try:
-            return await self._client().send_message(request)
+            async with network_wait():
+                return await self._client().send_message(request)
         finally:
             self._last_bubble_at = loop.time()
 

@@ -540,3 +540,31 @@ async def test_bubble_pause_shows_typing_in_each_pause_before_the_next_bubble(
     assert [call.json for call in typing] == [{"message_id": "M-1", "read": False, "typing": 1}] * 2
     for shown, before, after in zip(typing, sends, sends[1:]):
         assert before.received < shown.received < after.received
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+async def test_bubble_pauses_do_not_count_as_a_slow_loopmessage(
+    lm: LoopMessageStandIn, store: str, request: pytest.FixtureRequest, monkeypatch: Any
+) -> None:
+    """A paced response takes longer than LoopMessage's 'answered in time' bound, but its
+    pauses are not LoopMessage's: lending stays on (one process: the wait for the outbox;
+    replicas, no outbox: the sends inside the turn), and the turn's place is lent meanwhile."""
+    from rasa_imessage import lending
+
+    monkeypatch.setattr(lending, "HEALTHY_WAIT", 0.5)  # shorter than the paced response
+    dedupe = request.getfixturevalue("redis_url") if store == "redis" else "memory"
+    settings = {**QUIET, "bubble_pause": "0.3", "max_concurrent_turns": "1",
+                "dedupe_store": dedupe}  # fmt: skip
+    app, channel, bot = make_app(settings, lm=lm)
+    bot.reply = [{"text": "one\n\ntwo\n\nthree"}]
+    async with served(app) as http:
+        channel.turns._gate.lending = True  # LoopMessage answered in time before
+        await send_webhook(http, inbound("hi"))
+        await send_webhook(http, inbound("hi", contact="+14155550100", webhook_id="W-2",
+                                         message_id="M-2"))  # fmt: skip
+        await channel.turns.join()
+        await channel.conversations.stop_side_work()
+        assert channel.turns._gate.lending  # the sends were quick; the pauses were pauses
+    order = [(call.json["contact"], call.json["text"]) for call in lm.post(SEND_PATH).calls]
+    # one place only, yet the second contact's turn ran during the first one's pauses
+    assert order.index(("+14155550100", "one")) < order.index(("+13231112233", "three"))
