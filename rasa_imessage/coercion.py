@@ -246,7 +246,12 @@ def as_media_dir(key: str, value: Any) -> Optional[str]:
     text = as_optional_text(key, value)
     if text is None:
         return None
-    path = Path(text).expanduser().resolve()
+    try:
+        path = Path(text).expanduser().resolve()
+    except (RuntimeError, ValueError) as exc:  # ~user with no home, a NUL byte
+        raise ConfigError(
+            f"credentials key '{key}': {text!r} is not a usable path: {exc}"
+        ) from None
     if not path.is_dir():
         raise ConfigError(
             f"credentials key '{key}': {text!r} is not a folder (relative paths start from "

@@ -306,10 +306,17 @@ class MediaHost:
             self._kept_bytes -= len(kept)
 
     def _signed(self, kind: str, signature: str, name: str) -> bool:
-        return kind in (_FILE, _DATA) and hmac.compare_digest(signature, self._sign(kind, name))
+        # compare_digest raises TypeError on non-ASCII str. Sanic hands the signature over
+        # still percent-encoded, but find() and fetch() take any str.
+        return (
+            kind in (_FILE, _DATA)
+            and signature.isascii()
+            and hmac.compare_digest(signature, self._sign(kind, name))
+        )
 
     def _sign(self, kind: str, name: str) -> str:
-        digest = hmac.new(self._key, f"{kind}\0{name}".encode(), hashlib.sha256).digest()
+        text = f"{kind}\0{name}".encode("utf-8", "surrogatepass")  # a fetched name may be odd
+        digest = hmac.new(self._key, text, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:_SIGNATURE_BYTES]).decode().rstrip("=")
 
 

@@ -446,15 +446,21 @@ async def test_the_bots_own_files_are_sent_as_urls_this_server_answers(
             200, "application/pdf", b"%PDF-1.4 menu")  # fmt: skip
         head = await http.head(urls[1])
         assert head.status_code == 200 and head.content == b""
-        tampered = urls[1].replace("/f/", "/d/")
-        for wrong in (tampered, urls[1].rsplit("/", 1)[0] + "/%2E%2E%2Fcredentials.yml"):
+        signed, _ = urls[1].rsplit("/", 1)
+        wrongs = (
+            urls[1].replace("/f/", "/d/"),  # tampered kind
+            signed + "/%2E%2E%2Fcredentials.yml",  # out of the folder
+            signed.rsplit("/", 1)[0] + "/%C3%A9/menu.pdf",  # a signature that is not ASCII
+            signed + "/%FF%FE.pdf",  # a name that is not UTF-8
+        )
+        for wrong in wrongs:
             response = await http.get(wrong)
             assert response.status_code == 404 and response.json() == {"error": "not found"}
         (tmp_path / "menu 100%.pdf").unlink()  # gone since it was sent: 404, not a 500
         assert (await http.get(urls[1])).status_code == 404
-    # served: the chart, the menu, its HEAD; not found: the two wrong URLs, the menu gone
+    # served: the chart, the menu, its HEAD; not found: the four wrong URLs, the menu gone
     assert channel.metrics.value(MEDIA_FETCHES, "served") == 3
-    assert channel.metrics.value(MEDIA_FETCHES, "not_found") == 3
+    assert channel.metrics.value(MEDIA_FETCHES, "not_found") == 5
 
 
 @pytest.mark.parametrize(("public_url", "routes"), [(None, 0), ("http://127.0.0.1:5004", 1)])

@@ -6,7 +6,7 @@ from dataclasses import fields
 from typing import Any, Dict
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -365,6 +365,8 @@ def test_each_synthetic_intent_can_be_switched_off(key, off):
         st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     ),
 )
+@example(key="media_dir", raw="\x00")  # once a ValueError from pathlib
+@example(key="public_url", raw="https://bot.example.com\x00")
 def test_any_value_either_loads_or_raises_config_error(key, raw):
     # Anything else would surface in Rasa as "Failed to find input channel class".
     try:

@@ -10,7 +10,7 @@ from typing import Any, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rasa_imessage import hosted_media
@@ -254,6 +254,21 @@ def test_a_tampered_signature_kind_or_name_finds_nothing(host: MediaHost) -> Non
     assert host.find(kind, signature, "0" * 32 + ".png") is None
 
 
+@given(
+    kind=st.sampled_from(["f", "d", "x", "é"]),
+    signature=st.text(max_size=30),
+    name=st.text(alphabet=st.characters(), max_size=30),  # surrogates too, as a URL may decode
+)
+@settings(max_examples=300, deadline=None)
+@example(kind="f", signature="é", name="picture.png")  # once a TypeError (compare_digest)
+@example(kind="d", signature="AAAA", name="\ud800.png")  # once a UnicodeEncodeError
+def test_any_fetched_url_finds_nothing_or_a_signed_file_and_never_raises(
+    kind: str, signature: str, name: str
+) -> None:
+    host = MediaHost(PUBLIC, KEY, str(Path(__file__).resolve().parent.parent / "example_bot"))
+    assert host.find(kind, signature, name) is None  # unsigned: nothing, whatever it holds
+
+
 def test_a_url_longer_than_loopmessage_takes_is_refused(media_dir: Path) -> None:
     long_name = "m" * 200 + ".png"
     (media_dir / long_name).write_bytes(PNG)
@@ -313,6 +328,12 @@ def test_media_dir_is_made_absolute_and_must_be_a_folder(
     assert loaded.media_dir == str(tmp_path / "media")
     with pytest.raises(ConfigError, match="'nowhere' is not a folder"):
         config(public_url=PUBLIC, media_dir="nowhere")
+
+
+@pytest.mark.parametrize("path", ["\x00", "media\x00/x", "~no-such-user-here/media"])
+def test_a_media_dir_no_path_can_name_is_a_config_error_not_a_crash(path: str) -> None:
+    with pytest.raises(ConfigError, match=r"'media_dir': .* is not a usable path"):
+        config(public_url=PUBLIC, media_dir=path)
 
 
 def test_media_dir_needs_public_url() -> None:
