@@ -100,8 +100,15 @@ _current_slot: ContextVar[Optional[Slot]] = ContextVar("rasa_imessage_turn", def
 
 def detach_from_turn() -> None:
     """For a task started inside a turn that outlives its steps (an outbox's sender): its
-    `network_wait`s do nothing, rather than lend a place the turn is computing in."""
-    _current_slot.set(None)
+    `network_wait`s lend nothing, since the place is the turn's, which computes meanwhile,
+    but still tell the gate how LoopMessage answers: with the outbox, a turn's replies are
+    sent only there."""
+    turn = _current_slot.get()
+    if turn is None:
+        return
+    detached = Slot(turn.gate)
+    detached.open = False  # holds no place and never takes one
+    _current_slot.set(detached)
 
 
 # Turns that may wait on LoopMessage at once beyond `max_concurrent`; each holds only its
@@ -121,8 +128,9 @@ async def network_wait() -> AsyncIterator[None]:
     with LoopMessage 100 ms away each turn spends ~300 ms on its calls, so lending only 8
     places held throughput at 38-43 turns/s; 64 give 78-168 turns/s on the same machine
     (BENCHMARKS.md).
-    Outside a turn (a reminder, `trigger_intent`) it does nothing. Coming back, the turn
-    gets a place before turns that have not started.
+    Outside a turn (a reminder, `trigger_intent`) it does nothing; in a task detached from
+    a turn it only judges LoopMessage's answer. Coming back, the turn gets a place before
+    turns that have not started.
     """
     slot = _current_slot.get()
     if slot is None:

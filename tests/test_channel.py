@@ -574,3 +574,27 @@ async def test_bubble_pauses_do_not_count_as_a_slow_loopmessage(
     order = [(call.json["contact"], call.json["text"]) for call in lm.post(SEND_PATH).calls]
     # one place only, yet the second contact's turn ran during the first one's pauses
     assert order.index(("+14155550100", "one")) < order.index(("+13231112233", "three"))
+
+
+@pytest.mark.parametrize("bubble_pause", ["0", "0.2"])
+async def test_a_slow_loopmessage_stops_lending_when_replies_go_through_the_outbox(
+    lm: LoopMessageStandIn, bubble_pause: str, monkeypatch: Any
+) -> None:
+    """One process sends a turn's replies from the outbox, outside the turn. A slow send
+    there must still stop the lending, paced or not (paced, the turn's own wait for the
+    outbox is an idle wait, which judges nothing)."""
+    from lm_standin import Reply, Stall
+
+    from rasa_imessage import lending
+
+    monkeypatch.setattr(lending, "HEALTHY_WAIT", 0.3)
+    lm.post(SEND_PATH).handle(lambda call: Stall(0.5, Reply(200, json={"message_id": "OUT-1"})))
+    app, channel, bot = make_app({**QUIET, "bubble_pause": bubble_pause}, lm=lm)
+    bot.reply = [{"text": "one"}]
+    async with served(app) as http:
+        channel.turns._gate.lending = True  # LoopMessage answered in time before
+        await send_webhook(http, inbound("hi"))
+        await channel.turns.join()
+        await channel.conversations.stop_side_work()
+        assert [sent["text"] for sent in lm.sends()] == ["one"]
+        assert channel.turns._gate.lending is False

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Coroutine, List, Optional, Tuple
+from typing import Any, Coroutine, List, Tuple
 
 import pytest
 from channel_kit import QUIET, inbound, make_app, send_webhook, served
 from lm_standin import SEND_PATH, Call, LoopMessageStandIn, Reply, Stall
 
+from rasa_imessage import lending
 from rasa_imessage.idempotency import MemoryStore
 from rasa_imessage.lending import Gate, Slot, _current_slot
 from rasa_imessage.outbox import Outbox
@@ -141,20 +142,29 @@ async def test_wait_all_gives_the_sends_their_time_then_counts_what_is_left() ->
     assert await Outbox(_spawn).wait_all(0.2) == 0
 
 
-async def test_a_sender_started_inside_a_turn_never_lends_the_turns_place() -> None:
-    """Its waits would otherwise lend a place the turn is still computing in."""
+async def test_a_sender_started_inside_a_turn_never_lends_the_turns_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its waits would otherwise lend a place the turn is still computing in; they still
+    tell the gate how LoopMessage answered, since the turn's replies are sent only there."""
+    monkeypatch.setattr(lending, "HEALTHY_WAIT", 0.01)  # the sender's wait below is too slow
     outbox = Outbox(_spawn)
-    seen: List[Optional[Slot]] = []
+    gate = Gate(1)
+    gate.lending = True
+    held_during_send: List[bool] = []
 
     async def send() -> None:
-        seen.append(_current_slot.get())
+        assert _current_slot.get() is not turn
+        async with lending.network_wait():
+            held_during_send.append(turn.held)
+            await asyncio.sleep(0.05)
 
-    async with Slot(Gate(1)) as slot:
-        assert _current_slot.get() is slot
+    async with Slot(gate) as turn:
         outbox.put("+1", send)
         await outbox.sent("+1")
-        assert _current_slot.get() is slot  # the turn's own context is untouched
-    assert seen == [None]
+        assert _current_slot.get() is turn  # the turn's own context is untouched
+    assert held_during_send == [True]  # not lent
+    assert gate.lending is False  # but judged: LoopMessage took longer than HEALTHY_WAIT
 
 
 # -- through the channel ----------------------------------------------------------------------
