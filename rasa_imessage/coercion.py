@@ -261,9 +261,37 @@ def as_media_dir(key: str, value: Any) -> Optional[str]:
 
 
 def as_store_url(key: str, value: Any) -> str:
+    """'memory', or a Redis URL that redis-py will take: checked now, so a wrong port or
+    option is a start-up error rather than a crash when the channel is built."""
     text = as_str(key, value).strip()
-    if text == "memory" or text.startswith(("redis://", "rediss://", "unix://")):
+    if text == "memory":
         return text
-    raise ConfigError(
-        f"credentials key '{key}': expected 'memory' or a redis://host:port/db URL, got {text!r}"
-    )
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"credentials key '{key}': expected 'memory' or a redis://host:port/db URL, "
+            f"got {text!r}"
+        )
+    problem = _redis_url_problem(text)
+    if problem is not None:  # the URL is not repeated: it may hold a password
+        raise ConfigError(f"credentials key '{key}': not a Redis URL redis-py takes: {problem}")
+    return text
+
+
+def _redis_url_problem(url: str) -> Optional[str]:
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed [IPv6 address
+        return str(exc)
+    if parts.scheme == "unix":
+        return None if parts.path else "unix:// needs the socket's path, as unix:///run/redis.sock"
+    if parts.path not in ("", "/") and not parts.path[1:].isdigit():
+        return f"the path names the database by its number, as /0, not {parts.path!r}"
+    try:
+        from redis.asyncio.connection import parse_url
+    except ModuleNotFoundError:  # the channel says what to install when it is built
+        return None
+    try:
+        parse_url(url)
+    except ValueError as exc:  # a bad port, IPv6 address or query option
+        return str(exc)
+    return None

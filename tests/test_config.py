@@ -88,6 +88,12 @@ COERCIONS = [
     ("dedupe_store", "redis://localhost:6379/0", "redis://localhost:6379/0"),
     ("dedupe_store", "rediss://cache.example.com:6380", "rediss://cache.example.com:6380"),
     ("dedupe_store", "memory", "memory"),
+    ("dedupe_store", "unix:///run/redis.sock?db=1", "unix:///run/redis.sock?db=1"),
+    (
+        "dedupe_store",
+        "redis://:pw@[::1]:6379/?socket_timeout=1",
+        "redis://:pw@[::1]:6379/?socket_timeout=1",
+    ),
     ("dedupe_ttl_seconds", "14400", 14400),
     ("dedupe_lease_seconds", "2.5", 2.5),
     ("dedupe_max_entries", "1000", 1000),
@@ -234,6 +240,12 @@ def test_unknown_keys_are_named_all_at_once():
         ("api", "v3", "'v3' is not one of current, legacy"),
         ("group_reply", "sometimes", "is not one of always, mention"),
         ("dedupe_store", "postgres://db", "expected 'memory' or a redis://"),
+        ("dedupe_store", "redis://cache:port/0", "Port could not be cast to integer"),
+        ("dedupe_store", "redis://cache:99999/0", "Port out of range"),
+        ("dedupe_store", "redis://[::1/0", "Invalid IPv6 URL"),
+        ("dedupe_store", "redis://cache/0?socket_timeout=soon", "socket_timeout"),
+        ("dedupe_store", "redis://cache/sessions", "the path names the database by its number"),
+        ("dedupe_store", "unix://", "unix:// needs the socket's path"),
         ("base_url", "ftp://files.example.com", "expected an https:// URL with a host"),
         ("base_url", "https://", "expected an https:// URL with a host"),
         ("base_url", "localhost:8040", "expected an https:// URL with a host"),
@@ -257,6 +269,11 @@ def test_wrong_types_are_refused_naming_the_key(key, raw, says):
     message = refused({**CURRENT, key: raw})
     assert f"credentials key '{key}'" in message
     assert says in message
+
+
+def test_a_refused_redis_url_does_not_repeat_its_password():
+    message = refused({**CURRENT, "dedupe_store": "redis://:hunter2@cache:port/0"})
+    assert "Port could not be cast" in message and "hunter2" not in message
 
 
 @pytest.mark.parametrize(
