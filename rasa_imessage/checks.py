@@ -3,8 +3,9 @@
 Offline it validates what Rasa would (keys, types, `${VAR}`s); online it asks LoopMessage
 whether the keys are accepted, and asks the running bot whether its webhook answers, rejects
 a wrong `Authorization` and accepts the right one, and whether `public_url` reaches it and
-serves a file of `media_dir` there. The webhook probe posts an event type
-LoopMessage marks as unknown, so the bot acknowledges it without running a turn.
+serves a file of `media_dir` there; a Redis `dedupe_store` must take a write. The webhook
+probe posts an event type LoopMessage marks as unknown, so the bot acknowledges it without
+running a turn.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from .config import ConfigError, IMessageConfig, load_config
 from .hosted_media import media_host_for
+from .idempotency import StoreUnavailable
 from .loopmessage import (
     APIConnectionError,
     APIError,
@@ -248,4 +251,36 @@ async def check_credentials(
         await _check_webhook(config, bot_url, report)
     if online and config.public_url:
         await _check_public_url(config, report)
+    if online and config.dedupe_store != "memory":
+        await _check_store(config.dedupe_store, report)
     return report
+
+
+async def _check_store(url: str, report: CheckReport) -> None:
+    """`dedupe_store`: every webhook's claim is a write there, so a write is what is tried."""
+    from .redis_store import RedisStore
+
+    where = _store_address(url)
+    try:
+        store = RedisStore(url)
+    except RuntimeError as exc:  # redis-py is not installed
+        report.fail(str(exc))
+        return
+    try:
+        await store.probe()
+    except StoreUnavailable as exc:
+        report.fail(f"dedupe_store: Redis at {where} took no write ({exc}); webhooks would "
+                    "get 503 until it does")  # fmt: skip
+    else:
+        report.good(f"dedupe_store: Redis at {where} answered and took a write")
+    finally:
+        await store.aclose()
+
+
+def _store_address(url: str) -> str:
+    """Where the store is, without a user or password the URL may hold."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"

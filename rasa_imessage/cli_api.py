@@ -50,11 +50,12 @@ def add_check(commands: Any) -> None:
         description="Offline: keys, types, ${VAR}s. Online: LoopMessage accepts the keys "
         "(and the sender); with --bot-url, the webhook refuses a wrong Authorization and "
         "accepts the right one; with public_url, it reaches the bot and serves media_dir's "
-        "files.",
+        "files; a Redis dedupe_store takes a write.",
     )
     parser.add_argument("credentials", type=Path, nargs="?", default=Path("credentials.yml"),
                         help="path to credentials.yml (default: ./credentials.yml)")  # fmt: skip
-    parser.add_argument("--offline", action="store_true", help="do not contact LoopMessage")
+    parser.add_argument("--offline", action="store_true",
+                        help="do not contact LoopMessage, the bot or Redis")  # fmt: skip
     parser.add_argument("--bot-url", help="the running bot, e.g. https://bot.example.com")
     parser.set_defaults(handler=_check)
 

@@ -39,7 +39,7 @@ class RedisMedia:
         try:
             return await call
         except self._errors as exc:
-            raise StoreUnavailable(f"redis did not answer: {type(exc).__name__}") from exc
+            raise StoreUnavailable(f"redis call failed: {type(exc).__name__}") from exc
 
     async def aclose(self) -> None:
         close = getattr(self._redis, "aclose", None) or self._redis.close

@@ -211,7 +211,7 @@ class RedisStore(IdempotencyStore):
         try:
             return await call
         except self._errors as exc:
-            raise StoreUnavailable(f"redis did not answer: {type(exc).__name__}") from exc
+            raise StoreUnavailable(f"redis call failed: {type(exc).__name__}") from exc
 
     async def maintain(self, take_over: bool = True) -> List[Recovered]:
         if self._tokens:
@@ -236,6 +236,15 @@ class RedisStore(IdempotencyStore):
                 self._tokens[key] = token
             recovered.append(Recovered(key, body or None, attempt))
         return recovered
+
+    async def probe(self) -> None:
+        """Write and remove a key of its own, as claims will: a read-only replica, a wrong
+        password or a stalled server raises `StoreUnavailable` now, not at the first webhook."""
+        key = f"rasa_imessage:probe:{uuid.uuid4().hex}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, "1", px=10_000)
+            pipe.delete(key)
+            await self._ask(pipe.execute())
 
     async def aclose(self) -> None:
         close = getattr(self._redis, "aclose", None) or self._redis.close

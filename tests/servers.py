@@ -43,8 +43,9 @@ def wait_for_port(
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server (Debian package `redis-server`); yields its URL."""
+def redis_server(*options: str) -> Iterator[str]:
+    """A throwaway redis-server (Debian package `redis-server`), with these command-line
+    options too; yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server")
@@ -63,6 +64,7 @@ def redis_server() -> Iterator[str]:
                 "no",
                 "--dir",
                 workdir,
+                *options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

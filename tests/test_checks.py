@@ -153,3 +153,29 @@ async def test_public_url_that_does_not_answer_or_is_not_the_channel_is_a_warnin
     lm.get("/webhooks/imessage/").respond(404)  # a server, but not this bot's Rasa port
     report = await check_credentials({**against(BLOCK, lm), "public_url": lm.url})
     assert report.ok and "answered 404; it must reach this bot's Rasa port" in report.render()
+
+
+@pytest.mark.redis
+async def test_a_redis_dedupe_store_must_take_a_write(
+    lm: LoopMessageStandIn, fixed_probe_id: None, redis_url: str
+) -> None:
+    """Every webhook's claim is a write: a read-only replica fails the check, as does a
+    Redis that is not there; the password in the URL is never shown."""
+    from servers import redis_server
+
+    from rasa_imessage.rasa_process import free_port
+
+    lm.get(STATUS).respond(404)
+    lm.get(SENDERS).respond(200, json={"num_pages": 1, "items": []})
+    report = await check_credentials({**against(BLOCK, lm), "dedupe_store": redis_url})
+    assert report.ok
+    assert f"✓ dedupe_store: Redis at {redis_url} answered and took a write" in report.lines
+    with redis_server("--replicaof", "127.0.0.1", str(free_port())) as replica:
+        report = await check_credentials({**against(BLOCK, lm), "dedupe_store": replica})
+    assert not report.ok and "took no write (redis call failed: ReadOnlyError)" in (
+        report.render())  # fmt: skip
+    nobody = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    report = await check_credentials({**against(BLOCK, lm), "dedupe_store": nobody})
+    rendered = report.render()
+    assert not report.ok and "hunter2" not in rendered
+    assert f"Redis at redis://127.0.0.1:{nobody.rsplit(':', 1)[1]} took no write" in rendered

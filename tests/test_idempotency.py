@@ -137,11 +137,11 @@ async def test_a_redis_that_does_not_answer_is_store_unavailable_for_every_call(
     """Not redis-py's own errors: callers (intake's 503s) catch the store's one failure."""
     store = RedisStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
     try:
-        with pytest.raises(StoreUnavailable, match="redis did not answer"):
+        with pytest.raises(StoreUnavailable, match="redis call failed"):
             await store.claim("w")
         for end in (store.complete, store.release, store.abandon):
             store.adopt("w", "pending:token")  # a claim this store holds
-            with pytest.raises(StoreUnavailable, match="redis did not answer"):
+            with pytest.raises(StoreUnavailable, match="redis call failed"):
                 await end("w")
     finally:
         await store.aclose()
@@ -166,7 +166,7 @@ async def test_a_redis_that_accepts_but_never_answers_is_store_unavailable_not_a
     try:
         # The guard only stops a hang from stalling the suite; the client's own timeout
         # (0.2 s here) is what ends the call.
-        with pytest.raises(StoreUnavailable, match="redis did not answer: TimeoutError"):
+        with pytest.raises(StoreUnavailable, match="redis call failed: TimeoutError"):
             await asyncio.wait_for(store.claim("w"), timeout=30)
         assert held  # it did connect: the timeout is the command's, not a refusal
     finally:

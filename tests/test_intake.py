@@ -43,7 +43,7 @@ class _ReleaseFails(MemoryStore):
 
     async def release(self, key: str) -> None:
         self.released.append(key)
-        raise StoreUnavailable("redis did not answer: ConnectionError")
+        raise StoreUnavailable("redis call failed: ConnectionError")
 
 
 async def _refuse(event: InboundEvent, key: Optional[str], body: bytes) -> Optional[Answer]:
