@@ -146,7 +146,7 @@ class IMessageInput(InputChannel):
                 request: Request, kind: str, signature: str, name: str
             ) -> HTTPResponse:
                 served = await media.fetch(kind, signature, unquote(name))
-                return await serve_media(served, self.metrics)
+                return await serve_media(served, self.metrics, request.headers.get("range"))
 
         if self.config.metrics:
 

@@ -78,8 +78,9 @@ TYPING_CALLS = Counter(
 )
 MEDIA_FETCHES = Counter(
     "rasa_imessage_media_fetches_total",
-    "Fetches of the bot's own files (public_url), by answer: served, not_found (a wrong, "
-    "expired or unknown URL, or a file gone since)",
+    "Fetches of the bot's own files (public_url), by answer: served (whole or a range), "
+    "not_found (a wrong, expired or unknown URL, or a file gone since), bad_range (a range "
+    "past the end: 416)",
     "answer",
 )
 COUNTERS = (

@@ -463,6 +463,46 @@ async def test_the_bots_own_files_are_sent_as_urls_this_server_answers(
     assert channel.metrics.value(MEDIA_FETCHES, "not_found") == 5
 
 
+async def test_the_bots_own_files_answer_a_range_as_browsers_ask_for_audio_and_video(
+    lm: LoopMessageStandIn, tmp_path: Any
+) -> None:
+    """One range gets 206 with its bytes (Safari plays a video only so); past the end, 416;
+    several ranges, the whole file. A `data:` file answers the same."""
+    import base64
+
+    clip = bytes(range(200)) * 5  # 1000 bytes
+    (tmp_path / "clip.mp4").write_bytes(clip)
+    app, channel, bot = make_app(
+        {**QUIET, "public_url": "http://127.0.0.1:5004", "media_dir": str(tmp_path)}, lm=lm
+    )
+    bot.reply = [
+        {"text": None, "attachment": "clip.mp4"},
+        {"text": None, "attachment": "data:audio/mpeg;base64," + base64.b64encode(clip).decode()},
+    ]
+    async with served(app) as http:
+        await send_webhook(http, inbound("the clip"))
+        await channel.turns.join()
+        await channel.conversations.stop_side_work()
+        sends = lm.sends()
+        urls = [*sends[0]["attachments"], sends[1]["media_url"]]  # the mp3: a voice message
+        for url in urls:
+            whole = await http.get(url)
+            assert (whole.status_code, whole.content) == (200, clip)
+            assert whole.headers["accept-ranges"] == "bytes"
+            part = await http.get(url, headers={"Range": "bytes=100-199"})
+            assert (part.status_code, part.content) == (206, clip[100:200])
+            assert part.headers["content-range"] == "bytes 100-199/1000"
+            tail = await http.get(url, headers={"Range": "bytes=-10"})
+            assert (tail.status_code, tail.content) == (206, clip[-10:])
+            past = await http.get(url, headers={"Range": "bytes=1000-"})
+            assert (past.status_code, past.headers["content-range"]) == (416, "bytes */1000")
+            several = await http.get(url, headers={"Range": "bytes=0-1,5-6"})
+            assert (several.status_code, several.content) == (200, clip)
+    assert channel.metrics.value(MEDIA_FETCHES, "served") == 2 * 4
+    assert channel.metrics.value(MEDIA_FETCHES, "bad_range") == 2
+    assert channel.metrics.value(MEDIA_FETCHES, "not_found") == 0
+
+
 @pytest.mark.parametrize(("public_url", "routes"), [(None, 0), ("http://127.0.0.1:5004", 1)])
 async def test_the_media_route_is_there_only_with_public_url(
     lm: LoopMessageStandIn, public_url: Optional[str], routes: int

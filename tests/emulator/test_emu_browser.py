@@ -295,11 +295,13 @@ async def test_chat_page_with_the_example_bot(page, tmp_path):
         await say(page, "voice")
         voice = page.locator("#messages .row.them .media audio").last
         await expect(voice).to_have_attribute("src", re.compile(r"/media/f/.+/chime\.wav$"))
-        seconds = await voice.evaluate(
+        seconds, seekable = await voice.evaluate(
             "audio => new Promise((done, failed) => { audio.onloadedmetadata = () => "
-            "done(audio.duration); audio.onerror = () => failed(audio.error.code); audio.load(); })"
+            "done([audio.duration, audio.seekable.length ? audio.seekable.end(0) : 0]); "
+            "audio.onerror = () => failed(audio.error.code); audio.load(); })"
         )
         assert 1.1 < seconds < 1.3  # the chime's 1.2 s, read by the browser from rasa run
+        assert seekable == seconds  # the server answers ranges: the player can seek
 
         happy = page.locator("#messages .row.them").filter(has_text="Great, carry on!")
         await happy.locator(".bubble").click(button="right")

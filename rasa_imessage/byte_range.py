@@ -1,0 +1,46 @@
+"""A `Range: bytes=...` request header, read as RFC 9110 §14 asks of a server.
+
+Browsers ask for parts of audio and video (Safari plays a video only from a server that
+answers them), so the bot's own files (hosted_route.py) answer one range with 206. What
+this reads as no range (several ranges, another unit, a malformed header) gets the whole
+file, which the RFC allows; a range wholly past the end is `UNSATISFIABLE` (416).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, Optional, Tuple, Union
+
+__all__ = ["UNSATISFIABLE", "requested_range"]
+
+UNSATISFIABLE: Final = "unsatisfiable"
+
+# A header longer than this is no single range of any file (20 digits a side is 10^20 bytes).
+_MAX_HEADER = 64
+
+
+def requested_range(
+    header: Optional[str], size: int
+) -> Union[Tuple[int, int], Literal["unsatisfiable"], None]:
+    """The first and last byte (inclusive) a one-range header asks for, within `size`;
+    None for the whole file; `UNSATISFIABLE` when it starts past the end."""
+    if not header or len(header) > _MAX_HEADER:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not _digits(first or "0") or not _digits(last or "0"):
+        return None
+    if not first:  # the last N bytes
+        if not last or int(last) == 0:
+            return UNSATISFIABLE if last else None
+        return (max(0, size - int(last)), size - 1) if size else UNSATISFIABLE
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        return None  # invalid: ignored, as the RFC says
+    return UNSATISFIABLE if start >= size else (start, end)
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()

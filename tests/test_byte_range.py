@@ -1,0 +1,56 @@
+"""`Range` headers as the bot's own files read them (RFC 9110 §14.1.2, §14.4)."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rasa_imessage.byte_range import UNSATISFIABLE, requested_range
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "expected"),
+    [
+        ("bytes=0-99", 1000, (0, 99)),
+        ("bytes=0-", 1000, (0, 999)),  # what browsers ask first for audio and video
+        ("bytes=990-2000", 1000, (990, 999)),  # a last byte past the end means the end
+        ("bytes=-100", 1000, (900, 999)),  # the last 100
+        ("bytes=-5000", 1000, (0, 999)),  # more than there is: all of it
+        ("Bytes = 5-5", 1000, (5, 5)),
+        ("bytes=1000-", 1000, UNSATISFIABLE),
+        ("bytes=1000-1005", 1000, UNSATISFIABLE),
+        ("bytes=-0", 1000, UNSATISFIABLE),
+        ("bytes=0-", 0, UNSATISFIABLE),
+        ("bytes=-10", 0, UNSATISFIABLE),
+        (None, 1000, None),
+        ("", 1000, None),
+        ("bytes=5-1", 1000, None),  # invalid: ignored
+        ("bytes=0-1,5-6", 1000, None),  # several ranges: the whole file
+        ("items=0-1", 1000, None),
+        ("bytes=-", 1000, None),
+        ("bytes=a-b", 1000, None),
+        ("bytes=+1-2", 1000, None),
+        ("bytes=\u0661-\u0662", 1000, None),  # Arabic-Indic digits: digits, not ASCII ones
+        ("bytes=0-" + "9" * 80, 1000, None),
+    ],
+)
+def test_a_range_header_reads_as_the_rfc_says(
+    header: Optional[str], size: int, expected: Union[str, Tuple[int, int], None]
+) -> None:
+    assert requested_range(header, size) == expected
+
+
+@given(header=st.one_of(st.none(), st.text(max_size=40), st.from_regex(r"bytes=\d*-\d*", fullmatch=True)),
+       size=st.integers(min_value=0, max_value=10**6))  # fmt: skip
+def test_any_header_gives_the_whole_file_a_range_inside_it_or_416(
+    header: Optional[str], size: int
+) -> None:
+    wanted = requested_range(header, size)
+    if isinstance(wanted, tuple):
+        first, last = wanted
+        assert 0 <= first <= last < size
+    else:
+        assert wanted in (None, UNSATISFIABLE)
