@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, web
 
+from rasa_imessage.byte_range import UNSATISFIABLE, requested_range
+
 from .context import Context
 from .events import Subscription
 
@@ -92,7 +94,19 @@ class PageRoutes:
         stored = self._store.files.get(request.match_info["id"])
         if stored is None or stored.name != request.match_info["name"]:
             raise web.HTTPNotFound()
-        return web.Response(body=stored.data, content_type=stored.content_type)
+        headers = {"Accept-Ranges": "bytes"}  # as a CDN does: players seek, Safari plays video
+        size = len(stored.data)
+        wanted = requested_range(request.headers.get("Range"), size)
+        if wanted == UNSATISFIABLE:
+            raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+        if isinstance(wanted, tuple):
+            first, last = wanted
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+            part = stored.data[first : last + 1]
+            return web.Response(
+                status=206, body=part, content_type=stored.content_type, headers=headers
+            )
+        return web.Response(body=stored.data, content_type=stored.content_type, headers=headers)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(

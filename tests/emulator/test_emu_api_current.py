@@ -165,6 +165,12 @@ async def test_attachments_up_to_five_and_loopback_http_uploads(emu, http, dev, 
     served = await http.get(url)
     assert served.content == b"\x89PNG fake"
     assert served.headers["content-type"] == "image/png"
+    # one range, as a player asks: 206 with that part; past the end, 416
+    part = await http.get(url, headers={"Range": "bytes=1-3"})
+    assert (part.status_code, part.content, part.headers["content-range"]) == (
+        206, b"PNG", "bytes 1-3/9")  # fmt: skip
+    past = await http.get(url, headers={"Range": "bytes=9-"})
+    assert (past.status_code, past.headers["content-range"]) == (416, "bytes */9")
 
 
 async def test_voice_send_answers_with_recipient(emu, http, dev, receiver):
