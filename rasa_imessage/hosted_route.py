@@ -42,9 +42,9 @@ async def _answer(served: Optional[Served], range_header: Optional[str]) -> HTTP
     body = None if served is None else await _bytes_of(served)
     if served is None or body is None:
         return response.json({"error": "not found"}, status=404)
-    # Named by its content, a data: file never means other bytes; a file may change.
-    cache = f"public, max-age={KEPT_FOR}, immutable" if served.body is not None else (
-        "public, max-age=300")  # fmt: skip
+    cache = "public, max-age=300"  # a file in media_dir may change
+    if served.body is not None:  # named by its content: the same URL never means other bytes
+        cache = f"public, max-age={KEPT_FOR}, immutable"
     headers = {**_HEADERS, "Cache-Control": cache, "Accept-Ranges": "bytes"}
     size = len(body)
     wanted = requested_range(range_header, size)

@@ -179,3 +179,15 @@ async def test_a_redis_dedupe_store_must_take_a_write(
     rendered = report.render()
     assert not report.ok and "hunter2" not in rendered
     assert f"Redis at redis://127.0.0.1:{nobody.rsplit(':', 1)[1]} took no write" in rendered
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@[::1]:6379/0", "redis://[::1]:6379/0"),
+        ("rediss://app:hunter2@cache.example.com/2", "rediss://cache.example.com/2"),
+        ("unix://app:hunter2@/run/redis.sock?db=1", "/run/redis.sock"),
+    ],
+)
+def test_the_store_is_named_without_its_credentials(url: str, shown: str) -> None:
+    assert checks._store_address(url) == shown
