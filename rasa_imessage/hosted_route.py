@@ -39,31 +39,53 @@ async def serve_media(
 
 
 async def _answer(served: Optional[Served], range_header: Optional[str]) -> HTTPResponse:
-    body = None if served is None else await _bytes_of(served)
-    if served is None or body is None:
-        return response.json({"error": "not found"}, status=404)
+    size = None if served is None else _size_of(served)
+    if served is None or size is None:
+        return _not_found()
     cache = "public, max-age=300"  # a file in media_dir may change
     if served.body is not None:  # named by its content: the same URL never means other bytes
         cache = f"public, max-age={KEPT_FOR}, immutable"
     headers = {**_HEADERS, "Cache-Control": cache, "Accept-Ranges": "bytes"}
-    size = len(body)
     wanted = requested_range(range_header, size)
     if wanted == UNSATISFIABLE:
         headers["Content-Range"] = f"bytes */{size}"
         return response.raw(b"", status=416, content_type=served.content_type, headers=headers)
+    first, last = wanted if isinstance(wanted, tuple) else (0, size - 1)
+    body = await _read(served, first, last + 1 - first)  # a seek reads only its part
+    if body is None:
+        return _not_found()
+    status = 200
     if isinstance(wanted, tuple):
-        first, last = wanted
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-        part = body[first : last + 1]
-        return response.raw(part, status=206, content_type=served.content_type, headers=headers)
-    return response.raw(body, content_type=served.content_type, headers=headers)
+        status, headers["Content-Range"] = 206, f"bytes {first}-{last}/{size}"
+    return response.raw(body, status=status, content_type=served.content_type, headers=headers)
 
 
-async def _bytes_of(served: Served) -> Optional[bytes]:
+def _not_found() -> HTTPResponse:
+    return response.json({"error": "not found"}, status=404)
+
+
+def _size_of(served: Served) -> Optional[int]:
     if served.body is not None:
-        return served.body
+        return len(served.body)
     assert served.path is not None
+    try:
+        return served.path.stat().st_size
+    except OSError:  # removed since it was found
+        return None
+
+
+async def _read(served: Served, offset: int, length: int) -> Optional[bytes]:
+    if served.body is not None:
+        return served.body[offset : offset + length]
+    assert served.path is not None
+    path = served.path
+
+    def read() -> bytes:
+        with path.open("rb") as file:
+            file.seek(offset)
+            return file.read(length)
+
     try:  # off the loop that acks webhooks
-        return await asyncio.get_running_loop().run_in_executor(None, served.path.read_bytes)
+        return await asyncio.get_running_loop().run_in_executor(None, read)
     except OSError:  # removed or unreadable since it was found
         return None
