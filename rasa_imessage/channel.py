@@ -25,8 +25,8 @@ from .auth import WebhookAuth
 from .config import IMessageConfig, load_config
 from .conversations import Conversations, OnNewMessage
 from .cores import usable_cores
-from .front import FrontError, FrontStore, WebhookFront
-from .hosted_route import serve_media
+from .front import FrontError, FrontMedia, FrontStore, WebhookFront
+from .hosted_route import media_answer
 from .idempotency import IdempotencyStore, Recovered, configured_store
 from .intake import Answer, answer_webhook, error
 from .leases import LeaseKeeper
@@ -39,7 +39,7 @@ from .loopmessage import (
     WorkerClient,
     parse_webhook,
 )
-from .metrics import CONTENT_TYPE, WEBHOOKS, Gauge, Metrics
+from .metrics import CONTENT_TYPE, MEDIA_FETCHES, WEBHOOKS, Gauge, Metrics
 from .outbound import CHANNEL_NAME, IMessageOutput
 from .tasks import Draining, QueueFull, TurnRunner
 from .tuning import tune_process
@@ -79,8 +79,10 @@ class IMessageInput(InputChannel):
         self.store = store if store is not None else self._create_store(config)
         self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
         self.metrics = Metrics()  # counted always; served with `metrics: true`
+        # `webhook_port` on one server: the port's process serves `data:` files it is given.
+        pushed = FrontMedia(lambda: self._front) if self._pushes_media(config) else None
         self.conversations = Conversations(
-            config, self.store, self.turns, self.client, self._agent, self.metrics
+            config, self.store, self.turns, self.client, self._agent, self.metrics, pushed
         )
         self._leases = LeaseKeeper(self.store, self._recover, self._can_take_over)
         self._stopping = False  # set while the server drains: new webhooks get 503
@@ -88,6 +90,12 @@ class IMessageInput(InputChannel):
         self._client = client
         self._owns_client = client is None  # a client passed in is the caller's to close
         self._front: Optional[WebhookFront] = None  # `webhook_port`: its process
+
+    @staticmethod
+    def _pushes_media(config: IMessageConfig) -> bool:
+        """The port's process reads `data:` files from Redis when there is one."""
+        return bool(config.public_url and config.webhook_port is not None
+                    and config.dedupe_store == "memory")  # fmt: skip
 
     def _create_store(self, config: IMessageConfig) -> IdempotencyStore:
         if config.webhook_port is not None and config.dedupe_store == "memory":
@@ -146,7 +154,10 @@ class IMessageInput(InputChannel):
                 request: Request, kind: str, signature: str, name: str
             ) -> HTTPResponse:
                 served = await media.fetch(kind, signature, unquote(name))
-                return await serve_media(served, self.metrics, request.headers.get("range"))
+                answer = await media_answer(served, request.headers.get("range"))
+                self.metrics.add(MEDIA_FETCHES, answer.outcome)
+                return response.raw(answer.body, status=answer.status, headers=answer.headers,
+                                    content_type=answer.content_type)  # fmt: skip
 
         if self.config.metrics:
 
@@ -243,8 +254,14 @@ class IMessageInput(InputChannel):
         if self.config.webhook_port is None or self._front is not None:
             return
         # Set first: a webhook may be handed over as soon as the port listens.
+        media = self.conversations.media
         self._front = front = WebhookFront(
-            self.config, self._front_turn, self._front_state, self._front_answers
+            self.config,
+            self._front_turn,
+            self._front_state,
+            self._front_answers,
+            on_fetches=self._front_fetches,
+            kept_files=media.kept_files if media is not None else lambda: (),
         )
         try:
             port = await front.start()
@@ -265,6 +282,9 @@ class IMessageInput(InputChannel):
 
     def _front_answers(self, counts: Dict[str, int]) -> None:
         self.metrics.add_all(WEBHOOKS, counts)
+
+    def _front_fetches(self, counts: Dict[str, int]) -> None:
+        self.metrics.add_all(MEDIA_FETCHES, counts)
 
     def _front_turn(self, body: bytes, key: Optional[str], token: Optional[str]) -> None:
         """A webhook the port's process has acked: its turn is queued here, come what may

@@ -13,7 +13,6 @@ import os
 import re
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -169,13 +168,6 @@ def _require(config: IMessageConfig) -> None:
             "address, which only a local emulator (base_url) can fetch from; give the https:// "
             "address LoopMessage reaches this server at"
         )
-    if config.public_url is not None and config.webhook_port is not None:
-        port = urlsplit(config.public_url).port
-        if port == config.webhook_port:
-            raise ConfigError(
-                f"credentials key 'public_url' names webhook_port ({port}), whose process "
-                "answers webhooks only: the bot's files are served on Rasa's own port"
-            )
     if config.media_dir is not None and config.public_url is None:
         raise ConfigError(
             "credentials key 'media_dir' needs public_url: the https:// address LoopMessage "

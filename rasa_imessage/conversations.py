@@ -26,7 +26,7 @@ from .breaker import BREAK_AFTER, BREAK_FOR, Breaker
 from .buttons import MAX_REPLY_LENGTH, match_button
 from .cancelling import cancel_and_wait
 from .config import IMessageConfig
-from .hosted_media import media_host_for
+from .hosted_media import SharedMedia, media_host_for
 from .idempotency import IdempotencyStore, Recovered
 from .inbound import TurnInput, conversation_of, send_failure_turn, to_turn
 from .indicator import TypingIndicators
@@ -72,6 +72,7 @@ class Conversations:
         client: Callable[[], LoopMessageAPI],
         agent: Callable[[], Any],
         metrics: Optional[Metrics] = None,
+        media_shared: Optional[SharedMedia] = None,
     ) -> None:
         self.config = config
         self.metrics = metrics if metrics is not None else Metrics()
@@ -85,8 +86,9 @@ class Conversations:
         self._offers = ButtonOffers(cached=not store.shared)
         # The sender each conversation writes to, for its replies (current API).
         self._senders = ReplySenders()
-        # The bot's own files and `data:` URLs, served to LoopMessage (`public_url`).
-        self.media = media_host_for(config)
+        # The bot's own files and `data:` URLs, served to LoopMessage (`public_url`); the
+        # `data:` files shared with replicas (Redis) or with `webhook_port`'s process.
+        self.media = media_host_for(config, shared=media_shared)
         # `bubble_pause` with a typing indicator shows it in each pause (current API).
         shows_typing = config.typing_seconds > 0 and config.api == "current"
         self._pause_typing = (

@@ -17,14 +17,14 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 from .config import IMessageConfig
 from .idempotency import Claim, IdempotencyStore, StoreUnavailable
 from .loopmessage._child import ChildPipes, start_child, stop_child
 from .loopmessage._frames import take_frames
 
-__all__ = ["FrontError", "FrontStore", "WebhookFront"]
+__all__ = ["FrontError", "FrontMedia", "FrontStore", "WebhookFront"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ CLAIM_TIMEOUT = 5.0  # a claim of Rasa's port: the process answers in microsecon
 
 OnTurn = Callable[[bytes, Optional[str], Optional[str]], None]  # body, dedupe key, token
 OnAnswers = Callable[[Dict[str, int]], None]  # webhooks answered, by outcome (metrics.py)
+OnFetches = Callable[[Dict[str, int]], None]  # the bot's files fetched there, by outcome
+KeptFiles = Callable[[], Iterable[Tuple[str, bytes, float]]]  # name, body, seconds left
 State = Callable[[], Tuple[bool, bool, int]]  # ready, stopping, turns pending
 
 
@@ -45,11 +47,12 @@ class FrontError(RuntimeError):
 
 
 class _Pipes(ChildPipes):
-    def __init__(self, on_turn: OnTurn, on_answers: OnAnswers) -> None:
+    def __init__(self, on_turn: OnTurn, on_answers: OnAnswers, on_fetches: OnFetches) -> None:
         super().__init__()
         loop = asyncio.get_running_loop()
         self._on_turn = on_turn
         self._on_answers = on_answers
+        self._on_fetches = on_fetches
         self._buffer = bytearray()
         self.listening: asyncio.Future[Tuple[str, Any]] = loop.create_future()
         self.claims: Dict[int, asyncio.Future[str]] = {}  # claims of Rasa's port in hand
@@ -73,6 +76,8 @@ class _Pipes(ChildPipes):
                     waiter.set_result(message[2])
             elif message[0] == "answers":
                 self._on_answers(message[1])
+            elif message[0] == "fetches":
+                self._on_fetches(message[1])
 
     def stdout_closed(self) -> None:
         for waiter in (self.listening, self.stopped):
@@ -94,11 +99,16 @@ class WebhookFront:
         on_turn: OnTurn,
         state: State,
         on_answers: OnAnswers = lambda counts: None,
+        *,
+        on_fetches: OnFetches = lambda counts: None,
+        kept_files: KeptFiles = lambda: (),
     ) -> None:
         self.config = config
         self.port: Optional[int] = None
         self._on_turn = on_turn
         self._on_answers = on_answers
+        self._on_fetches = on_fetches
+        self._kept_files = kept_files
         self._state = state
         self._child: Optional[Tuple[asyncio.SubprocessTransport, _Pipes]] = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -142,6 +152,12 @@ class WebhookFront:
         if self._child is not None:
             self._child[1].send(("end", key, how))
 
+    def keep(self, name: str, body: bytes, ttl_seconds: float) -> None:
+        """A `data:` file the bot made, for the process to serve at its URL (`public_url`
+        naming `webhook_port`); a process started later is given it again (`_spawn`)."""
+        if self._child is not None:
+            self._child[1].send(("keep", name, body, ttl_seconds))
+
     def report(self) -> None:
         """Send the bot's state now (it goes every half second anyway)."""
         if self._child is not None:
@@ -184,7 +200,7 @@ class WebhookFront:
     async def _spawn(self) -> None:
         try:
             transport, pipes = await start_child(
-                lambda: _Pipes(self._turn, self._on_answers), _MODULE
+                lambda: _Pipes(self._turn, self._on_answers, self._on_fetches), _MODULE
             )
         except OSError as exc:
             raise FrontError(f"webhook_port: cannot start its process: {exc}") from exc
@@ -193,6 +209,8 @@ class WebhookFront:
         pipes.send((self.config, level))
         self._taken = 0  # a new process has handed nothing over yet
         pipes.send(self._state_frame())
+        for name, body, seconds_left in self._kept_files():  # after a restart: served again
+            pipes.send(("keep", name, body, seconds_left))
         try:
             outcome, detail = await asyncio.wait_for(asyncio.shield(pipes.listening), START_TIMEOUT)
         except (ConnectionError, asyncio.TimeoutError) as exc:
@@ -268,3 +286,23 @@ class FrontStore(IdempotencyStore):
         front = self._front()
         if front is not None:
             front.end(key, how)
+
+
+class FrontMedia:
+    """`SharedMedia` for `webhook_port` on one server: each `data:` file the bot makes goes
+    to the port's process before its send, so a `public_url` naming that port serves it.
+    (With Redis the process reads the replicas' store instead.)"""
+
+    def __init__(self, front: Callable[[], Optional[WebhookFront]]) -> None:
+        self._front = front
+
+    async def put(self, name: str, body: bytes, ttl_seconds: float) -> None:
+        front = self._front()
+        if front is not None:  # not running: a restarted process is given it (kept_files)
+            front.keep(name, body, ttl_seconds)
+
+    async def get(self, name: str) -> Optional[bytes]:
+        return None  # the bot's process kept it itself
+
+    async def aclose(self) -> None:
+        return None

@@ -13,12 +13,15 @@ Frames in (from the bot's process): the settings first, then
   ("claim", call, key)                  in-memory store: a claim made on Rasa's port;
   ("end", key, how)                     in-memory store: a claim ends (complete, release,
                                         abandon);
+  ("keep", name, body, seconds)         `public_url`: a `data:` file the bot made, served
+                                        at its URL for that long (hosted_media.py);
   ("stop",)                             close the port, answer the webhooks in hand.
 Frames out: ("listening", port) or ("failed", reason) once; ("turn", body, key, token)
 for each accepted webhook; ("claimed", call, outcome) for each claim; ("answers", counts)
-after a state frame, when webhooks were answered since the last, and before ("stopped",),
-which goes once the port is closed. The process exits when its stdin closes, and ignores
-SIGINT and SIGTERM (the bot's process decides when it stops).
+and ("fetches", counts) after a state frame, when webhooks were answered or the bot's files
+fetched since the last, and before ("stopped",), which goes once the port is closed. The
+process exits when its stdin closes, and ignores SIGINT and SIGTERM (the bot's process
+decides when it stops).
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ import asyncio
 import collections
 import logging
 import sys
-from typing import Any, Optional, Set
+from typing import Any, List, Optional, Set, Tuple
 
 from aiohttp import web
 
 from .auth import WebhookAuth
 from .config import IMessageConfig
+from .hosted_media import MEDIA_PATH, MediaHost, media_host_for
+from .hosted_route import media_answer, media_url_parts
 from .idempotency import IdempotencyStore, StoreUnavailable, configured_store
 from .intake import Answer, answer_webhook, error
 from .loopmessage import InboundEvent
@@ -61,6 +66,9 @@ class _Front(asyncio.Protocol):
         self._handed = 0  # turns handed over
         # Webhooks answered since the last report, by outcome (the bot's side counts them).
         self._answers: collections.Counter[str] = collections.Counter()
+        self._fetches: collections.Counter[str] = collections.Counter()  # the bot's files
+        self._media: Optional[MediaHost] = None  # `public_url`: the bot's files, served here
+        self._keeps: List[Tuple[str, bytes, float]] = []  # `data:` files not yet in `_media`
         self._jobs: Set[asyncio.Task[None]] = set()
         self.ended = asyncio.get_running_loop().create_future()
 
@@ -77,6 +85,9 @@ class _Front(asyncio.Protocol):
                 self._spawn(self._end(message[1], message[2]))
             elif message[0] == "claim":
                 self._spawn(self._claim(message[1], message[2]))
+            elif message[0] == "keep":  # before the port listens, too: kept for it
+                self._keeps.append(message[1:])
+                self._take_kept()
             elif message[0] == "stop":
                 self._stopping = True
                 self._spawn(self._close_port())
@@ -106,10 +117,15 @@ class _Front(asyncio.Protocol):
         secret = config.webhook_auth.get_secret_value() if config.webhook_auth else None
         self._auth = WebhookAuth(secret)
         self._store = configured_store(config)
+        # With Redis, `data:` files are read there; else the bot's process pushes them here.
+        self._media = media_host_for(config)
+        self._take_kept()
         # Bodies one byte over the limit are read, so a larger one gets intake's JSON 413.
         app = web.Application(client_max_size=config.max_body_bytes + 1)
         app.router.add_post("/webhooks/imessage/webhook", self._webhook)
         app.router.add_get("/webhooks/imessage/", self._status)
+        if self._media is not None:
+            app.router.add_get(MEDIA_PATH + "/{rest:.*}", self._media_file)  # and HEAD
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, config.webhook_host, config.webhook_port, reuse_address=True)
@@ -150,10 +166,29 @@ class _Front(asyncio.Protocol):
         self._answers[answer.outcome] += 1
         return web.json_response(answer.body, status=answer.status)
 
+    def _take_kept(self) -> None:
+        if self._media is not None:
+            for name, body, seconds in self._keeps:
+                self._media.keep(name, body, seconds)
+            self._keeps.clear()
+
+    async def _media_file(self, request: web.Request) -> web.Response:
+        """The bot's file at a `public_url` naming this port, as Rasa's port answers it."""
+        assert self._media is not None
+        parts = media_url_parts(request.rel_url.raw_path)  # decoded once, as on Rasa's port
+        served = None if parts is None else await self._media.fetch(*parts)
+        answer = await media_answer(served, request.headers.get("Range"))
+        self._fetches[answer.outcome] += 1
+        headers = {**answer.headers, "Content-Type": answer.content_type}
+        return web.Response(body=answer.body, status=answer.status, headers=headers)
+
     def _report_answers(self) -> None:
         if self._answers:
             self._out.write(frame(("answers", dict(self._answers))))
             self._answers.clear()
+        if self._fetches:
+            self._out.write(frame(("fetches", dict(self._fetches))))
+            self._fetches.clear()
 
     async def _hand_over(
         self, event: InboundEvent, key: Optional[str], body: bytes
@@ -210,6 +245,8 @@ class _Front(asyncio.Protocol):
             await asyncio.wait(list(self._jobs))
         if self._store is not None:
             await self._store.aclose()
+        if self._media is not None:
+            await self._media.aclose()
 
 
 def run_front() -> None:

@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Protocol, Tuple
 from urllib.parse import quote, unquote, urlsplit
 
 from .idempotency import StoreUnavailable
@@ -223,6 +223,17 @@ class MediaHost:
         if self._shared is not None:
             await self._shared.aclose()
 
+    def keep(self, name: str, body: bytes, ttl_seconds: float) -> None:
+        """A `data:` file another process of this server made (`webhook_port`'s process
+        serves what the bot's process pushes to it), for `ttl_seconds`."""
+        self._store(name, body, ttl_seconds)
+
+    def kept_files(self) -> List[Tuple[str, bytes, float]]:
+        """The `data:` files kept and not expired, with the seconds each has left: what a
+        restarted `webhook_port` process is given again."""
+        now = self._clock()
+        return [(name, body, ends - now) for name, (body, ends) in self._kept.items() if ends > now]
+
     def find(self, kind: str, signature: str, name: str) -> Optional[Served]:
         """What a media URL names in this process, or None: unsigned, expired, or gone."""
         return self._here(kind, name) if self._signed(kind, signature, name) else None
@@ -290,12 +301,12 @@ class MediaHost:
             self._unshared[name] = None
         return name
 
-    def _store(self, name: str, body: bytes) -> None:
+    def _store(self, name: str, body: bytes, ttl_seconds: Optional[float] = None) -> None:
         now = self._clock()
         old = self._kept.pop(name, None)
         if old is not None:
             self._kept_bytes -= len(old[0])
-        self._kept[name] = (body, now + self._kept_for)
+        self._kept[name] = (body, now + (self._kept_for if ttl_seconds is None else ttl_seconds))
         self._kept_bytes += len(body)
         # The oldest go first: expired, or past the bound (this one is newest, so it stays).
         while True:
@@ -320,18 +331,21 @@ class MediaHost:
         return base64.urlsafe_b64encode(digest[:_SIGNATURE_BYTES]).decode().rstrip("=")
 
 
-def media_host_for(config: IMessageConfig, *, share: bool = True) -> Optional[MediaHost]:
+def media_host_for(
+    config: IMessageConfig, *, share: bool = True, shared: Optional[SharedMedia] = None
+) -> Optional[MediaHost]:
     """The connector's host of the bot's own files, when `public_url` is set. The URLs are
     signed with a key derived from the LoopMessage credential, which every replica shares,
     and `data:` files are shared through `dedupe_store` when it is Redis (unless `share` is
-    false: a caller that only makes URLs of files)."""
+    false: a caller that only makes URLs of files), else through `shared` if given."""
     if config.public_url is None:
         return None
     secret = config.api_key if config.api == "current" else config.secret_key
     credential = secret.get_secret_value() if secret is not None else ""
-    shared: Optional[SharedMedia] = None
     if share and config.dedupe_store != "memory":  # replicas: the idempotency store's Redis
         from .redis_media import RedisMedia
 
         shared = RedisMedia(config.dedupe_store)
+    elif not share:
+        shared = None
     return MediaHost(config.public_url, signing_key(credential), config.media_dir, shared=shared)

@@ -3,42 +3,54 @@
 LoopMessage fetches these URLs without credentials, so the URL itself is the secret: an
 unknown, unsigned or expired one gets the same 404 and says nothing of why. What is served
 is the bot's, never a page: browsers are told not to sniff a type or run anything in it.
+No web framework here: Rasa's port (Sanic, channel.py) and `webhook_port`'s process
+(aiohttp, front_process.py) each send the same `MediaAnswer`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Dict, Optional
-
-from sanic import response
-from sanic.response import HTTPResponse
+import json
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+from urllib.parse import unquote
 
 from .byte_range import UNSATISFIABLE, requested_range
-from .hosted_media import KEPT_FOR, Served
-from .metrics import MEDIA_FETCHES, Metrics
+from .hosted_media import KEPT_FOR, MEDIA_PATH, Served
 
-__all__ = ["serve_media"]
+__all__ = ["MediaAnswer", "media_answer", "media_url_parts"]
 
 _HEADERS: Dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Referrer-Policy": "no-referrer",
 }
-
-_ANSWERS = {200: "served", 206: "served", 416: "bad_range"}  # else 404: "not_found"
-
-
-async def serve_media(
-    served: Optional[Served], metrics: Metrics, range_header: Optional[str] = None
-) -> HTTPResponse:
-    """The bytes or the file, or the one range of them asked for (Sanic leaves the body out
-    for HEAD), counted."""
-    answer = await _answer(served, range_header)
-    metrics.add(MEDIA_FETCHES, _ANSWERS.get(answer.status, "not_found"))
-    return answer
+_NOT_FOUND = json.dumps({"error": "not found"}).encode()
 
 
-async def _answer(served: Optional[Served], range_header: Optional[str]) -> HTTPResponse:
+@dataclass(frozen=True)
+class MediaAnswer:
+    """Status, headers and body of a fetch; `outcome` labels it in the metrics."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: Dict[str, str]
+    outcome: str  # served, not_found, bad_range
+
+
+def media_url_parts(raw_path: str) -> Optional[Tuple[str, str, str]]:
+    """Kind, signature and name (decoded once) of a media URL's still-encoded path."""
+    prefix = MEDIA_PATH + "/"
+    if not raw_path.startswith(prefix):
+        return None
+    kind, _, rest = raw_path[len(prefix) :].partition("/")
+    signature, _, name = rest.partition("/")
+    return (kind, signature, unquote(name)) if name else None
+
+
+async def media_answer(served: Optional[Served], range_header: Optional[str]) -> MediaAnswer:
+    """The bytes or the file, or the one range of them asked for."""
     size = None if served is None else _size_of(served)
     if served is None or size is None:
         return _not_found()
@@ -49,7 +61,7 @@ async def _answer(served: Optional[Served], range_header: Optional[str]) -> HTTP
     wanted = requested_range(range_header, size)
     if wanted == UNSATISFIABLE:
         headers["Content-Range"] = f"bytes */{size}"
-        return response.raw(b"", status=416, content_type=served.content_type, headers=headers)
+        return MediaAnswer(416, served.content_type, b"", headers, "bad_range")
     first, last = wanted if isinstance(wanted, tuple) else (0, size - 1)
     body = await _read(served, first, last + 1 - first)  # a seek reads only its part
     if body is None:
@@ -57,11 +69,11 @@ async def _answer(served: Optional[Served], range_header: Optional[str]) -> HTTP
     status = 200
     if isinstance(wanted, tuple):
         status, headers["Content-Range"] = 206, f"bytes {first}-{last}/{size}"
-    return response.raw(body, status=status, content_type=served.content_type, headers=headers)
+    return MediaAnswer(status, served.content_type, body, headers, "served")
 
 
-def _not_found() -> HTTPResponse:
-    return response.json({"error": "not found"}, status=404)
+def _not_found() -> MediaAnswer:
+    return MediaAnswer(404, "application/json", _NOT_FOUND, {}, "not_found")
 
 
 def _size_of(served: Served) -> Optional[int]:

@@ -123,9 +123,9 @@ OPTIONS: Tuple[Option, ...] = (
         "public_url",
         "text",
         None,
-        "the https:// address LoopMessage reaches this Rasa server's port at (the webhook "
-        "URL without its path, unless that is `webhook_port`'s), so the bot can send images "
-        "it makes (`data:` URLs) and files "
+        "the https:// address LoopMessage reaches this server at (the webhook URL without "
+        "its path; Rasa's port and `webhook_port` both serve the files), so the bot can send "
+        "images it makes (`data:` URLs) and files "
         "from `media_dir`: the connector serves them at unguessable URLs (see [Files the "
         "bot makes](#files-the-bot-makes))",
         as_public_url,

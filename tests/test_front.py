@@ -276,19 +276,23 @@ async def test_a_process_that_dies_is_started_again_and_the_port_answers(
 ) -> None:
     app, channel, bot = front_app(lm)
     async with served(app):
-        front = channel._front
-        assert front is not None and front.pid is not None
-        first_pid = front.pid
-        os.kill(first_pid, signal.SIGKILL)
-        for _ in range(200):
-            if front.pid not in (None, first_pid):
-                break
-            await asyncio.sleep(0.05)
+        await kill_the_process_and_await_the_next(channel)
         async with httpx.AsyncClient(base_url=front_url(channel)) as http:
             answered = await post_until(http, inbound(), refused=503)
             await channel.turns.join()
-    assert front.pid != first_pid
     assert answered.status_code == 200 and len(bot.messages) == 1
+
+
+async def kill_the_process_and_await_the_next(channel: IMessageInput) -> None:
+    front = channel._front
+    assert front is not None and front.pid is not None
+    first_pid = front.pid
+    os.kill(first_pid, signal.SIGKILL)
+    for _ in range(200):
+        if front.pid not in (None, first_pid):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no new process for the webhook port within 10 s")
 
 
 async def test_the_process_ends_with_the_server(lm: LoopMessageStandIn) -> None:
@@ -399,3 +403,91 @@ async def test_a_turn_from_the_port_counts_once_against_max_queued_turns(
         await channel.turns.join()
     assert (first.status_code, accepted.status_code) == (200, 200)
     assert [message.text for message in bot.messages] == ["hi", "again"]
+
+
+# -- `public_url` naming the port: the bot's own files served there --------------------------
+
+PICTURE = b"\x89PNG\r\n\x1a\n-a-chart"
+
+
+def media_front_app(lm: LoopMessageStandIn, tmp_path: Any, **credentials: Any) -> Any:
+    """A channel whose `public_url` is `webhook_port`'s address, replying with a made
+    picture (a `data:` URL) and a file from `media_dir` (its name needs percent-encoding)."""
+    import base64
+
+    port = free_port()
+    (tmp_path / "menu 100%.pdf").write_bytes(b"%PDF-1.4 menu")
+    app, channel, bot = front_app(
+        lm, webhook_port=str(port), public_url=f"http://127.0.0.1:{port}",
+        media_dir=str(tmp_path), metrics="true", **credentials,
+    )  # fmt: skip
+    made = "data:image/png;base64," + base64.b64encode(PICTURE).decode()
+    bot.reply = [
+        {"text": "Your chart:", "image": made},
+        {"text": None, "attachment": "menu 100%.pdf"},
+    ]
+    return app, channel, bot
+
+
+async def sent_urls(
+    http: httpx.AsyncClient, channel: IMessageInput, lm: LoopMessageStandIn
+) -> List[str]:
+    assert (await post_front(http, inbound("chart please"))).status_code == 200
+    await channel.turns.join()
+    await channel.conversations.stop_side_work()
+    return [url for sent in lm.sends() for url in sent.get("attachments", [])]
+
+
+async def test_a_public_url_naming_the_port_serves_the_bots_files_there(
+    lm: LoopMessageStandIn, tmp_path: Any
+) -> None:
+    """One server, `dedupe_store: memory`: the bot's process gives each `data:` file to the
+    port's process before the send names it; files in `media_dir` are read there from disk.
+    Same answers as on Rasa's port: ranges, a bare 404, and the fetches in the metrics."""
+    app, channel, _ = media_front_app(lm, tmp_path)
+    async with served(app) as rasa, httpx.AsyncClient(base_url=front_url(channel)) as http:
+        chart, menu = await sent_urls(http, channel, lm)
+        assert chart.startswith(front_url(channel) + "/webhooks/imessage/media/d/")
+        got = await http.get(chart)
+        assert (got.status_code, got.headers["content-type"], got.content) == (
+            200, "image/png", PICTURE)  # fmt: skip
+        assert got.headers["x-content-type-options"] == "nosniff"
+        got = await http.get(menu, headers={"Range": "bytes=0-3"})
+        assert (got.status_code, got.content, got.headers["content-range"]) == (
+            206, b"%PDF", "bytes 0-3/13")  # fmt: skip
+        head = await http.head(menu)
+        assert head.status_code == 200 and head.content == b""
+        for wrong in (chart.replace("/d/", "/f/"), menu.rsplit("/", 1)[0] + "/%2E%2E%2Fx.pdf"):
+            got = await http.get(wrong)
+            assert got.status_code == 404 and got.json() == {"error": "not found"}
+        for _ in range(100):  # reported within a state frame or two (0.5 s apart)
+            page = (await rasa.get("/webhooks/imessage/metrics")).text.splitlines()
+            if 'rasa_imessage_media_fetches_total{answer="not_found"} 2' in page:
+                break
+            await asyncio.sleep(0.05)
+    assert 'rasa_imessage_media_fetches_total{answer="served"} 3' in page
+    assert 'rasa_imessage_media_fetches_total{answer="not_found"} 2' in page
+
+
+async def test_a_restarted_port_process_is_given_the_made_files_again(
+    lm: LoopMessageStandIn, tmp_path: Any
+) -> None:
+    app, channel, _ = media_front_app(lm, tmp_path)
+    async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
+        chart, _ = await sent_urls(http, channel, lm)
+        await kill_the_process_and_await_the_next(channel)
+        got = await http.get(chart)
+    assert (got.status_code, got.content) == (200, PICTURE)
+
+
+@pytest.mark.redis
+async def test_with_redis_the_port_reads_made_files_from_it(
+    lm: LoopMessageStandIn, tmp_path: Any, redis_url: str
+) -> None:
+    """Replicas: the bot's process writes each `data:` file to Redis before the send, and
+    the port's process, of this replica or another, reads it there."""
+    app, channel, _ = media_front_app(lm, tmp_path, dedupe_store=redis_url)
+    async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
+        chart, _ = await sent_urls(http, channel, lm)
+        got = await http.get(chart)
+    assert (got.status_code, got.content) == (200, PICTURE)

@@ -505,9 +505,8 @@ async def test_data_files_are_shared_only_when_dedupe_store_is_redis() -> None:
     await replicated.aclose()
 
 
-def test_public_url_may_not_name_webhook_ports_process_which_serves_no_files() -> None:
+def test_public_url_may_name_either_port_since_both_serve_the_files() -> None:
     emulator = "http://127.0.0.1:8686"
-    with pytest.raises(ConfigError, match="names webhook_port"):
-        config(public_url="http://127.0.0.1:5006", webhook_port=5006, base_url=emulator)
-    other_port = config(public_url="http://127.0.0.1:5005", webhook_port=5006, base_url=emulator)
-    assert (other_port.public_url, other_port.webhook_port) == ("http://127.0.0.1:5005", 5006)
+    for public_url in ("http://127.0.0.1:5006", "http://127.0.0.1:5005"):
+        loaded = config(public_url=public_url, webhook_port=5006, base_url=emulator)
+        assert (loaded.public_url, loaded.webhook_port) == (public_url, 5006)
