@@ -183,8 +183,8 @@ def _log_status(event: InboundEvent) -> None:
     if event.kind is EventKind.delivered:
         logger.debug("iMessage %s delivered", event.message_id)
     elif event.kind is EventKind.sender_updated:
-        status = event.raw.get("status")
-        if status in _SENDER_DOWN:
+        status = event.raw.get("status")  # as sent: any JSON value
+        if isinstance(status, str) and status in _SENDER_DOWN:
             logger.warning("iMessage sender %s is now %s: sends from it fail until it is active "
                            "again (LoopMessage dashboard)", event.sender, status)  # fmt: skip
         else:

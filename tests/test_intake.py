@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import pytest
 
@@ -86,9 +86,11 @@ async def test_a_refused_turn_releases_its_claim_for_the_retry() -> None:
 
 @pytest.mark.parametrize(("status", "level"), [("suspended", logging.WARNING),
                                               ("canceled", logging.WARNING),
-                                              ("active", logging.INFO)])  # fmt: skip
+                                              ("active", logging.INFO),
+                                              (["suspended"], logging.INFO),  # once a 500
+                                              (None, logging.INFO)])  # fmt: skip
 async def test_a_sender_that_stops_sending_is_a_warning(
-    status: str, level: int, caplog: pytest.LogCaptureFixture
+    status: Any, level: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = json.dumps({"event": "sender_name_updated", "organization_id": "o", "sender": "S-2",
                        "status": status, "webhook_id": "w-s"}).encode()  # fmt: skip
