@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
-from channel_kit import AUTH, ServedAppThread
+from channel_kit import AUTH, FIXED_FUZZ, ServedAppThread
 from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
 
 from rasa_imessage.rasa_process import free_port
@@ -147,7 +147,7 @@ FUZZ = settings(
     max_examples=100,
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    derandomize=True,
+    derandomize=FIXED_FUZZ,
     database=None,
 )
 
@@ -270,7 +270,7 @@ def test_broken_bytes_are_answered_without_a_500(endpoint, content, content_type
     max_examples=50,
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    derandomize=True,
+    derandomize=FIXED_FUZZ,
     database=None,
 )
 @given(auth=AUTH_HEADERS, body=st.sampled_from(SAMPLES))
