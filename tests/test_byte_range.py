@@ -1,4 +1,5 @@
-"""`Range` headers as the bot's own files read them (RFC 9110 §14.1.2, §14.4)."""
+"""`Range` headers and media paths, as the bot's own files read them (RFC 9110 §14.1.2,
+§14.4; hosted_route.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rasa_imessage.byte_range import UNSATISFIABLE, requested_range
+from rasa_imessage.hosted_media import MEDIA_PATH
+from rasa_imessage.hosted_route import media_url_parts
 
 
 @pytest.mark.parametrize(
@@ -54,3 +57,18 @@ def test_any_header_gives_the_whole_file_a_range_inside_it_or_416(
         assert 0 <= first <= last < size
     else:
         assert wanted in (None, UNSATISFIABLE)
+
+
+@given(rest=st.text(max_size=60))
+def test_any_media_path_splits_into_kind_signature_and_name_or_nothing(rest: str) -> None:
+    parts = media_url_parts(MEDIA_PATH + "/" + rest)
+    if parts is not None:
+        kind, signature, name = parts
+        assert "/" not in kind and "/" not in signature and name
+    assert media_url_parts("/webhooks/imessage/webhook") is None
+
+
+def test_a_media_path_is_decoded_once() -> None:
+    assert media_url_parts(MEDIA_PATH + "/f/SIG/menu%20100%25.pdf") == ("f", "SIG", "menu 100%.pdf")
+    assert media_url_parts(MEDIA_PATH + "/f/SIG/a%252F.pdf") == ("f", "SIG", "a%2F.pdf")
+    assert media_url_parts(MEDIA_PATH + "/f/SIG/") is None
