@@ -313,6 +313,11 @@ def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Pa
         replies(stack, contact, "Here is what I can show you")
         again = httpx.post(front + WEBHOOK_PATH, json=webhook, headers=headers, timeout=15)
         wrong = httpx.post(front + WEBHOOK_PATH, json=webhook, headers={"Authorization": "x"})
+        stack.say(contact, "picture")  # signed on Rasa's URL; the port serves the same path
+        (picture,) = replies(stack, contact, "A picture, as promised")[0]["attachments"]
+        on_the_port = picture.replace(stack.rasa_url, front)
+        fetched = httpx.get(on_the_port, timeout=10)
+        part = httpx.get(on_the_port, headers={"Range": "bytes=0-7"}, timeout=10)
         block = yaml.safe_load(credentials_yaml("current", stack.emulator_url, stack.webhook_auth))
         report = asyncio.run(check_credentials(block["rasa_imessage.IMessageInput"],
                                                online=False, bot_url=front))  # fmt: skip
@@ -322,6 +327,10 @@ def test_webhooks_on_their_own_port_reach_the_bot_under_rasa_run(trained_bot: Pa
     assert wrong.status_code == 401
     assert report.ok, report.render()  # `rasa-imessage check --bot-url` works on the port
     assert f"answered on 127.0.0.1:{port}/webhooks/imessage/webhook" in log
+    png = (BOT_DIR / "media" / "picture.png").read_bytes()
+    assert (fetched.status_code, fetched.headers["content-type"], fetched.content) == (
+        200, "image/png", png)  # fmt: skip
+    assert (part.status_code, part.content) == (206, png[:8])
 
 
 def test_replies_go_through_the_send_worker_under_rasa_run(trained_bot: Path) -> None:
