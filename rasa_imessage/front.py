@@ -209,8 +209,6 @@ class WebhookFront:
         pipes.send((self.config, level))
         self._taken = 0  # a new process has handed nothing over yet
         pipes.send(self._state_frame())
-        for name, body, seconds_left in self._kept_files():  # after a restart: served again
-            pipes.send(("keep", name, body, seconds_left))
         try:
             outcome, detail = await asyncio.wait_for(asyncio.shield(pipes.listening), START_TIMEOUT)
         except (ConnectionError, asyncio.TimeoutError) as exc:
@@ -223,6 +221,10 @@ class WebhookFront:
             raise FrontError(f"webhook_port: cannot listen on {host}:{port}: {detail}")
         self.port = int(detail)
         self._child = (transport, pipes)
+        # The files made so far, in the same step as `_child` is set: each later one goes by
+        # `keep`, none falls between (after a restart the process serves them all again).
+        for name, body, seconds_left in self._kept_files():
+            pipes.send(("keep", name, body, seconds_left))
 
     async def _report(self) -> None:
         while True:
