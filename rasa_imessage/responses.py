@@ -273,9 +273,9 @@ def _custom_part(custom: Mapping[str, Any], builder: _Builder) -> None:
     if attachments is not None and not isinstance(attachments, list):
         builder.plan.refused.append("custom: attachments must be a list of URLs")
         return
-    if not _host_custom(fields, attachments, builder):
+    attachments = _hosted_custom(attachments or [], fields, builder)
+    if attachments is None:
         return
-    attachments = fields.pop("attachments", attachments)
     if attachments and len(attachments) > builder.limit:
         text = fields.pop("text", "") or ""
         # Nothing half-formed: one bad field refuses every send of this payload.
@@ -288,24 +288,25 @@ def _custom_part(custom: Mapping[str, Any], builder: _Builder) -> None:
     builder.add("custom", **fields)
 
 
-def _host_custom(
-    fields: Dict[str, Any], attachments: Optional[List[Any]], builder: _Builder
-) -> bool:
-    """The payload's own files as served URLs, in `fields`; False, refused whole, if one
-    cannot be served (a custom payload is all or nothing)."""
-    if attachments:
-        hosted = [
-            builder.hosted(url, "custom") if isinstance(url, str) else url for url in attachments
-        ]
-        if None in hosted:
-            return False
-        fields["attachments"] = hosted
+def _hosted_custom(
+    attachments: List[Any], fields: Dict[str, Any], builder: _Builder
+) -> Optional[List[Any]]:
+    """The payload's attachments, its own files among them as served URLs, and its
+    `media_url` likewise (in `fields`); None, the payload refused whole, if one of its files
+    cannot be served. Other values stay as they are, for validation to name."""
+    hosted = []
+    for url in attachments:
+        if isinstance(url, str):
+            url = builder.hosted(url, "custom")
+            if url is None:
+                return None
+        hosted.append(url)
     media_url = fields.get("media_url")
     if isinstance(media_url, str):
         fields["media_url"] = builder.hosted(media_url, "custom")
         if fields["media_url"] is None:
-            return False
-    return True
+            return None
+    return hosted
 
 
 def _elements_part(elements: Sequence[Any], builder: _Builder, numbered: int) -> None:

@@ -320,6 +320,7 @@ def test_custom_keys_are_designs_contract():
         ({"attachments": url("a.png")}, "custom: attachments must be a list of URLs"),
         ({"attachments": ["http://x/a.png"]}, "custom: attachments: item 0 must be a public"),
         ({"attachments": [7]}, "custom: attachments: must be a list of https:// URL strings"),
+        ({"attachments": [None]}, "custom: attachments: must be a list of https://"),  # was silent
         ({"media_url": url("a.txt")}, "custom: media_url: must end in .mp3"),
         ({"reaction": "hug"}, "custom: reaction: must be one of"),
         ({"reaction": "love", "effect": "slam"}, "custom: effect: cannot go with a reaction"),
