@@ -10,7 +10,7 @@ channel's `/webhooks/imessage/media/`:
   With a store the replicas share (`SharedMedia`: Redis, redis_media.py), it is written
   there too before its send goes out, so any replica answers LoopMessage's fetch.
 
-Nothing here imports Rasa or Sanic: channel.py serves what `find` returns.
+Nothing here imports Rasa or a web framework: hosted_route.py answers what `fetch` returns.
 """
 
 from __future__ import annotations
@@ -234,10 +234,6 @@ class MediaHost:
         now = self._clock()
         return [(name, body, ends - now) for name, (body, ends) in self._kept.items() if ends > now]
 
-    def find(self, kind: str, signature: str, name: str) -> Optional[Served]:
-        """What a media URL names in this process, or None: unsigned, expired, or gone."""
-        return self._here(kind, name) if self._signed(kind, signature, name) else None
-
     def _here(self, kind: str, name: str) -> Optional[Served]:
         """What a signed name names in this process: kept bytes, or a file in media_dir."""
         if kind == _DATA:
@@ -318,7 +314,7 @@ class MediaHost:
 
     def _signed(self, kind: str, signature: str, name: str) -> bool:
         # compare_digest raises TypeError on non-ASCII str. Sanic hands the signature over
-        # still percent-encoded, but find() and fetch() take any str.
+        # still percent-encoded, but fetch() takes any str.
         return (
             kind in (_FILE, _DATA)
             and signature.isascii()

@@ -3,6 +3,7 @@ response's references to them are planned (responses.py) and configured (config.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 from pathlib import Path
@@ -24,6 +25,7 @@ from rasa_imessage.hosted_media import (
     media_host_for,
     signing_key,
 )
+from rasa_imessage.hosted_route import media_url_parts
 from rasa_imessage.responses import Plan, plan_response
 
 PUBLIC = "https://bot.example.com"
@@ -36,15 +38,20 @@ def data_url(body: bytes = PNG, media_type: str = "image/png") -> str:
 
 
 def parts_of(url: str) -> Tuple[str, str, str]:
-    """(kind, signature, name) of a hosted URL, as the route receives them."""
-    path = urlsplit(url).path
-    assert path.startswith(MEDIA_PATH + "/")
-    kind, signature, name = path[len(MEDIA_PATH) + 1 :].split("/", 2)
-    return kind, signature, name
+    """(kind, signature, name) of a hosted URL, split and decoded as the route does."""
+    parts = media_url_parts(urlsplit(url).path)
+    assert parts is not None
+    return parts
+
+
+def found(host: MediaHost, kind: str, signature: str, name: str) -> Optional[Served]:
+    """What the media route gets for these parts (no shared store in these tests)."""
+    return asyncio.run(host.fetch(kind, signature, name))
 
 
 def fetch(host: MediaHost, url: str) -> Optional[Served]:
-    return host.find(*parts_of(url))
+    """What the media route gets for `url`."""
+    return found(host, *parts_of(url))
 
 
 @pytest.fixture
@@ -79,10 +86,7 @@ def test_spaces_and_folders_are_percent_encoded_and_found_again(
 ) -> None:
     url = host.url_for("menus/lunch menu.pdf")
     assert url.endswith("/menus/lunch%20menu.pdf") and " " not in url
-    kind, signature, name = parts_of(url)
-    from urllib.parse import unquote
-
-    served = host.find(kind, signature, unquote(name))
+    served = fetch(host, url)
     assert served == Served("application/pdf", path=media_dir / "menus" / "lunch menu.pdf")
 
 
@@ -147,10 +151,7 @@ def test_any_reference_is_refused_or_served_from_inside_the_folder(name: str) ->
         url = host.url_for(name)
     except MediaRefused:
         return
-    from urllib.parse import unquote
-
-    kind, signature, quoted = parts_of(url)
-    served = host.find(kind, signature, unquote(quoted))
+    served = fetch(host, url)
     assert served is not None and served.path is not None
     assert folder in served.path.parents
 
@@ -247,11 +248,11 @@ def test_sending_the_same_bytes_again_renews_them() -> None:
 
 def test_a_tampered_signature_kind_or_name_finds_nothing(host: MediaHost) -> None:
     kind, signature, name = parts_of(host.url_for(data_url()))
-    assert host.find(kind, signature, name) is not None
-    assert host.find(kind, "A" * len(signature), name) is None
-    assert host.find("f", signature, name) is None
-    assert host.find("x", signature, name) is None
-    assert host.find(kind, signature, "0" * 32 + ".png") is None
+    assert found(host, kind, signature, name) is not None
+    assert found(host, kind, "A" * len(signature), name) is None
+    assert found(host, "f", signature, name) is None
+    assert found(host, "x", signature, name) is None
+    assert found(host, kind, signature, "0" * 32 + ".png") is None
 
 
 @given(
@@ -266,7 +267,7 @@ def test_any_fetched_url_finds_nothing_or_a_signed_file_and_never_raises(
     kind: str, signature: str, name: str
 ) -> None:
     host = MediaHost(PUBLIC, KEY, str(Path(__file__).resolve().parent.parent / "example_bot"))
-    assert host.find(kind, signature, name) is None  # unsigned: nothing, whatever it holds
+    assert found(host, kind, signature, name) is None  # unsigned: nothing, whatever it holds
 
 
 def test_a_url_longer_than_loopmessage_takes_is_refused(media_dir: Path) -> None:
