@@ -19,7 +19,7 @@ from .idempotency import (
     StoreUnavailable,
 )
 
-__all__ = ["REDIS_TIMEOUT", "RedisStore", "redis_client", "redis_errors"]
+__all__ = ["REDIS_TIMEOUT", "RedisCalls", "RedisStore", "redis_client"]
 
 T = TypeVar("T")
 
@@ -143,7 +143,28 @@ def redis_errors() -> Tuple[Type[BaseException], ...]:
     return (RedisError,)
 
 
-class RedisStore(IdempotencyStore):
+class RedisCalls:
+    """A Redis client whose failures are the store's own `StoreUnavailable`, whatever the
+    client library raises; shared by the idempotency store and the bot's files (redis_media)."""
+
+    def __init__(self, url: str, *, decode_responses: bool, client: Any = None) -> None:
+        self._redis = client if client is not None else redis_client(
+            url, decode_responses=decode_responses)  # fmt: skip
+        self._errors: Tuple[Type[BaseException], ...] = (OSError, *redis_errors())
+
+    async def _ask(self, call: Awaitable[T]) -> T:
+        """Redis's answer; a connection or server error as `StoreUnavailable`."""
+        try:
+            return await call
+        except self._errors as exc:
+            raise StoreUnavailable(f"redis call failed: {type(exc).__name__}") from exc
+
+    async def aclose(self) -> None:
+        close = getattr(self._redis, "aclose", None) or self._redis.close
+        await close()
+
+
+class RedisStore(RedisCalls, IdempotencyStore):
     """Shared store: `SET key pending:<token> NX PX lease`, then `done` for the TTL.
 
     While a claim is pending, the webhook's body waits in `inbox:<key>` and the key in the
@@ -163,8 +184,7 @@ class RedisStore(IdempotencyStore):
     def __init__(
         self, url: str, ttl_seconds: int = 21600, *, lease_seconds: float = 60, client: Any = None
     ) -> None:
-        self._redis = client if client is not None else redis_client(url, decode_responses=True)
-        self._errors: Tuple[Type[BaseException], ...] = (OSError, *redis_errors())
+        super().__init__(url, decode_responses=True, client=client)
         self._ttl = int(ttl_seconds)
         self._lease = lease_seconds
         self._lease_ms = max(1, int(lease_seconds * 1000))
@@ -205,14 +225,6 @@ class RedisStore(IdempotencyStore):
         if token is not None:
             await self._ask(self._redis.eval(_END_SCRIPT, 3, *self._keys(key), token, key, due))
 
-    async def _ask(self, call: Awaitable[T]) -> T:
-        """Redis's answer; a connection or server error as `StoreUnavailable`, the store's
-        own failure for every caller, whatever the client library raises."""
-        try:
-            return await call
-        except self._errors as exc:
-            raise StoreUnavailable(f"redis call failed: {type(exc).__name__}") from exc
-
     async def maintain(self, take_over: bool = True) -> List[Recovered]:
         if self._tokens:
             held = list(self._tokens.items())
@@ -245,10 +257,6 @@ class RedisStore(IdempotencyStore):
             pipe.set(key, "1", px=10_000)
             pipe.delete(key)
             await self._ask(pipe.execute())
-
-    async def aclose(self) -> None:
-        close = getattr(self._redis, "aclose", None) or self._redis.close
-        await close()
 
     def hand_over(self, key: str) -> Optional[str]:
         return self._tokens.pop(key, None)
