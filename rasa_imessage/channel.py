@@ -79,8 +79,9 @@ class IMessageInput(InputChannel):
         self.store = store if store is not None else self._create_store(config)
         self.turns = TurnRunner(config.max_concurrent_turns, config.max_queued_turns)
         self.metrics = Metrics()  # counted always; served with `metrics: true`
-        # `webhook_port` on one server: the port's process serves `data:` files it is given.
-        pushed = FrontMedia(lambda: self._front) if self._pushes_media(config) else None
+        # `webhook_port`: its process serves the `data:` files it is given (with Redis,
+        # media_host_for shares them there instead).
+        pushed = FrontMedia(lambda: self._front) if config.webhook_port is not None else None
         self.conversations = Conversations(
             config, self.store, self.turns, self.client, self._agent, self.metrics, pushed
         )
@@ -90,12 +91,6 @@ class IMessageInput(InputChannel):
         self._client = client
         self._owns_client = client is None  # a client passed in is the caller's to close
         self._front: Optional[WebhookFront] = None  # `webhook_port`: its process
-
-    @staticmethod
-    def _pushes_media(config: IMessageConfig) -> bool:
-        """The port's process reads `data:` files from Redis when there is one."""
-        return bool(config.public_url and config.webhook_port is not None
-                    and config.dedupe_store == "memory")  # fmt: skip
 
     def _create_store(self, config: IMessageConfig) -> IdempotencyStore:
         if config.webhook_port is not None and config.dedupe_store == "memory":

@@ -30,7 +30,7 @@ import asyncio
 import collections
 import logging
 import sys
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, Optional, Set
 
 from aiohttp import web
 
@@ -67,8 +67,9 @@ class _Front(asyncio.Protocol):
         # Webhooks answered since the last report, by outcome (the bot's side counts them).
         self._answers: collections.Counter[str] = collections.Counter()
         self._fetches: collections.Counter[str] = collections.Counter()  # the bot's files
-        self._media: Optional[MediaHost] = None  # `public_url`: the bot's files, served here
-        self._keeps: List[Tuple[str, bytes, float]] = []  # `data:` files not yet in `_media`
+        # `public_url`: the bot's files, served here. With Redis the `data:` files are read
+        # there; else the bot's process gives them (`keep` frames).
+        self._media: Optional[MediaHost] = None
         self._jobs: Set[asyncio.Task[None]] = set()
         self.ended = asyncio.get_running_loop().create_future()
 
@@ -77,6 +78,8 @@ class _Front(asyncio.Protocol):
         for message in take_frames(self._buffer):
             if self._config is None:
                 self._config = message[0]  # now: the frames after it are not settings
+                # Now too (no I/O): the `keep` frames may come before the port listens.
+                self._media = media_host_for(self._config)
                 self._spawn(self._open(*message))
             elif message[0] == "state":
                 _, self._ready, self._stopping, self._pending, self._taken = message
@@ -85,9 +88,8 @@ class _Front(asyncio.Protocol):
                 self._spawn(self._end(message[1], message[2]))
             elif message[0] == "claim":
                 self._spawn(self._claim(message[1], message[2]))
-            elif message[0] == "keep":  # before the port listens, too: kept for it
-                self._keeps.append(message[1:])
-                self._take_kept()
+            elif message[0] == "keep" and self._media is not None:
+                self._media.keep(message[1], message[2], message[3])
             elif message[0] == "stop":
                 self._stopping = True
                 self._spawn(self._close_port())
@@ -117,9 +119,6 @@ class _Front(asyncio.Protocol):
         secret = config.webhook_auth.get_secret_value() if config.webhook_auth else None
         self._auth = WebhookAuth(secret)
         self._store = configured_store(config)
-        # With Redis, `data:` files are read there; else the bot's process pushes them here.
-        self._media = media_host_for(config)
-        self._take_kept()
         # Bodies one byte over the limit are read, so a larger one gets intake's JSON 413.
         app = web.Application(client_max_size=config.max_body_bytes + 1)
         app.router.add_post("/webhooks/imessage/webhook", self._webhook)
@@ -165,12 +164,6 @@ class _Front(asyncio.Protocol):
                 answer = error(500, "internal error; LoopMessage will retry", "error")
         self._answers[answer.outcome] += 1
         return web.json_response(answer.body, status=answer.status)
-
-    def _take_kept(self) -> None:
-        if self._media is not None:
-            for name, body, seconds in self._keeps:
-                self._media.keep(name, body, seconds)
-            self._keeps.clear()
 
     async def _media_file(self, request: web.Request) -> web.Response:
         """The bot's file at a `public_url` naming this port, as Rasa's port answers it."""

@@ -332,16 +332,17 @@ def media_host_for(
 ) -> Optional[MediaHost]:
     """The connector's host of the bot's own files, when `public_url` is set. The URLs are
     signed with a key derived from the LoopMessage credential, which every replica shares,
-    and `data:` files are shared through `dedupe_store` when it is Redis (unless `share` is
-    false: a caller that only makes URLs of files), else through `shared` if given."""
+    and `data:` files are shared through `dedupe_store` when it is Redis, else through
+    `shared` if given (`webhook_port`'s process on one server); not at all when `share` is
+    false (a caller that only makes URLs of files)."""
     if config.public_url is None:
         return None
     secret = config.api_key if config.api == "current" else config.secret_key
     credential = secret.get_secret_value() if secret is not None else ""
-    if share and config.dedupe_store != "memory":  # replicas: the idempotency store's Redis
+    if not share:
+        shared = None
+    elif config.dedupe_store != "memory":  # replicas: the idempotency store's Redis
         from .redis_media import RedisMedia
 
         shared = RedisMedia(config.dedupe_store)
-    elif not share:
-        shared = None
     return MediaHost(config.public_url, signing_key(credential), config.media_dir, shared=shared)
