@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import unquote
 
 from rasa.core.channels.channel import InputChannel
 from sanic import Blueprint, response
@@ -26,7 +25,7 @@ from .config import IMessageConfig, load_config
 from .conversations import Conversations, OnNewMessage
 from .cores import usable_cores
 from .front import FrontError, FrontMedia, FrontStore, WebhookFront
-from .hosted_route import media_answer
+from .hosted_route import media_answer, media_url_parts
 from .idempotency import IdempotencyStore, Recovered, configured_store
 from .intake import Answer, answer_webhook, error
 from .leases import LeaseKeeper
@@ -144,11 +143,10 @@ class IMessageInput(InputChannel):
         if self.conversations.media is not None:
             media = self.conversations.media
 
-            @webhook.route("/media/<kind>/<signature>/<name:path>", methods=["GET", "HEAD"])
-            async def hosted(
-                request: Request, kind: str, signature: str, name: str
-            ) -> HTTPResponse:
-                served = await media.fetch(kind, signature, unquote(name))
+            @webhook.route("/media/<rest:path>", methods=["GET", "HEAD"])
+            async def hosted(request: Request, rest: str) -> HTTPResponse:
+                parts = media_url_parts(request.path)  # as webhook_port's process reads it
+                served = None if parts is None else await media.fetch(*parts)
                 answer = await media_answer(served, request.headers.get("range"))
                 self.metrics.add(MEDIA_FETCHES, answer.outcome)
                 return response.raw(answer.body, status=answer.status, headers=answer.headers,
