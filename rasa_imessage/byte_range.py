@@ -1,10 +1,10 @@
 """A `Range: bytes=...` request header, read as RFC 9110 §14 asks of a server.
 
-Browsers ask for parts of audio and video (Safari plays a video only from a server that
-answers them), so the bot's own files (hosted_route.py) and the emulator's uploads answer
-one range with 206, as a CDN does. What this reads as no range (several ranges, another
-unit, a malformed header) gets the whole file, which the RFC allows; a range that starts
-past the end is `UNSATISFIABLE` (416).
+Browsers ask for parts of audio and video to seek in them (and Apple asks servers of video
+for Safari to answer them), so the bot's own files (hosted_route.py) and the emulator's
+uploads answer one range with 206, as a CDN does. What this reads as no range (several
+ranges, another unit, a malformed header) gets the whole file, which the RFC allows; a
+range that starts past the end is `UNSATISFIABLE` (416).
 """
 
 from __future__ import annotations

@@ -210,7 +210,8 @@ async def _check_public_url(config: IMessageConfig, report: CheckReport) -> None
             return
         if health != 200:
             report.warn(f"public_url: {config.public_url}{HEALTH_PATH} answered {health}; it "
-                        "must reach this bot's Rasa port, where its files are served")  # fmt: skip
+                        "must reach this bot's Rasa port or webhook_port, which serve its "
+                        "files")  # fmt: skip
             return
         report.good(f"public_url {config.public_url} reaches the imessage channel")
         sample = _sample_file(config.media_dir) if config.media_dir else None

@@ -65,10 +65,10 @@ def test_any_media_path_splits_into_kind_signature_and_name_or_nothing(rest: str
     if parts is not None:
         kind, signature, name = parts
         assert "/" not in kind and "/" not in signature and name
-    assert media_url_parts("/webhooks/imessage/webhook") is None
 
 
 def test_a_media_path_is_decoded_once() -> None:
     assert media_url_parts(MEDIA_PATH + "/f/SIG/menu%20100%25.pdf") == ("f", "SIG", "menu 100%.pdf")
     assert media_url_parts(MEDIA_PATH + "/f/SIG/a%252F.pdf") == ("f", "SIG", "a%2F.pdf")
     assert media_url_parts(MEDIA_PATH + "/f/SIG/") is None
+    assert media_url_parts("/webhooks/imessage/webhook") is None

@@ -152,7 +152,11 @@ async def test_public_url_that_does_not_answer_or_is_not_the_channel_is_a_warnin
     assert report.ok and "did not answer (ClientConnectorError)" in report.render()
     lm.get("/webhooks/imessage/").respond(404)  # a server, but not this bot's Rasa port
     report = await check_credentials({**against(BLOCK, lm), "public_url": lm.url})
-    assert report.ok and "answered 404; it must reach this bot's Rasa port" in report.render()
+    assert (
+        report.ok
+        and "answered 404; it must reach this bot's Rasa port or webhook_port, which serve"
+        in report.render()
+    )
 
 
 @pytest.mark.redis
@@ -173,6 +177,10 @@ async def test_a_redis_dedupe_store_must_take_a_write(
     with redis_server("--replicaof", "127.0.0.1", str(free_port())) as replica:
         report = await check_credentials({**against(BLOCK, lm), "dedupe_store": replica})
     assert not report.ok and "took no write (redis call failed: ReadOnlyError)" in (
+        report.render())  # fmt: skip
+    with redis_server("--requirepass", "hunter2") as locked:  # the URL gives no password
+        report = await check_credentials({**against(BLOCK, lm), "dedupe_store": locked})
+    assert not report.ok and "took no write (redis call failed: AuthenticationError)" in (
         report.render())  # fmt: skip
     nobody = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
     report = await check_credentials({**against(BLOCK, lm), "dedupe_store": nobody})
