@@ -214,8 +214,10 @@ def test_failed_delivery_starts_the_delivery_failed_intent(body, entities):
         {**entities, "message_id": S.MESSAGE_ID},
     )
     if "error_code" in entities:
-        assert turn.metadata["error"]["code"] == entities["error_code"]
-        assert turn.metadata["error"]["meaning"]
+        error = turn.metadata["error"]
+        assert (error["code"], error["kind"]) == (entities["error_code"], entities["error_kind"])
+        assert set(error) == {"code", "kind", "meaning", "hint"}
+        assert error["meaning"] and error["hint"]
 
 
 @pytest.mark.parametrize("conversation", ["+15550001111", "group:G-42"])
@@ -446,6 +448,25 @@ def test_metadata_is_json_and_keeps_the_whole_event(name, api, body):
         assert turn.metadata == metadata
 
 
+# Fields of LoopMessage's documented webhooks that no metadata key carries.
+UNMAPPED_FIELDS = {"api_version", "organization_id", "phone_number", "status"}
+
+
+@pytest.mark.parametrize(("name", "api", "body"), S.WEBHOOKS, ids=[w[0] for w in S.WEBHOOKS])
+def test_extra_holds_only_the_fields_no_key_carries(name, api, body):
+    """A field with a key of its own is not stored a second time in `extra`."""
+    extra = event_metadata(parse_webhook(body)).get("extra", {})
+    assert set(extra) == set(body) & UNMAPPED_FIELDS
+
+
+def test_subject_and_sandbox_have_keys_of_their_own():
+    """No sample webhook has them, so the parametrized test above does not see them."""
+    body = {**S.F12_LEGACY_INBOUND, "subject": "Re: order", "sandbox": True}
+    metadata = event_metadata(parse_webhook(body))
+    assert (metadata["subject"], metadata["sandbox"]) == ("Re: order", True)
+    assert not set(metadata.get("extra", {})) & {"subject", "sandbox"}
+
+
 def test_fields_the_connector_does_not_map_are_kept_in_extra():
     body = {**S.F7_CURRENT_INBOUND_AUDIO_GROUP, "api_version": "1.0", "brand_new_field": {"x": 1}}
     metadata = event_metadata(parse_webhook(body))
@@ -458,7 +479,8 @@ def test_a_failed_send_becomes_a_turn_shaped_as_an_inbound_failure():
     turn = send_failure_turn("+13231112233", "imessage_delivery_failed", 520, "recipient",
                              "LoopMessage code 520", "T-1")  # fmt: skip
     assert turn.text == '/imessage_delivery_failed{"error_code":520,"error_kind":"recipient"}'
-    assert turn.metadata["source"] == "send" and turn.metadata["error_code"] == 520
+    assert turn.metadata == {"channel": "imessage", "kind": "failed", "error_code": 520,
+                             "error": "LoopMessage code 520", "source": "send"}  # fmt: skip
     assert turn.synthetic and turn.message_id == "T-1"
     lost = send_failure_turn("group:G-1", "not_sent", None, "connection", "timed out", "T-2")
     assert lost.text == '/not_sent{"error_kind":"connection"}'  # no null entity ...

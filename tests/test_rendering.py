@@ -105,6 +105,11 @@ def test_paragraphs(text, parts):
         ("aaaaaaa\nb cc", 10, ["aaaaaaa\nb", "cc"]),
         ("abcdefghijklmnop", 10, ["abcdefghij", "klmnop"]),  # no space: a hard cut
         ("ab cdefghijklmnop", 10, ["ab cdefghi", "jklmnop"]),  # space too early: hard cut
+        ("aaaa bbbbbbbbbbbb", 10, ["aaaa bbbbb", "bbbbbbb"]),  # in the first half: hard cut
+        ("aaaaa bbbbbbbbbb", 10, ["aaaaa bbbb", "bbbbbb"]),  # at half (5): still too early
+        ("aaaaaa bbbbbbbbb", 10, ["aaaaaa", "bbbbbbbbb"]),  # past half: cut there
+        ("aaaaaa bbb", 10, ["aaaaaa bbb"]),  # exactly the limit, a space in it: one piece
+        ("aaa bbbb\ncccc", 10, ["aaa bbbb", "cccc"]),  # the line break is the last break
         ("x", 1, ["x"]),
         ("xy z", 1, ["x", "y", "z"]),
     ],
