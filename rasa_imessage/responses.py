@@ -101,7 +101,8 @@ class _Builder:
         self.local_urls = _on_this_machine(config.base_url or "")
         self.plan = Plan()
 
-    def add(self, what: str, **fields: Any) -> bool:
+    def add(self, what: str, **fields: Any) -> None:
+        """One send to the target; a field LoopMessage would refuse refuses it, with why."""
         fields.setdefault("passthrough", self.target.passthrough)
         fields.setdefault("sender", self.target.sender)
         fields["contact"] = self.target.contact
@@ -110,8 +111,6 @@ class _Builder:
             self.plan.sends.append(SendRequest.create(local_urls=self.local_urls, **fields))
         except InvalidRequestError as exc:
             self.plan.refused.append(f"{what}: {exc}")
-            return False
-        return True
 
     def hosted(self, url: str, what: str) -> Optional[str]:
         """The bot's own file (a `data:` URL or a path) as the URL the connector serves it

@@ -109,6 +109,10 @@ def test_voice_note_with_transcript_is_the_users_text():
     assert speech["text"] == "Can we move it to eight?"
     assert speech["language"] == "en"
     assert speech["metadata"]["speaking_rate"] == 152.0
+    assert turn.metadata["language"] == {"code": "en", "name": "English", "script": None}
+    chinese = {**S.F7_CURRENT_INBOUND_AUDIO_GROUP, "language": {"code": "zh", "name": "Chinese",
+                                                                "script": "Hant"}}  # fmt: skip
+    assert turn_of(parse_webhook(chinese)).metadata["language"]["script"] == "Hant"
     assert turn.metadata["attachments"] == [
         {"url": "https://files.example-loop.com/a/7D0E1F4A.caf", "kind": "audio"}
     ]
