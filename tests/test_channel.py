@@ -114,7 +114,7 @@ async def test_legacy_api_answers_typing_and_read_in_the_200_body(
             "message_id": "M", "webhook_id": "W"}  # fmt: skip
     response = await post(app, body)
     await channel.turns.join()
-    assert response.json == {"status": "ok", "typing": 8, "read": True}
+    assert (response.status, response.json) == (200, {"status": "ok", "typing": 8, "read": True})
     assert paths(lm) == [SEND_PATH]  # the legacy API has no typing endpoint: nothing else
     sent = route.calls[-1].json
     assert sent["recipient"] == "+13231112233" and sent["sender_name"] == "bot@imsg.co"

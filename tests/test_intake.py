@@ -103,3 +103,23 @@ async def test_a_sender_that_stops_sending_is_a_warning(
     assert (answer.status, answer.outcome) == (200, "status")
     (record,) = [r for r in caplog.records if "S-2" in r.getMessage()]
     assert record.levelno == level and f"is now {status}" in record.getMessage()
+
+
+async def _accept(event: InboundEvent, key: Optional[str], body: bytes) -> Optional[Answer]:
+    return None
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 413)])
+async def test_a_body_of_max_body_bytes_is_taken_and_one_byte_more_is_not(
+    extra: int, status: int
+) -> None:
+    config = load_config({"api_key": "k", "webhook_auth": SECRET, "max_body_bytes": 1024})
+    padded = json.loads(BODY)
+    padded["text"] += " " * (1024 - len(BODY) + extra)  # the text's spaces count as bytes
+    body = json.dumps(padded).encode()
+    assert len(body) == 1024 + extra
+    answer = await answer_webhook(
+        config, WebhookAuth(SECRET), SECRET, body, ready=lambda: True, stopping=lambda: False,
+        store=MemoryStore(), hand_over=_accept,
+    )  # fmt: skip
+    assert answer.status == status
