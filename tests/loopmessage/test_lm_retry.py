@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 from hypothesis import given
@@ -81,6 +82,7 @@ def _policy(**kwargs):
         (None, 2, 2.0),
         (None, 4, 8.0),
         (None, 1100, 8.0),
+        (0.5, 2, 0.5),  # under a second is advice too
     ],
 )
 def test_delay(retry_after, attempt, expected):
@@ -122,3 +124,27 @@ def test_policy_refuses_nonsense():
         RetryPolicy(max_retries=-1)
     with pytest.raises(ValueError, match="first_delay"):
         RetryPolicy(first_delay=10.0, max_delay=1.0)
+
+
+def test_policy_takes_its_edges():
+    assert RetryPolicy(max_retries=0).max_retries == 0  # no retry at all
+    assert RetryPolicy(first_delay=0.0).delay(0, APIConnectionError("x")) == 0.0
+    assert (
+        RetryPolicy(first_delay=8.0, max_delay=8.0, random=lambda: 1.0).delay(
+            0, APIConnectionError("x")
+        )
+        == 8.0
+    )
+    with pytest.raises(ValueError, match="first_delay"):
+        RetryPolicy(first_delay=-0.1)
+
+
+def test_an_http_date_without_a_zone_is_utc_whatever_the_servers_zone(monkeypatch):
+    """ "-0000" carries no zone; read as local time it would be off by the server's offset."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_retry_after({"retry-after": "Fri, 29 Sep 2023 16:27:37 -0000"}, _now) == 60.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
