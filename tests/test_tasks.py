@@ -375,6 +375,11 @@ def network_job(log: List[str], name: str, answer: asyncio.Event):
     return run
 
 
+async def spin(times: int = 10) -> None:
+    for _ in range(times):
+        await asyncio.sleep(0)
+
+
 async def test_a_turn_waiting_on_the_network_lends_its_place_and_resumes_first():
     runner = TurnRunner(max_concurrent=1)
     runner._gate.lending = True  # LoopMessage answered in time before
@@ -418,15 +423,74 @@ async def test_no_place_is_lent_once_the_network_was_slow(monkeypatch):
     await runner.drain(timeout=0)
 
 
-async def test_at_most_max_lent_places_are_lent(monkeypatch):
-    monkeypatch.setattr(lending, "MAX_LENT", 1)
+@pytest.mark.parametrize("max_lent", [1, 2])
+async def test_at_most_max_lent_places_are_lent_and_all_come_back(monkeypatch, max_lent):
+    monkeypatch.setattr(lending, "MAX_LENT", max_lent)
     runner = TurnRunner(max_concurrent=1)
     runner._gate.lending = True
-    never = asyncio.Event()
+    answer = asyncio.Event()
     log: List[str] = []
-    for name in ("a", "b", "c"):
-        runner.submit(name, network_job(log, name, never))
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert log == ["start a", "start b"] and runner.running == 2  # c waits: one place lent
-    await runner.drain(timeout=0)
+    for name in "abcd":
+        runner.submit(name, network_job(log, name, answer))
+    await spin()
+    started = 1 + max_lent  # the one place, and each lent once
+    assert log == [f"start {name}" for name in "abcd"[:started]]
+    assert runner.running == started
+    answer.set()
+    await settle(runner)
+    assert runner._gate.lendable == max_lent
+
+
+async def test_nothing_is_lent_before_loopmessage_has_answered_in_time():
+    runner = TurnRunner(max_concurrent=1)  # a new gate: no answer seen yet
+    answer = asyncio.Event()
+    log: List[str] = []
+    runner.submit("a", network_job(log, "a", answer))
+    runner.submit("b", network_job(log, "b", answer))
+    await spin()
+    assert log == ["start a"]  # a keeps its place while it waits
+    answer.set()
+    await settle(runner)
+    assert runner._gate.lending  # that answer came in time: the next wait lends
+
+
+async def test_a_failed_wait_stops_the_lending():
+    runner = TurnRunner(max_concurrent=1)
+    runner._gate.lending = True
+
+    async def refused() -> None:
+        with pytest.raises(ConnectionError):
+            async with lending.network_wait():
+                raise ConnectionError("LoopMessage refused the connection")
+
+    runner.submit("a", refused)
+    await settle(runner)
+    assert not runner._gate.lending
+
+
+async def test_a_task_a_job_left_behind_takes_no_place_once_the_job_has_ended():
+    """A side task (a typing indicator) runs in its turn's context and may lend the turn's
+    place; coming back after the turn has ended, it must not take a place and keep it."""
+    runner = TurnRunner(max_concurrent=1)
+    runner._gate.lending = True
+    answer = asyncio.Event()
+    log: List[str] = []
+    left: List[asyncio.Task[None]] = []
+
+    async def behind() -> None:
+        async with lending.network_wait():
+            await answer.wait()
+        log.append("behind done")
+
+    async def job() -> None:
+        left.append(asyncio.ensure_future(behind()))  # inherits the job's place
+        await spin(3)  # the side task lends that place while it waits
+        log.append("job done")
+
+    runner.submit("a", job)
+    await settle(runner)
+    answer.set()
+    await asyncio.wait_for(left[0], GUARD)
+    runner.submit("b", blocked(answer, log, "b"))
+    await settle(runner)  # b got the place: the side task did not keep it
+    assert log == ["job done", "behind done", "start b", "end b"]
