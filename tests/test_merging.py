@@ -19,6 +19,7 @@ from channel_kit import QUIET, inbound, make_app, send_webhook, served  # noqa: 
 from rasa_imessage.loopmessage import parse_webhook  # noqa: E402
 from rasa_imessage.merging import (  # noqa: E402
     MAX_BUBBLES,
+    Bubbles,
     leads_in,
     mergeable,
     merged,
@@ -229,6 +230,21 @@ def test_merged_joins_the_texts_keeps_every_attachment_and_the_last_bubbles_fiel
     assert event.attachments == ["https://x.io/1.png", "https://x.io/2.png"]
     assert (event.message_id, event.subject) == ("M-3", "Plans")
     assert merged(events[:1]) is events[0]
+
+
+async def test_bubbles_take_no_more_once_closed_or_full() -> None:
+    """A bubble they refuse starts a turn of its own: one they took after their turn had
+    started would be lost to it."""
+    events = [parse_webhook(bubble(number, f"part {number}")) for number in range(12)]
+    closed = Bubbles(events[0], "W-0")
+    assert closed.add(events[1], "W-1")
+    closed.close()
+    assert not closed.add(events[2], "W-2")
+    assert (closed.events, closed.keys) == (events[:2], ["W-0", "W-1"])
+    full = Bubbles(events[0], None)
+    assert all(full.add(event, None) for event in events[1:MAX_BUBBLES])
+    assert not full.add(events[MAX_BUBBLES], None)
+    assert len(full.events) == MAX_BUBBLES and full.keys == []
 
 
 async def test_a_turn_gathering_bubbles_holds_no_place_among_those_computing(
