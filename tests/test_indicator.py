@@ -248,7 +248,17 @@ async def test_a_slow_turn_is_shown_typing_again_until_the_reply(quick_renewals:
     await asyncio.sleep(0.1)  # five renewal periods
     assert len(calls.made) == made  # none after the reply
     assert set(calls.made) == {(1, True)}  # the same call again
-    assert finished.done()
+    assert finished.done() and not finished.cancelled()  # it ended, nothing cut it short
+
+
+async def test_a_read_receipt_alone_is_sent_once_and_never_renewed(quick_renewals: None) -> None:
+    calls = Calls()
+    indicator = TypingIndicator(calls, 0, True, 0, renew_for=LONG)  # no typing_seconds
+    indicator.start()
+    assert indicator.finished is not None
+    await asyncio.wait_for(indicator.finished, GUARD)
+    await asyncio.sleep(0.1)  # five renewal periods
+    assert calls.made == [(0, True)]
 
 
 async def test_renewals_stop_at_their_bound_and_the_indicator_is_then_finished(
