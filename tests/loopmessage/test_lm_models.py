@@ -283,8 +283,9 @@ def test_send_results_of_both_generations():
     )
     extra_allowed: Dict[str, Any] = {"id": "g", "participants": ["+1"], "group_id": "g"}
     assert group.group == Group(**extra_allowed)
-    with pytest.raises(PayloadError, match="message_id"):
-        parse_send_result({"contact": "+1"})
+    for without_id in ({"contact": "+1"}, {"message_id": ""}, {"message_id": 7}):
+        with pytest.raises(PayloadError, match="message_id"):
+            parse_send_result(without_id)
 
 
 @pytest.mark.parametrize(
