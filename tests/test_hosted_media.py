@@ -220,6 +220,30 @@ def test_kept_bytes_expire_and_then_the_url_is_not_found() -> None:
     assert host.kept_bytes == len(b"another")
 
 
+def test_kept_files_are_handed_on_with_the_seconds_they_have_left() -> None:
+    """What a restarted webhook_port process is given: it must drop each file when this
+    process does, not keep it a full term again."""
+    now = [1000.0]
+    host = MediaHost(PUBLIC, KEY, clock=lambda: now[0], kept_for=60)
+    host.url_for(data_url(b"old"))
+    now[0] += 40
+    host.url_for(data_url(b"new"))
+    now[0] += 5
+    assert sorted((body, left) for _, body, left in host.kept_files()) == [
+        (b"new", 55.0), (b"old", 15.0)]  # fmt: skip
+    now[0] += 15
+    assert [body for _, body, _ in host.kept_files()] == [b"new"]  # "old" ran out
+
+
+def test_a_url_of_256_characters_is_taken_and_a_longer_one_refused() -> None:
+    """LoopMessage takes attachment URLs of at most 256 characters."""
+    short = MediaHost(PUBLIC, KEY).url_for(data_url())
+    padding = "p" * (256 - len(short) - 1)  # with its "/", the path makes the URL 256 long
+    assert len(MediaHost(f"{PUBLIC}/{padding}", KEY).url_for(data_url())) == 256
+    with pytest.raises(MediaRefused, match="257 characters long and LoopMessage takes at most"):
+        MediaHost(f"{PUBLIC}/{padding}p", KEY).url_for(data_url())
+
+
 def test_past_the_bound_the_oldest_go_first_and_the_newest_always_stays() -> None:
     host = MediaHost(PUBLIC, KEY, max_kept_bytes=25)
     urls = [host.url_for(data_url(bytes([n]) * 10)) for n in range(3)]
