@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from typing import Optional
 
+from .loopmessage import MAX_PASSTHROUGH_LENGTH
+
 __all__ = ["decode_conversation", "encode_conversation"]
 
 _TAG = "rasa_imessage"
-_LIMIT = 1000  # LoopMessage: passthrough is at most 1000 characters
 
 
 def encode_conversation(conversation_id: str) -> Optional[str]:
@@ -20,7 +21,7 @@ def encode_conversation(conversation_id: str) -> Optional[str]:
     if not conversation_id:  # decode_conversation reads "" as "not ours"
         return None
     value = json.dumps({_TAG: 1, "conversation": conversation_id}, separators=(",", ":"))
-    return value if len(value) <= _LIMIT else None
+    return value if len(value) <= MAX_PASSTHROUGH_LENGTH else None
 
 
 def decode_conversation(passthrough: Optional[str]) -> Optional[str]:

@@ -45,8 +45,12 @@ def test_foreign_or_broken_passthrough_is_not_ours(passthrough):
 
 def test_too_long_for_loopmessage_is_not_written():
     assert encode_conversation("x" * 1000) is None
-    fits = encode_conversation("x" * 900)
-    assert fits is not None and len(fits) <= MAX_PASSTHROUGH_LENGTH
+    wrapping = len(encode_conversation("x") or "") - 1  # what the id is wrapped in
+    longest = "x" * (MAX_PASSTHROUGH_LENGTH - wrapping)
+    fits = encode_conversation(longest)
+    assert fits is not None and len(fits) == MAX_PASSTHROUGH_LENGTH
+    assert decode_conversation(fits) == longest
+    assert encode_conversation(longest + "x") is None
 
 
 def test_an_empty_conversation_is_not_written():
