@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Protocol, Tupl
 from urllib.parse import quote, unquote, urlsplit
 
 from .idempotency import StoreUnavailable
+from .loopmessage import MAX_URL_LENGTH
 
 if TYPE_CHECKING:
     from .config import IMessageConfig
@@ -52,7 +53,6 @@ MEDIA_PATH = "/webhooks/imessage/media"
 KEPT_FOR = 6 * 3600
 MAX_DATA_BYTES = 25 * 1024 * 1024  # one decoded `data:` URL
 MAX_KEPT_BYTES = 256 * 1024 * 1024  # all of them; the oldest go first beyond it
-MAX_URL_LENGTH = 256  # LoopMessage's limit for attachment and media URLs
 
 # The types a bot may make, each with the extension its URL ends in: LoopMessage and the
 # phone judge a file by its URL's extension (media.py), so it must be the right one.
