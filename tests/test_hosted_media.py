@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
@@ -25,7 +26,7 @@ from rasa_imessage.hosted_media import (
     media_host_for,
     signing_key,
 )
-from rasa_imessage.hosted_route import media_url_parts
+from rasa_imessage.hosted_route import media_answer, media_url_parts
 from rasa_imessage.responses import Plan, plan_response
 
 PUBLIC = "https://bot.example.com"
@@ -535,3 +536,13 @@ def test_public_url_may_name_either_port_since_both_serve_the_files() -> None:
     for public_url in ("http://127.0.0.1:5006", "http://127.0.0.1:5005"):
         loaded = config(public_url=public_url, webhook_port=5006, base_url=emulator)
         assert (loaded.public_url, loaded.webhook_port) == (public_url, 5006)
+
+
+@pytest.mark.parametrize("range_header", [None, "bytes=0-1"])
+async def test_a_file_removed_after_it_was_found_is_not_found_rather_than_an_error(
+    tmp_path: Path, range_header: Optional[str]
+) -> None:
+    gone = Served("image/png", path=tmp_path / "removed meanwhile.png")
+    answer = await media_answer(gone, range_header)
+    assert (answer.status, answer.outcome) == (404, "not_found")
+    assert json.loads(answer.body) == {"error": "not found"}
