@@ -546,3 +546,15 @@ async def test_a_file_removed_after_it_was_found_is_not_found_rather_than_an_err
     answer = await media_answer(gone, range_header)
     assert (answer.status, answer.outcome) == (404, "not_found")
     assert json.loads(answer.body) == {"error": "not found"}
+
+
+async def test_bytes_named_by_their_content_are_cached_for_good_and_a_file_for_minutes(
+    tmp_path: Path,
+) -> None:
+    """A `data:` file's URL names its bytes; a file in media_dir may be edited in place."""
+    (tmp_path / "menu.pdf").write_bytes(b"%PDF")
+    kept = await media_answer(Served("image/png", body=b"png"), None)
+    on_disk = await media_answer(Served("application/pdf", path=tmp_path / "menu.pdf"), None)
+    assert kept.headers["Cache-Control"] == f"public, max-age={hosted_media.KEPT_FOR}, immutable"
+    assert on_disk.headers["Cache-Control"] == "public, max-age=300"
+    assert (kept.body, on_disk.body) == (b"png", b"%PDF")
