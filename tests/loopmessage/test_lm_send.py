@@ -12,6 +12,7 @@ from rasa_imessage.loopmessage import (
     REACTIONS,
     InvalidRequestError,
     SendRequest,
+    is_loopback_url,
     to_current_body,
     to_legacy_body,
 )
@@ -145,6 +146,8 @@ def test_create_refuses_naming_the_field(fields, field, reason):
         ("data:image/png;base64,iVBORw0KGgo=", "https://"),
         ("https:///etc/passwd", "no host name"),
         ("https://user:s3cr3t@cdn.example.com/a.png", "user name or password"),
+        ("https://s3cr3t@cdn.example.com/a.png", "user name or password"),  # a token alone
+        ("https://:s3cr3t@cdn.example.com/a.png", "user name or password"),
         ("https://cdn.example.com/a b.png", "spaces or control characters"),
         ("https://cdn.example.com/a.png\r\nX-Injected: 1", "spaces or control characters"),
         ("https://cdn.example.com:http/a.png", "not a valid URL"),
@@ -163,6 +166,28 @@ def test_urls_loopmessage_cannot_or_should_not_fetch_are_refused(url, reason, fi
         SendRequest.create(contact="+1", **fields)
     assert info.value.field == field and reason in info.value.reason
     assert "s3cr3t" not in str(info.value) and "etc/passwd" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8686/u/a.png", True),
+        ("http://127.9.9.9/a.png", True),
+        ("https://localhost/a.png", True),
+        ("http://LOCALHOST:5005/a.png", True),
+        ("http://[::1]:5005/a.png", True),
+        ("ftp://127.0.0.1/a.png", False),
+        ("127.0.0.1/a.png", False),
+        ("http://10.0.0.8/a.png", False),
+        ("http://localhost.example.com/a.png", False),
+        ("https://cdn.example.com/a.png", False),
+        ("http://[::1/a.png", False),  # not a URL at all
+        ("", False),
+    ],
+)
+def test_loopback_urls_are_those_of_this_machine(url, loopback):
+    """What a local emulator, and it alone, may be sent (`local_urls`)."""
+    assert is_loopback_url(url) is loopback
 
 
 def test_public_https_urls_pass():
