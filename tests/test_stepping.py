@@ -218,10 +218,15 @@ async def test_a_cancellation_reaches_the_turn_at_once_even_while_it_waits_for_t
     reply.set()
     for _ in range(3):
         await asyncio.sleep(0)  # the turn woke up and queued for the baton
+    behind = asyncio.ensure_future(baton.take())  # a third turn queues behind it
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert log == ["cleanup"]  # without waiting for the baton
+    await asyncio.sleep(0)
+    assert not behind.done()  # the cancelled turn gave away no baton it did not hold
+    baton.give()
+    await asyncio.wait_for(behind, GUARD)
     baton.give()
     assert await stepped(_turn([], "next", 1)(), baton) == "next"  # nothing left stuck
 
@@ -270,6 +275,22 @@ async def test_a_waiter_cancelled_as_it_is_handed_the_baton_passes_it_on() -> No
     with pytest.raises(asyncio.CancelledError):
         await first
     await asyncio.wait_for(second, GUARD)  # passed on, not lost
+
+
+@on_each_loop
+async def test_a_waiter_cancelled_while_it_waits_gives_away_nothing() -> None:
+    baton = Baton()
+    await baton.take()
+    first = asyncio.ensure_future(baton.take())
+    second = asyncio.ensure_future(baton.take())
+    await asyncio.sleep(0)  # both queued
+    first.cancel()  # never handed the baton: it has nothing to pass on
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.sleep(0)
+    assert not second.done()  # still this step's
+    baton.give()
+    await asyncio.wait_for(second, GUARD)
 
 
 @on_each_loop
