@@ -264,33 +264,21 @@ def test_a_baton_left_held_by_a_closed_loop_is_free_on_the_next() -> None:
 
 
 @on_each_loop
-async def test_a_waiter_cancelled_as_it_is_handed_the_baton_passes_it_on() -> None:
+async def test_a_cancelled_waiter_passes_the_baton_on_only_if_it_was_handed_it() -> None:
     baton = Baton()
     await baton.take()
-    first = asyncio.ensure_future(baton.take())
-    second = asyncio.ensure_future(baton.take())
-    await asyncio.sleep(0)  # both queued
-    baton._hand_over()  # what `give` schedules: `first` is handed the baton ...
-    first.cancel()  # ... and cancelled before it could run
-    with pytest.raises(asyncio.CancelledError):
-        await first
-    await asyncio.wait_for(second, GUARD)  # passed on, not lost
-
-
-@on_each_loop
-async def test_a_waiter_cancelled_while_it_waits_gives_away_nothing() -> None:
-    baton = Baton()
-    await baton.take()
-    first = asyncio.ensure_future(baton.take())
-    second = asyncio.ensure_future(baton.take())
-    await asyncio.sleep(0)  # both queued
+    first, second, third = (asyncio.ensure_future(baton.take()) for _ in range(3))
+    await asyncio.sleep(0)  # all queued
     first.cancel()  # never handed the baton: it has nothing to pass on
     with pytest.raises(asyncio.CancelledError):
         await first
     await asyncio.sleep(0)
     assert not second.done()  # still this step's
-    baton.give()
-    await asyncio.wait_for(second, GUARD)
+    baton._hand_over()  # what `give` schedules: `second` is handed the baton ...
+    second.cancel()  # ... and cancelled before it could run
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    await asyncio.wait_for(third, GUARD)  # passed on, not lost
 
 
 @on_each_loop
