@@ -17,7 +17,7 @@ import pytest
 from rasa_imessage.auth import WebhookAuth
 from rasa_imessage.config import load_config
 from rasa_imessage.idempotency import Claim, MemoryStore, StoreUnavailable
-from rasa_imessage.intake import Answer, answer_webhook, error
+from rasa_imessage.intake import Answer, HandOver, answer_webhook, error
 from rasa_imessage.loopmessage import InboundEvent
 
 SECRET = "intake-secret"
@@ -50,16 +50,22 @@ async def _refuse(event: InboundEvent, key: Optional[str], body: bytes) -> Optio
     return error(503, "too many turns waiting; LoopMessage will retry", "busy")
 
 
-async def _answer(store: MemoryStore) -> Answer:
+async def _accept(event: InboundEvent, key: Optional[str], body: bytes) -> Optional[Answer]:
+    return None
+
+
+async def _answer(
+    store: MemoryStore, hand_over: HandOver = _refuse, body: bytes = BODY, **settings: Any
+) -> Answer:
     return await answer_webhook(
-        load_config({"api_key": "k", "webhook_auth": SECRET}),
+        load_config({"api_key": "k", "webhook_auth": SECRET, **settings}),
         WebhookAuth(SECRET),
         SECRET,
-        BODY,
+        body,
         ready=lambda: True,
         stopping=lambda: False,
         store=store,
-        hand_over=_refuse,
+        hand_over=hand_over,
     )
 
 
@@ -95,31 +101,30 @@ async def test_a_sender_that_stops_sending_is_a_warning(
     body = json.dumps({"event": "sender_name_updated", "organization_id": "o", "sender": "S-2",
                        "status": status, "webhook_id": "w-s"}).encode()  # fmt: skip
     with caplog.at_level(logging.INFO, logger="rasa_imessage.channel"):
-        answer = await answer_webhook(
-            load_config({"api_key": "k", "webhook_auth": SECRET}), WebhookAuth(SECRET), SECRET,
-            body, ready=lambda: True, stopping=lambda: False, store=MemoryStore(),
-            hand_over=_refuse,
-        )  # fmt: skip
+        answer = await _answer(MemoryStore(), body=body)
     assert (answer.status, answer.outcome) == (200, "status")
     (record,) = [r for r in caplog.records if "S-2" in r.getMessage()]
     assert record.levelno == level and f"is now {status}" in record.getMessage()
-
-
-async def _accept(event: InboundEvent, key: Optional[str], body: bytes) -> Optional[Answer]:
-    return None
 
 
 @pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 413)])
 async def test_a_body_of_max_body_bytes_is_taken_and_one_byte_more_is_not(
     extra: int, status: int
 ) -> None:
-    config = load_config({"api_key": "k", "webhook_auth": SECRET, "max_body_bytes": 1024})
     padded = json.loads(BODY)
     padded["text"] += " " * (1024 - len(BODY) + extra)  # the text's spaces count as bytes
     body = json.dumps(padded).encode()
     assert len(body) == 1024 + extra
-    answer = await answer_webhook(
-        config, WebhookAuth(SECRET), SECRET, body, ready=lambda: True, stopping=lambda: False,
-        store=MemoryStore(), hand_over=_accept,
-    )  # fmt: skip
+    answer = await _answer(MemoryStore(), _accept, body, max_body_bytes=1024)
     assert answer.status == status
+
+
+async def test_a_webhook_being_handled_gets_409_and_one_handled_gets_duplicate() -> None:
+    """LoopMessage retries a 409 later; a duplicate's 200 ends its retries."""
+    store = MemoryStore()
+    assert await store.claim("w-1") is Claim.NEW  # another request has it in hand
+    answer = await _answer(store, _accept)
+    assert (answer.status, answer.outcome) == (409, "in_progress")
+    await store.complete("w-1")
+    answer = await _answer(store, _accept)
+    assert (answer.status, answer.body) == (200, {"status": "duplicate"})

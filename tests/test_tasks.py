@@ -498,3 +498,20 @@ async def test_a_task_a_job_left_behind_takes_no_place_once_the_job_has_ended():
     runner.submit("b", blocked(answer, log, "b"))
     await settle(runner)  # b got the place: the side task did not keep it
     assert log == ["job done", "behind done", "start b", "end b"]
+
+
+async def test_a_cancelled_gate_waiter_passes_its_place_on_only_if_it_was_handed_it():
+    gate = lending.Gate(1)
+    await gate.acquire(resuming=False)
+    first, second, third = (asyncio.ensure_future(gate.acquire(resuming=False)) for _ in range(3))
+    await spin(1)  # all queued
+    first.cancel()  # never handed a place: it has none to give back
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await spin(1)
+    assert not second.done()  # the one place is still taken
+    gate.release()  # `second` is handed the place ...
+    second.cancel()  # ... and cancelled before it could run
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    await asyncio.wait_for(third, GUARD)  # passed on, not lost
