@@ -9,9 +9,10 @@ range that starts past the end is `UNSATISFIABLE` (416).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final, Literal, Optional, Tuple, Union
 
-__all__ = ["UNSATISFIABLE", "requested_range"]
+__all__ = ["UNSATISFIABLE", "Part", "part_to_send", "requested_range"]
 
 UNSATISFIABLE: Final = "unsatisfiable"
 
@@ -45,3 +46,25 @@ def requested_range(
 
 def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
+
+
+@dataclass(frozen=True)
+class Part:
+    """What a file of some size is answered with: 200 and all of it, 206 and one range, or
+    416 and nothing; `content_range` is the header 206 and 416 carry."""
+
+    status: int
+    first: int
+    length: int
+    content_range: Optional[str] = None
+
+
+def part_to_send(header: Optional[str], size: int) -> Part:
+    """The answer to a request with this `Range` header (or none) for `size` bytes."""
+    wanted = requested_range(header, size)
+    if wanted == UNSATISFIABLE:
+        return Part(416, 0, 0, f"bytes */{size}")
+    if wanted is None:
+        return Part(200, 0, size)
+    first, last = wanted
+    return Part(206, first, last + 1 - first, f"bytes {first}-{last}/{size}")

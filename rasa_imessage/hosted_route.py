@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 from urllib.parse import unquote
 
-from .byte_range import UNSATISFIABLE, requested_range
+from .byte_range import part_to_send
 from .hosted_media import KEPT_FOR, MEDIA_PATH, Served
 
 __all__ = ["MediaAnswer", "media_answer", "media_url_parts"]
@@ -58,18 +58,15 @@ async def media_answer(served: Optional[Served], range_header: Optional[str]) ->
     if served.body is not None:  # named by its content: the same URL never means other bytes
         cache = f"public, max-age={KEPT_FOR}, immutable"
     headers = {**_HEADERS, "Cache-Control": cache, "Accept-Ranges": "bytes"}
-    wanted = requested_range(range_header, size)
-    if wanted == UNSATISFIABLE:
-        headers["Content-Range"] = f"bytes */{size}"
+    part = part_to_send(range_header, size)
+    if part.content_range is not None:
+        headers["Content-Range"] = part.content_range
+    if part.status == 416:
         return MediaAnswer(416, served.content_type, b"", headers, "bad_range")
-    first, last = wanted if isinstance(wanted, tuple) else (0, size - 1)
-    body = await _read(served, first, last + 1 - first)  # a seek reads only its part
+    body = await _read(served, part.first, part.length)  # a seek reads only its part
     if body is None:
         return _not_found()
-    status = 200
-    if isinstance(wanted, tuple):
-        status, headers["Content-Range"] = 206, f"bytes {first}-{last}/{size}"
-    return MediaAnswer(status, served.content_type, body, headers, "served")
+    return MediaAnswer(part.status, served.content_type, body, headers, "served")
 
 
 def _not_found() -> MediaAnswer:

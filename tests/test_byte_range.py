@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rasa_imessage.byte_range import UNSATISFIABLE, requested_range
+from rasa_imessage.byte_range import UNSATISFIABLE, Part, part_to_send, requested_range
 from rasa_imessage.hosted_media import MEDIA_PATH
 from rasa_imessage.hosted_route import media_url_parts
 
@@ -72,3 +72,20 @@ def test_a_media_path_is_decoded_once() -> None:
     assert media_url_parts(MEDIA_PATH + "/f/SIG/a%252F.pdf") == ("f", "SIG", "a%2F.pdf")
     assert media_url_parts(MEDIA_PATH + "/f/SIG/") is None
     assert media_url_parts("/webhooks/imessage/webhook") is None
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "part"),
+    [
+        (None, 10, Part(200, 0, 10)),
+        ("bytes=0-1,4-5", 10, Part(200, 0, 10)),  # several ranges: the whole file
+        ("bytes=2-4", 10, Part(206, 2, 3, "bytes 2-4/10")),
+        ("bytes=-3", 10, Part(206, 7, 3, "bytes 7-9/10")),
+        ("bytes=8-99", 10, Part(206, 8, 2, "bytes 8-9/10")),
+        ("bytes=10-", 10, Part(416, 0, 0, "bytes */10")),
+        (None, 0, Part(200, 0, 0)),
+    ],
+)
+def test_the_part_sent_and_its_content_range(header: Optional[str], size: int, part: Part) -> None:
+    """What both the bot's files and the emulator's uploads answer with."""
+    assert part_to_send(header, size) == part

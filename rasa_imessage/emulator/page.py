@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, web
 
-from rasa_imessage.byte_range import UNSATISFIABLE, requested_range
+from rasa_imessage.byte_range import part_to_send
 
 from .context import Context
 from .events import Subscription
@@ -94,19 +94,16 @@ class PageRoutes:
         stored = self._store.files.get(request.match_info["id"])
         if stored is None or stored.name != request.match_info["name"]:
             raise web.HTTPNotFound()
+        part = part_to_send(request.headers.get("Range"), len(stored.data))
         headers = {"Accept-Ranges": "bytes"}  # as a CDN does: players seek, Safari plays video
-        size = len(stored.data)
-        wanted = requested_range(request.headers.get("Range"), size)
-        if wanted == UNSATISFIABLE:
-            raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
-        if isinstance(wanted, tuple):
-            first, last = wanted
-            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-            part = stored.data[first : last + 1]
-            return web.Response(
-                status=206, body=part, content_type=stored.content_type, headers=headers
-            )
-        return web.Response(body=stored.data, content_type=stored.content_type, headers=headers)
+        if part.content_range is not None:
+            headers["Content-Range"] = part.content_range
+        if part.status == 416:
+            raise web.HTTPRequestRangeNotSatisfiable(headers=headers)
+        body = stored.data[part.first : part.first + part.length]
+        return web.Response(
+            status=part.status, body=body, content_type=stored.content_type, headers=headers
+        )
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
