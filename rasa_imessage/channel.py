@@ -80,10 +80,13 @@ class IMessageInput(InputChannel):
         self.metrics = Metrics()  # counted always; served with `metrics: true`
         # `webhook_port`: its process serves the `data:` files it is given (with Redis,
         # media_host_for shares them there instead).
-        pushed = FrontMedia(lambda: self._front) if config.webhook_port is not None else None
-        self.conversations = Conversations(
-            config, self.store, self.turns, self.client, self._agent, self.metrics, pushed
+        self._pushed_media = (
+            FrontMedia(lambda: self._front) if config.webhook_port is not None else None
         )
+        self.conversations = Conversations(
+            config, self.store, self.turns, self.client, self._agent, self.metrics,
+            self._pushed_media,
+        )  # fmt: skip
         self._leases = LeaseKeeper(self.store, self._recover, self._can_take_over)
         self._stopping = False  # set while the server drains: new webhooks get 503
         self._app: Any = None
@@ -246,15 +249,18 @@ class IMessageInput(InputChannel):
     async def _start_front(self) -> None:
         if self.config.webhook_port is None or self._front is not None:
             return
-        # Set first: a webhook may be handed over as soon as the port listens.
         media = self.conversations.media
+        pushed = media if media is not None and media.shared is self._pushed_media else None
+        # Set first: a webhook may be handed over as soon as the port listens.
         self._front = front = WebhookFront(
             self.config,
             self._front_turn,
             self._front_state,
             self._front_answers,
             on_fetches=self._front_fetches,
-            kept_files=media.kept_files if media is not None else lambda: (),
+            # A restarted process is given the `data:` files made so far, unless it reads
+            # them in Redis.
+            kept_files=pushed.kept_files if pushed is not None else lambda: (),
         )
         try:
             port = await front.start()

@@ -167,6 +167,12 @@ class MediaHost:
     def kept_bytes(self) -> int:
         return self._kept_bytes
 
+    @property
+    def shared(self) -> Optional[SharedMedia]:
+        """Where the `data:` files also go: the replicas' Redis, `webhook_port`'s process,
+        or nowhere (None)."""
+        return self._shared
+
     def url_for(self, reference: str) -> str:
         """The public URL LoopMessage fetches `reference` from (`MediaRefused` if none)."""
         if reference[:5].lower() == "data:":

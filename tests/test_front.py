@@ -475,6 +475,8 @@ async def test_a_restarted_port_process_is_given_the_made_files_again(
     app, channel, _ = media_front_app(lm, tmp_path)
     async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
         chart, _ = await sent_urls(http, channel, lm)
+        front = channel._front
+        assert front is not None and [body for _, body, _ in front._kept_files()] == [PICTURE]
         await kill_the_process_and_await_the_next(channel)
         got = await http.get(chart)
     assert (got.status_code, got.content) == (200, PICTURE)
@@ -485,9 +487,15 @@ async def test_with_redis_the_port_reads_made_files_from_it(
     lm: LoopMessageStandIn, tmp_path: Any, redis_url: str
 ) -> None:
     """Replicas: the bot's process writes each `data:` file to Redis before the send, and
-    the port's process, of this replica or another, reads it there."""
+    the port's process, of this replica or another, reads it there; so a restarted one is
+    handed no copy of them (one server without Redis is: above)."""
     app, channel, _ = media_front_app(lm, tmp_path, dedupe_store=redis_url)
     async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
         chart, _ = await sent_urls(http, channel, lm)
         got = await http.get(chart)
+        front = channel._front
+        assert front is not None and list(front._kept_files()) == []
+        await kill_the_process_and_await_the_next(channel)
+        again = await http.get(chart)
     assert (got.status_code, got.content) == (200, PICTURE)
+    assert (again.status_code, again.content) == (200, PICTURE)
