@@ -76,15 +76,16 @@ def test_a_comma_list_reads_as_a_yaml_list_does() -> None:
 
 
 def test_a_number_has_7_to_15_digits() -> None:
-    """E.164 allows 15; no number LoopMessage delivers to has fewer than 7."""
+    """E.164 allows 15; no number LoopMessage delivers to has fewer than 7 (one digit fewer
+    or more is refused: below)."""
     assert contacts("+1234567").has_contact("+1234567")
     assert contacts("+123456789012345").has_contact("+123456789012345")
-    for entry in ("+123456", "+1234567890123456"):
-        with pytest.raises(ConfigError, match="is not a phone number with its country code"):
-            contacts(entry)
 
 
-@pytest.mark.parametrize("entry", ["bob", "12345", "+1 323 abc", "a@b@c", "group:", "*@", "@"])
+@pytest.mark.parametrize(
+    "entry",
+    ["bob", "12345", "+123456", "+1234567890123456", "+1 323 abc", "a@b@c", "group:", "*@", "@"],
+)
 def test_an_entry_of_no_known_form_is_refused_by_name(entry: str) -> None:
     with pytest.raises(ConfigError) as info:
         contacts(entry)

@@ -210,11 +210,8 @@ async def test_queue_full_beyond_max_queued_counts_running_and_waiting():
     assert log[-1] == "c accepted"
 
 
-async def test_join_with_nothing_ever_submitted_returns_at_once():
+async def test_with_nothing_ever_submitted_join_returns_and_drain_returns_zero():
     await asyncio.wait_for(TurnRunner().join(), GUARD)
-
-
-async def test_drain_with_nothing_pending_returns_zero():
     assert await TurnRunner().drain(timeout=0) == 0
 
 
