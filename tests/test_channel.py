@@ -14,7 +14,7 @@ from typing import Any, List, Optional
 from unittest.mock import MagicMock
 
 import pytest
-from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
+from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn, Reply
 
 rasa_run = pytest.importorskip(
     "rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'"
@@ -220,6 +220,41 @@ async def test_group_messages_are_one_conversation_answered_in_the_group(
     assert bot.messages[0].metadata["speaker"] == "+13231112233"
     (sent,) = lm.sends()
     assert sent["group"] == "G-1" and "contact" not in sent
+
+
+async def test_group_reply_mention_answers_a_reply_to_one_of_the_bots_latest_messages(
+    lm: LoopMessageStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`group_reply: mention` answers a threaded reply to the bot's own message: the
+    connector remembers the ids of its latest sends (10000 by default, 2 here), forgetting
+    the oldest first."""
+    from rasa_imessage import conversations
+
+    monkeypatch.setattr(conversations, "_SENT_IDS_KEPT", 2)
+    app, channel, bot = make_app({**QUIET, "group_reply": "mention", "bot_names": "Rasa"},
+                                 lm=lm)  # fmt: skip
+    sent_ids = iter(f"OUT-{number}" for number in range(1, 4))
+    lm.post(SEND_PATH).handle(lambda call: Reply(200, json={"message_id": next(sent_ids)}))
+    group = {"id": "G-1", "participants": ["+13231112233", "+13233332211"]}
+    bot.reply = [{"text": "one"}, {"text": "two"}, {"text": "three"}]
+
+    def in_group(number: int, text: str, **fields: Any) -> Any:
+        return inbound(text, group=group, message_id=f"M-{number}", webhook_id=f"W-{number}",
+                       **fields)  # fmt: skip
+
+    async with served(app) as http:
+        await send_webhook(http, in_group(1, "Rasa, what's on tonight?"))  # sent OUT-1..3
+        await channel.turns.join()
+        bot.reply = []
+        for body in (
+            in_group(2, "and the oldest?", thread_id="OUT-1"),  # forgotten: not answered
+            in_group(3, "nice", thread_id="M-1"),  # a reply to a person: not answered
+            in_group(4, "and this one?", thread_id="OUT-2"),
+            in_group(5, "sounds good", thread_id="OUT-3"),
+        ):
+            await send_webhook(http, body)
+        await channel.turns.join()
+    assert [message.message_id for message in bot.messages] == ["M-1", "M-4", "M-5"]
 
 
 async def test_contacts_off_the_lists_get_no_turn_no_typing_and_no_read_receipt(
@@ -544,8 +579,6 @@ async def test_bubble_pause_spaces_a_turns_bubbles_and_a_failure_stops_the_rest(
     """`bubble_pause`: each bubble after the turn's first waits the pause after the one
     before was accepted, across the turn's responses; a refused bubble stops the rest of
     its response, as without a pause."""
-    from lm_standin import Reply
-
     settings = {**QUIET, "bubble_pause": "0.3", "delivery_failed_intent": "false"}
     app, channel, bot = make_app(settings, lm=lm)
     bot.reply = [{"text": "one\n\ntwo"}, {"text": "three"}]
@@ -568,12 +601,14 @@ async def test_bubble_pause_spaces_a_turns_bubbles_and_a_failure_stops_the_rest(
     assert channel.metrics.value(SENDS, "skipped") == 1
 
 
+@pytest.mark.parametrize("typing_seconds", [8, 1, 0])
 async def test_bubble_pause_shows_typing_in_each_pause_before_the_next_bubble(
-    lm: LoopMessageStandIn,
+    lm: LoopMessageStandIn, typing_seconds: int
 ) -> None:
     """A bubble landing hides "typing…", so each pause shows it again for the message
-    answered; its call lands before the next bubble is sent."""
-    settings = {"bubble_pause": "0.3", "typing_seconds": "8", "mark_read": "false"}
+    answered; its call lands before the next bubble is sent. With the indicator off
+    (`typing_seconds: 0`) the pauses stay and show nothing."""
+    settings = {"bubble_pause": "0.3", "typing_seconds": str(typing_seconds), "mark_read": "false"}
     app, channel, bot = make_app(settings, lm=lm)
     bot.reply = [{"text": "one\n\ntwo"}, {"text": "three"}]
     async with served(app) as http:
@@ -582,6 +617,9 @@ async def test_bubble_pause_shows_typing_in_each_pause_before_the_next_bubble(
         await channel.conversations.stop_side_work()
     sends, typing = lm.post(SEND_PATH).calls, lm.post(TYPING_PATH).calls
     assert [call.json["text"] for call in sends] == ["one", "two", "three"]
+    if not typing_seconds:
+        assert typing == []
+        return
     # the quick first reply needed no indicator; each pause has one, for M-1, not a read
     assert [call.json for call in typing] == [{"message_id": "M-1", "read": False, "typing": 1}] * 2
     for shown, before, after in zip(typing, sends, sends[1:]):

@@ -115,10 +115,25 @@ async def test_a_reaction_closes_the_gathering_and_arrival_order_holds(
     assert texts[1].startswith("/imessage_reaction")
 
 
-async def test_with_no_window_every_bubble_is_a_turn(lm: LoopMessageStandIn) -> None:
-    app, channel, bot = make_app(QUIET, lm=lm)
-    await post_all(app, channel, bubble(1, "one"), bubble(2, "two"))
-    assert [m.text for m in bot.messages] == ["one", "two"]
+@pytest.mark.parametrize("mode", ["lead_ins", "all"])
+async def test_with_no_window_every_bubble_is_a_turn(lm: LoopMessageStandIn, mode: str) -> None:
+    """`merge_window: 0`, the default, gathers nothing, not even a lead-in and its link that
+    wait together behind a turn still running in their conversation."""
+    app, channel, bot = make_app({**QUIET, "merge_mode": mode}, lm=lm)
+    first_turn_may_end = asyncio.Event()
+
+    async def handle(message: Any) -> None:
+        bot.messages.append(message)
+        if len(bot.messages) == 1:
+            await asyncio.wait_for(first_turn_may_end.wait(), 10)
+
+    app.ctx.agent.handle_message.side_effect = handle
+    async with served(app) as http:
+        for body in (bubble(1, "one"), bubble(2, "look at this"), bubble(3, "www.example.com")):
+            await send_webhook(http, body)
+        first_turn_may_end.set()
+        await channel.turns.join()
+    assert [m.text for m in bot.messages] == ["one", "look at this", "www.example.com"]
 
 
 async def test_bubbles_past_the_most_one_turn_takes_start_the_next(

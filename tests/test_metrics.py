@@ -67,6 +67,7 @@ async def test_metrics_count_answers_turns_sends_and_delivery_failures(
         await send_webhook(http, inbound("hi"))
         await channel.turns.join()
         await send_webhook(http, inbound("hi"))  # LoopMessage's retry
+        await send_webhook(http, inbound("hello", message_id="M-2", webhook_id="W-2"))
         await send_webhook(http, inbound("hi"), auth="wrong")
         await send_webhook(http, b"{not json")
         await send_webhook(http, {"event": "message_delivered", "message_id": "OUT-1",
@@ -80,13 +81,13 @@ async def test_metrics_count_answers_turns_sends_and_delivery_failures(
     samples = parsed(page.text)
     webhooks = {label: value for (name, label), value in samples.items()
                 if name == "rasa_imessage_webhooks_total"}  # fmt: skip
-    assert webhooks == {"accepted": 2, "duplicate": 1, "unauthorized": 1, "bad_request": 1,
+    assert webhooks == {"accepted": 3, "duplicate": 1, "unauthorized": 1, "bad_request": 1,
                         "status": 1}  # fmt: skip
-    assert samples["rasa_imessage_turns_total", "done"] == 2
-    assert samples["rasa_imessage_delivery_failures_total", None] == 1
-    # the bot's reply to "hi", and its answer to the delivery-failed intent
-    assert samples["rasa_imessage_sends_total", "sent"] == len(lm.sends()) == 2
-    assert samples["rasa_imessage_typing_calls_total", "ok"] == 1
+    assert samples["rasa_imessage_turns_total", "done"] == 3
+    assert samples["rasa_imessage_delivery_failures_total", None] == 1  # not the messages'
+    # the bot's replies to "hi" and "hello", and its answer to the delivery-failed intent
+    assert samples["rasa_imessage_sends_total", "sent"] == len(lm.sends()) == 3
+    assert samples["rasa_imessage_typing_calls_total", "ok"] == 2
     assert samples["rasa_imessage_turns_pending", None] == 0
     assert "+1323" not in page.text and "hook-secret" not in page.text
 

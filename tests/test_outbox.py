@@ -328,6 +328,22 @@ async def test_a_failed_reply_stops_its_response_and_reaches_the_bot_after_the_t
     assert _texts(lm.sends())[:2] == ("one", "three")
 
 
+async def test_a_reminder_that_fails_for_good_reaches_the_bot_too(lm: LoopMessageStandIn) -> None:
+    """A send from `trigger_intent` or a reminder has no turn of its own, yet its failure is
+    the bot's to hear, as a reply's is."""
+    app, channel, bot = make_app(QUIET, lm=lm)
+    lm.post(SEND_PATH).queue(Reply(400, json={"success": False, "code": 1110}))
+    lm.post(SEND_PATH).respond(200, json={"message_id": "OUT-1"})
+    async with served(app):
+        reminder = channel.get_output_channel()
+        await reminder.send_text_message("+13231112233", "your table is ready")
+        await reminder.sent()
+        await channel.turns.join()
+    (failure,) = bot.messages
+    assert failure.sender_id == "+13231112233"
+    assert failure.text.startswith("/imessage_delivery_failed") and "1110" in failure.text
+
+
 async def test_a_turn_cancelled_at_shutdown_after_rasa_returned_is_done_not_run_again(
     lm: LoopMessageStandIn,
 ) -> None:

@@ -7,7 +7,7 @@ import logging
 from typing import Any, List, Tuple
 
 import pytest
-from lm_standin import LoopMessageStandIn
+from lm_standin import SEND_PATH, LoopMessageStandIn
 
 pytest.importorskip("rasa.core.channels", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 
@@ -56,9 +56,13 @@ async def test_each_recovered_webhook_is_run_given_up_or_released(
                 lambda: True,
             )
             await channel.turns.join()
+            await channel.conversations.stop_side_work()
     assert [m.text for m in bot.messages] == ["hello again"]
     assert bot.messages[0].sender_id == "+13235550101"
+    # The reply alone: a webhook taken over was acked, and perhaps shown typing, long ago by
+    # the replica that stopped, so its turn starts no indicator and sends no read receipt.
     assert [sent["contact"] for sent in lm.sends()] == ["+13235550101"]
+    assert [call.path for call in lm.calls] == [SEND_PATH]
     assert calls == [("release", "W-2")]
     logged = caplog.text
     assert "W-0 given up" in logged and "5 attempts" in logged

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -127,8 +127,12 @@ async def test_a_silent_turn_marks_read_without_an_indicator(routes: LoopMessage
     assert call.path == TYPING_PATH and call.json == {"message_id": "M-1", "read": True}
 
 
-async def test_a_slow_reply_shows_the_indicator_first(routes: LoopMessageStandIn) -> None:
-    app, channel, _ = make_app(DELAY, lm=routes)
+@pytest.mark.parametrize("mark_read", [True, False])
+async def test_a_slow_reply_shows_the_indicator_first(
+    routes: LoopMessageStandIn, mark_read: bool
+) -> None:
+    """With read receipts off the indicator still shows, without marking the chat read."""
+    app, channel, _ = make_app({**DELAY, "mark_read": str(mark_read).lower()}, lm=routes)
     typing_route = routes.post(TYPING_PATH)
 
     async def handle(message):  # type: ignore[no-untyped-def]
@@ -144,7 +148,7 @@ async def test_a_slow_reply_shows_the_indicator_first(routes: LoopMessageStandIn
         await send_webhook(http, inbound())
         await _settle(channel)
     assert [call.path for call in routes.calls] == [TYPING_PATH, SEND_PATH]
-    assert routes.calls[0].json == {"message_id": "M-1", "read": True, "typing": 5}
+    assert routes.calls[0].json == {"message_id": "M-1", "read": mark_read, "typing": 5}
 
 
 async def test_a_turn_slower_than_the_indicator_has_it_shown_again_until_the_reply(
@@ -192,3 +196,40 @@ async def test_a_group_message_the_bot_does_not_answer_shows_no_indicator(
     assert not bot.messages
     assert [call.json for call in routes.post(TYPING_PATH).calls] == [
         {"message_id": "M-1", "read": True}]  # fmt: skip
+
+
+LEGACY = {"api": "legacy", "api_key": None, "authorization_key": "a", "secret_key": "s",
+          "sender_name": "bot@imsg.co"}  # fmt: skip
+TAPBACK = inbound("", event="message_reaction", message_type="reaction", reaction="like")
+FAILED_SEND = {"event": "message_failed", "message_id": "OUT-1", "webhook_id": "W-1",
+               "contact": "+13231112233", "error_code": 100}  # fmt: skip
+LEGACY_MESSAGE = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": "hi",
+                  "message_id": "M-1", "webhook_id": "W-1"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("settings", "body"),
+    [
+        pytest.param({}, TAPBACK, id="tapback"),
+        pytest.param({}, FAILED_SEND, id="failed-send"),
+        pytest.param(LEGACY, LEGACY_MESSAGE, id="legacy-message"),
+    ],
+)
+async def test_only_a_current_api_message_gets_a_typing_call(
+    routes: LoopMessageStandIn, settings: Dict[str, Any], body: Dict[str, Any]
+) -> None:
+    """A tapback or a failed send is not a message the user waits on, and the legacy API
+    shows typing through the webhook's 200 body: none of them arms an indicator, so no call
+    is made, refused or counted."""
+    from rasa_imessage.metrics import TYPING_CALLS
+
+    options = {"typing_seconds": "5", "typing_delay": "0", "mark_read": "true", **settings}
+    app, channel, bot = make_app(options, lm=routes)
+    async with served(app) as http:
+        await send_webhook(http, body)
+        await _settle(channel)
+    assert bot.messages  # the turn ran ...
+    assert not routes.post(TYPING_PATH).called  # ... with no indicator nor read receipt
+    counted = {label: channel.metrics.value(TYPING_CALLS, label) for label in
+               ("ok", "failed", "paused")}  # fmt: skip
+    assert counted == {"ok": 0, "failed": 0, "paused": 0}
