@@ -203,6 +203,7 @@ LEGACY = {"api": "legacy", "api_key": None, "authorization_key": "a", "secret_ke
 TAPBACK = inbound("", event="message_reaction", message_type="reaction", reaction="like")
 FAILED_SEND = {"event": "message_failed", "message_id": "OUT-1", "webhook_id": "W-1",
                "contact": "+13231112233", "error_code": 100}  # fmt: skip
+NO_MESSAGE_ID = {key: value for key, value in inbound().items() if key != "message_id"}
 LEGACY_MESSAGE = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": "hi",
                   "message_id": "M-1", "webhook_id": "W-1"}  # fmt: skip
 
@@ -212,15 +213,16 @@ LEGACY_MESSAGE = {"alert_type": "message_inbound", "recipient": "+13231112233", 
     [
         pytest.param({}, TAPBACK, id="tapback"),
         pytest.param({}, FAILED_SEND, id="failed-send"),
+        pytest.param({}, NO_MESSAGE_ID, id="message-without-id"),
         pytest.param(LEGACY, LEGACY_MESSAGE, id="legacy-message"),
     ],
 )
 async def test_only_a_current_api_message_gets_a_typing_call(
     routes: LoopMessageStandIn, settings: Dict[str, Any], body: Dict[str, Any]
 ) -> None:
-    """A tapback or a failed send is not a message the user waits on, and the legacy API
-    shows typing through the webhook's 200 body: none of them arms an indicator, so no call
-    is made, refused or counted."""
+    """A tapback or a failed send is not a message the user waits on, a message without an
+    id has nothing to show typing for, and the legacy API shows typing through the webhook's
+    200 body: none of them arms an indicator, so no call is made, refused or counted."""
     from rasa_imessage.metrics import TYPING_CALLS
 
     options = {"typing_seconds": "5", "typing_delay": "0", "mark_read": "true", **settings}
