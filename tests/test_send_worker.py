@@ -14,8 +14,9 @@ from rasa_imessage.loopmessage import LoopMessageClient, WorkerClient
 
 
 async def test_replies_and_typing_go_through_the_child_which_stops_with_the_server(
-    lm: LoopMessageStandIn,
+    lm: LoopMessageStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A response's bubbles go to the child in one frame, which sends them in order."""
     app, channel, bot = make_app({"send_worker": "true"}, lm=lm)
     bot.reply = [{"text": "first\n\nsecond"}]
     send = lm.post(SEND_PATH).respond(200, json={"success": True, "message_id": "S-1"})
@@ -25,11 +26,20 @@ async def test_replies_and_typing_go_through_the_child_which_stops_with_the_serv
         assert isinstance(client, WorkerClient)
         pid = client.pid  # started with the server, before any webhook
         assert pid is not None and process_alive(pid)
+        frames = []
+        send_messages = client.send_messages
+
+        async def recording(requests):  # type: ignore[no-untyped-def]
+            frames.append(len(requests))
+            return await send_messages(requests)
+
+        monkeypatch.setattr(client, "send_messages", recording)
         assert (await send_webhook(http, inbound())).status_code == 200
         await channel.turns.join()
         # The read receipt goes alongside the reply, on a side task of its own.
         await asyncio.gather(*channel.conversations.side_tasks)
         assert [body["text"] for body in lm.sends()] == ["first", "second"]
+        assert frames == [2]
         assert typing.call_count == 1 and send.call_count == 2
         assert lm.post(TYPING_PATH).calls[0].json["message_id"] == "M-1"
     assert not process_alive(pid)
