@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, List, Tuple
@@ -11,7 +12,7 @@ from lm_standin import SEND_PATH, LoopMessageStandIn
 
 pytest.importorskip("rasa.core.channels", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 
-from channel_kit import inbound, make_app, served
+from channel_kit import inbound, make_app, send_webhook, served
 
 from rasa_imessage.idempotency import Recovered
 
@@ -99,3 +100,28 @@ async def test_recovered_webhooks_beyond_the_queue_are_handed_on(
     assert [m.sender_id for m in bot.messages] == ["+13235550100"]
     assert calls[0] == ("abandon", "W-1")  # the in-memory store's abandon then releases
     assert {key for _, key in calls} == {"W-1"}
+
+
+async def test_a_replica_takes_webhooks_over_only_with_its_queue_less_than_half_full(
+    lm: LoopMessageStandIn,
+) -> None:
+    """Taking over another replica's webhooks must not crowd out the webhooks this one
+    acks: its lease keeper asks this before each take-over."""
+    app, channel, bot = make_app({"max_queued_turns": "4"}, lm=lm)
+    turns_may_end = asyncio.Event()
+
+    async def handle(message: Any) -> None:
+        bot.messages.append(message)
+        await asyncio.wait_for(turns_may_end.wait(), 10)
+
+    app.ctx.agent.handle_message.side_effect = handle
+    async with served(app) as http:
+        room = [channel._can_take_over()]
+        for number in (1, 2):  # two conversations, so both turns are pending at once
+            body = inbound(contact=f"+1323555010{number}", webhook_id=f"W-{number}")
+            await send_webhook(http, body)
+            room.append(channel._can_take_over())
+        turns_may_end.set()
+        await channel.turns.join()
+        room.append(channel._can_take_over())
+    assert room == [True, True, False, True]  # 0, 1, 2 and 0 of 4 places taken
