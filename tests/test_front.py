@@ -405,6 +405,34 @@ async def test_a_turn_from_the_port_counts_once_against_max_queued_turns(
     assert [message.text for message in bot.messages] == ["hi", "again"]
 
 
+async def test_a_webhook_the_port_acked_runs_even_if_the_queue_filled_meanwhile(
+    lm: LoopMessageStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port's process judges the queue by the bot's last state report. Webhooks on
+    Rasa's own port can fill the queue before the next one: a webhook the port has acked
+    meanwhile still runs, over the bound, never dropped after its 200."""
+    from rasa_imessage import front
+
+    monkeypatch.setattr(front, "STATE_INTERVAL", 60)  # no report after the first one
+    app, channel, bot = front_app(lm, max_queued_turns="2")
+    held = hold_turns(bot)
+    bodies = [inbound(f"turn {n}", contact=f"+1323999000{n}", message_id=f"M-{n}",
+                      webhook_id=f"W-{n}") for n in (1, 2, 3)]  # fmt: skip
+    async with served(app) as rasa_port, httpx.AsyncClient(base_url=front_url(channel)) as http:
+        for body in bodies[:2]:  # Rasa's port: the queue is full
+            assert (await send_webhook(rasa_port, body)).status_code == 200
+        assert channel.turns.pending == 2
+        acked = await post_front(http, bodies[2])  # the port last heard of an empty queue
+        for _ in range(1000):  # handed over through the pipe
+            if channel.turns.pending == 3:
+                break
+            await asyncio.sleep(0.01)
+        held.set()
+        await channel.turns.join()
+    assert acked.status_code == 200
+    assert sorted(message.text for message in bot.messages) == ["turn 1", "turn 2", "turn 3"]
+
+
 # -- `public_url` naming the port: the bot's own files served there --------------------------
 
 PICTURE = b"\x89PNG\r\n\x1a\n-a-chart"
