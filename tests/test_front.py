@@ -198,15 +198,24 @@ async def test_the_ports_answers_reach_the_metrics_on_rasas_port(
     assert 'rasa_imessage_webhooks_total{answer="unauthorized"} 1' in page.splitlines()
 
 
+@pytest.mark.parametrize("reported", [False, True], ids=["in-the-pipe", "reported"])
 async def test_a_full_queue_is_counted_on_the_port_and_the_claim_is_released(
-    lm: LoopMessageStandIn,
+    lm: LoopMessageStandIn, reported: bool
 ) -> None:
-    """The 503 is decided before the ack: what was acked is always queued."""
+    """The 503 is decided before the ack: what was acked is always queued. The port counts
+    the turn it handed over while it is in the pipe, then once the bot's state report
+    has it among the pending turns, never twice nor not at all."""
     app, channel, bot = front_app(lm, max_queued_turns="1")
     held = hold_turns(bot)
     second = inbound("again", contact="+13239998877", message_id="M-2", webhook_id="W-2")
     async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
         assert (await post_front(http, inbound())).status_code == 200
+        if reported:
+            for _ in range(100):  # the turn is running: one pending in the bot's process
+                if bot.messages:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.7)  # past a state report (every 0.5 s)
         refused = await post_front(http, second)
         held.set()
         await channel.turns.join()
