@@ -226,6 +226,31 @@ async def test_a_full_queue_is_counted_on_the_port_and_the_claim_is_released(
     assert [message.text for message in bot.messages] == ["hi", "again"]
 
 
+async def test_the_drain_starts_once_the_port_has_closed_and_handed_over_what_it_acked(
+    lm: LoopMessageStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`close_port` returns on the process's word that its port is closed and every webhook
+    it acked is in the pipe, not on a timeout, and nothing reaches the port after it."""
+    from rasa_imessage import front
+
+    app, channel, bot = front_app(lm)
+    async with served(app):
+        url = front_url(channel)
+        async with httpx.AsyncClient(base_url=url) as http:
+            assert (await post_front(http, inbound())).status_code == 200
+        assert channel._front is not None
+        monkeypatch.setattr(front, "STOP_TIMEOUT", 600)  # only the process's answer ends it
+        try:
+            await asyncio.wait_for(channel._front.close_port(), 10)
+        finally:
+            monkeypatch.undo()  # the server's own stop, failed or not, waits as usual
+        async with httpx.AsyncClient(base_url=url) as late:
+            with pytest.raises(httpx.ConnectError):
+                await post_front(late, inbound("late", message_id="M-2", webhook_id="W-2"))
+        await channel.turns.join()
+    assert [message.text for message in bot.messages] == ["hi"]
+
+
 async def test_webhooks_wait_for_the_model_and_the_port_closes_with_the_server(
     lm: LoopMessageStandIn,
 ) -> None:
