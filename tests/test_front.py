@@ -152,6 +152,10 @@ async def test_the_port_gives_the_same_answers_to_bad_and_repeated_webhooks(
         missing = await post_front(http, inbound(), auth=None)
         broken = await post_front(http, b"{not json")
         no_text = await post_front(http, {"event": "message_inbound"})
+        exactly = inbound("", contact="+13239990000", message_id="M-X", webhook_id="W-X")
+        exactly["text"] = "x" * (2048 - len(json.dumps(exactly)))
+        assert len(json.dumps(exactly)) == 2048
+        at_the_bound = await post_front(http, exactly)
         just_over = await post_front(http, inbound("x" * 2100))
         far_over = await post_front(http, inbound("x" * 3_000_000))
         first = await post_front(http, inbound())
@@ -167,13 +171,14 @@ async def test_the_port_gives_the_same_answers_to_bad_and_repeated_webhooks(
     assert "Authorization" in wrong.json()["error"]
     assert broken.status_code == 400 and broken.json()["error"]
     assert no_text.status_code == 400 and no_text.json()["error"]
+    assert at_the_bound.status_code == 200  # as on Rasa's port: the bound itself is taken
     assert just_over.status_code == 413 and "max_body_bytes" in just_over.json()["error"]
     assert far_over.status_code == 413 and "max_body_bytes" in far_over.json()["error"]
     assert first.status_code == 200
     assert while_running.status_code == 409
     assert after.json() == {"status": "duplicate"}
     assert delivered.status_code == 200 and delivered.json() == {"status": "ok"}
-    assert len(bot.messages) == 1
+    assert sorted(message.message_id for message in bot.messages) == ["M-1", "M-X"]
 
 
 async def test_the_ports_answers_reach_the_metrics_on_rasas_port(
