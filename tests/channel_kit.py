@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple
 
 import httpx
 from lm_standin import LoopMessageStandIn
@@ -33,6 +34,16 @@ QUIET = {"typing_seconds": "0", "mark_read": "false"}
 # The fuzzers that post through the whole channel draw the same inputs every run, since each
 # costs a request and a turn; RASA_IMESSAGE_FUZZ=random with --hypothesis-seed=N draws others.
 FIXED_FUZZ = os.environ.get("RASA_IMESSAGE_FUZZ") != "random"
+
+
+async def until(check: Callable[[], Any], what: str, seconds: float = 10) -> None:
+    """Poll state that offers no event (a count in another process, the emulator's store),
+    with a deadline that only a failing run reaches."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 def inbound(text: str = "hi", **fields: Any) -> Dict[str, Any]:

@@ -22,7 +22,7 @@ from lm_standin import TYPING_PATH, LoopMessageStandIn
 from rasa_imessage.rasa_process import free_port
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
-from channel_kit import AUTH, inbound, make_app, send_webhook, served
+from channel_kit import AUTH, inbound, make_app, send_webhook, served, until
 
 from rasa_imessage.channel import IMessageInput
 from rasa_imessage.config import ConfigError, load_config
@@ -73,6 +73,13 @@ def hold_turns(bot: Any) -> asyncio.Event:
 
     bot.agent.handle_message.side_effect = held_turn
     return held
+
+
+async def running_and_reported(bot: Any) -> None:
+    """A held turn has started, and the bot's state report since has told the port's
+    process it is pending (reports go every 0.5 s)."""
+    await until(lambda: bot.messages, "the turn to start")
+    await asyncio.sleep(0.7)
 
 
 async def post_front(
@@ -133,10 +140,7 @@ async def test_the_ack_does_not_wait_for_a_turn_that_holds_rasas_loop(
     bot.agent.handle_message.side_effect = computing_turn
     async with served(app) as http:
         await send_webhook(http, inbound("first"))
-        for _ in range(1000):
-            if len(bot.messages) == 2:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: len(bot.messages) == 2, "the second webhook's turn")
         await channel.turns.join()
     assert released_by_the_ack == [True] and statuses == [200]
     assert [message.text for message in bot.messages] == ["first", "second"]
@@ -216,11 +220,7 @@ async def test_a_full_queue_is_counted_on_the_port_and_the_claim_is_released(
     async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
         assert (await post_front(http, inbound())).status_code == 200
         if reported:
-            for _ in range(100):  # the turn is running: one pending in the bot's process
-                if bot.messages:
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.7)  # past a state report (every 0.5 s)
+            await running_and_reported(bot)
         refused = await post_front(http, second)
         held.set()
         await channel.turns.join()
@@ -432,11 +432,7 @@ async def test_a_turn_from_the_port_counts_once_against_max_queued_turns(
     second = inbound("again", contact="+13239998877", message_id="M-2", webhook_id="W-2")
     async with served(app), httpx.AsyncClient(base_url=front_url(channel)) as http:
         first = await post_front(http, inbound())
-        for _ in range(100):  # the turn is running: one pending in the bot's process
-            if bot.messages:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.7)  # past a state report (every 0.5 s)
+        await running_and_reported(bot)
         accepted = await post_front(http, second)
         held.set()
         await channel.turns.join()
@@ -462,10 +458,7 @@ async def test_a_webhook_the_port_acked_runs_even_if_the_queue_filled_meanwhile(
             assert (await send_webhook(rasa_port, body)).status_code == 200
         assert channel.turns.pending == 2
         acked = await post_front(http, bodies[2])  # the port last heard of an empty queue
-        for _ in range(1000):  # handed over through the pipe
-            if channel.turns.pending == 3:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: channel.turns.pending == 3, "the hand-over through the pipe")
         held.set()
         await channel.turns.join()
     assert acked.status_code == 200

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from typing import Any, AsyncIterator, Callable, Dict, List
 
 import pytest
@@ -32,6 +31,7 @@ from channel_kit import (
     make_app,
     send_webhook,
     served,
+    until,
 )
 from lm_standin import SEND_PATH, TYPING_PATH, LoopMessageStandIn
 from pydantic import SecretStr
@@ -55,15 +55,6 @@ GUARD = 20  # a guard against a hang when a test fails, never a wait a test reli
 # server-side loggers are theirs: the connector's client is aiohttp too, and its loggers
 # (aiohttp.client, aiohttp.internal) are checked with the connector's own.
 STAND_IN_LOGGERS = ("rasa_imessage.emulator", "aiohttp.access", "aiohttp.server", "aiohttp.web")
-
-
-async def until(check: Callable[[], bool], what: str) -> None:
-    """Poll in-process state that offers no event (the emulator's store), with a deadline."""
-    deadline = time.monotonic() + GUARD
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -128,13 +119,13 @@ async def test_whole_turns_at_debug_log_no_secret_no_contact_and_fetch_no_inboun
 
             photo = f"{cdn['url']}/photo.heic"
             emulator.lifecycle.receive(Inbound(PHONE, PRIVATE_TEXT, attachments=[photo]))
-            await until(settled(1), "the first turn")
+            await until(settled(1), "the first turn", GUARD)
             emulator.faults.fail_next_send = 520 if api == "current" else 560
             emulator.lifecycle.receive(Inbound(EMAIL, PRIVATE_TEXT))  # its reply fails
-            await until(settled(3), "the send-failure turn")
+            await until(settled(3), "the send-failure turn", GUARD)
             emulator.faults.fail_next_delivery = True
             emulator.lifecycle.receive(Inbound(PHONE, "third"))  # its reply is not delivered
-            await until(settled(5), "the delivery-failure turn")
+            await until(settled(5), "the delivery-failure turn", GUARD)
             async with httpx.AsyncClient() as http:
                 for wrong in ("Bearer " + AUTH, AUTH[:-1], AUTH + "x", API_KEY):
                     response = await http.post(bot_url + URL, headers={"Authorization": wrong},
