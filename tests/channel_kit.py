@@ -31,6 +31,9 @@ API_KEY = "org-key-5d1e2b"
 URL = "/webhooks/imessage/webhook"
 # No typing indicator or read receipt: only the sends reach the stand-in.
 QUIET = {"typing_seconds": "0", "mark_read": "false"}
+# The legacy API's credentials, over make_app's current ones.
+LEGACY = {"api": "legacy", "api_key": None, "authorization_key": "a", "secret_key": "s",
+          "sender_name": "bot@imsg.co"}  # fmt: skip
 # The fuzzers that post through the whole channel draw the same inputs every run, since each
 # costs a request and a turn; RASA_IMESSAGE_FUZZ=random with --hypothesis-seed=N draws others.
 FIXED_FUZZ = os.environ.get("RASA_IMESSAGE_FUZZ") != "random"
@@ -49,6 +52,14 @@ async def until(check: Callable[[], Any], what: str, seconds: float = 10) -> Non
 def inbound(text: str = "hi", **fields: Any) -> Dict[str, Any]:
     body = {"event": "message_inbound", "contact": "+13231112233", "text": text,
             "message_id": "M-1", "webhook_id": "W-1", "message_type": "text"}  # fmt: skip
+    body.update(fields)
+    return body
+
+
+def legacy_inbound(text: str = "hi", **fields: Any) -> Dict[str, Any]:
+    """`inbound`'s message as the legacy API sends it."""
+    body = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": text,
+            "message_id": "M-1", "webhook_id": "W-1"}  # fmt: skip
     body.update(fields)
     return body
 

@@ -22,8 +22,10 @@ rasa_run = pytest.importorskip(
 from channel_kit import (  # noqa: E402
     API_KEY,
     AUTH,
+    LEGACY,
     QUIET,
     inbound,
+    legacy_inbound,
     make_app,
     post,
     send_webhook,
@@ -107,12 +109,9 @@ async def test_current_api_shows_typing_and_marks_read_for_the_inbound_message(
 async def test_legacy_api_answers_typing_and_read_in_the_200_body(
     lm: LoopMessageStandIn,
 ) -> None:
-    app, channel, _ = make_app({"api": "legacy", "api_key": None, "authorization_key": "a",
-                                "secret_key": "s", "sender_name": "bot@imsg.co"}, lm=lm)  # fmt: skip
+    app, channel, _ = make_app(LEGACY, lm=lm)
     route = lm.post(SEND_PATH).respond(200, json={"message_id": "O", "success": True})
-    body = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": "hi",
-            "message_id": "M", "webhook_id": "W"}  # fmt: skip
-    response = await post(app, body)
+    response = await post(app, legacy_inbound())
     await channel.turns.join()
     assert (response.status, response.json) == (200, {"status": "ok", "typing": 8, "read": True})
     assert paths(lm) == [SEND_PATH]  # the legacy API has no typing endpoint: nothing else

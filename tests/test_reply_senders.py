@@ -43,7 +43,15 @@ def test_the_tracker_names_the_sender_of_the_last_user_message_that_had_one() ->
 rasa_run = pytest.importorskip(
     "rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'"
 )
-from channel_kit import QUIET, inbound, make_app, send_webhook, served  # noqa: E402
+from channel_kit import (  # noqa: E402
+    LEGACY,
+    QUIET,
+    inbound,
+    legacy_inbound,
+    make_app,
+    send_webhook,
+    served,
+)
 
 pytestmark = pytest.mark.rasa
 
@@ -117,12 +125,9 @@ async def test_a_group_is_answered_from_the_sender_it_wrote_to(lm: LoopMessageSt
 
 
 async def test_the_legacy_api_keeps_its_configured_sender_name(lm: LoopMessageStandIn) -> None:
-    legacy = {"api": "legacy", "authorization_key": "a", "secret_key": "s",
-              "sender_name": "brand@imsg.co", **QUIET}  # fmt: skip
+    legacy = {**LEGACY, "sender_name": "brand@imsg.co", **QUIET}
     app, channel, _ = make_app(legacy, lm=lm.accept_everything())
-    body = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": "hi",
-            "message_id": "M-1", "webhook_id": "W-1", "sender_name": "other@imsg.co"}  # fmt: skip
-    await answered(app, channel, body)
+    await answered(app, channel, legacy_inbound(sender_name="other@imsg.co"))
     assert [sent["sender_name"] for sent in lm.sends()] == ["brand@imsg.co"]
 
 

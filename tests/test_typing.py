@@ -9,7 +9,9 @@ import pytest
 
 pytest.importorskip("rasa.core.run", reason="needs rasa: pip install 'rasa-imessage[rasa]'")
 from channel_kit import (
+    LEGACY,
     inbound,
+    legacy_inbound,
     make_app,
     post,
     send_webhook,
@@ -198,14 +200,10 @@ async def test_a_group_message_the_bot_does_not_answer_shows_no_indicator(
         {"message_id": "M-1", "read": True}]  # fmt: skip
 
 
-LEGACY = {"api": "legacy", "api_key": None, "authorization_key": "a", "secret_key": "s",
-          "sender_name": "bot@imsg.co"}  # fmt: skip
 TAPBACK = inbound("", event="message_reaction", message_type="reaction", reaction="like")
 FAILED_SEND = {"event": "message_failed", "message_id": "OUT-1", "webhook_id": "W-1",
                "contact": "+13231112233", "error_code": 100}  # fmt: skip
 NO_MESSAGE_ID = {key: value for key, value in inbound().items() if key != "message_id"}
-LEGACY_MESSAGE = {"alert_type": "message_inbound", "recipient": "+13231112233", "text": "hi",
-                  "message_id": "M-1", "webhook_id": "W-1"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -214,7 +212,7 @@ LEGACY_MESSAGE = {"alert_type": "message_inbound", "recipient": "+13231112233", 
         pytest.param({}, TAPBACK, id="tapback"),
         pytest.param({}, FAILED_SEND, id="failed-send"),
         pytest.param({}, NO_MESSAGE_ID, id="message-without-id"),
-        pytest.param(LEGACY, LEGACY_MESSAGE, id="legacy-message"),
+        pytest.param(LEGACY, legacy_inbound(), id="legacy-message"),
     ],
 )
 async def test_only_a_current_api_message_gets_a_typing_call(
